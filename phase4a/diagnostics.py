@@ -1,0 +1,372 @@
+"""Catching a collapse while it happens, and explaining it from the configuration afterwards.
+
+:class:`CollapseMonitor` records, per epoch, how many classes the model predicts on the validation set
+and whether the validation loss has gone flat. It writes those numbers into the Keras logs, so they
+reach History, CSVLogger and ``training_history.json``; :func:`diagnose` reads the same per-epoch
+records back (from the callback or from the saved history) and lists likely causes, each with the
+numbers that implicate it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+# Per-epoch keys this module writes into the Keras logs and reads back in diagnose().
+DISTINCT = "val_distinct_classes"
+TOP_CLASS = "val_top_class"
+TOP_SHARE = "val_top_share"
+COLLAPSED = "val_collapsed"
+FLAT = "val_loss_flat"
+FLAT_SINCE = "val_loss_flat_since"  # first epoch of the current flat stretch; 0 while not flat
+
+# What each backbone's ImageNet weights expect at the input, and its total stride to the last stage.
+EXPECTED_INPUT = {"resnet50": "caffe-style: RGB in 0-255 turned to BGR minus the ImageNet channel means"}
+EXPECTED_INPUT_MAX = {"resnet50": 255.0}
+OUTPUT_STRIDE = {"resnet50": 32}
+LAST_STAGE_CHANNELS = {"resnet50": 2048}
+GOOD_LAST_SIDE = 7  # the last-stage map of a 224x224 ImageNet input
+
+HIGH_FROZEN_SHARE = 0.75
+FINE_TUNE_LR_RANGE = (1e-5, 1e-3)  # usual Adam rates when pretrained layers train
+
+
+def prediction_spread(y_pred: np.ndarray, n_classes: int) -> dict[str, Any]:
+    """How many classes appear among predictions, the most predicted one, and its share.
+
+    ``y_pred`` holds class indices, or per-class scores (N, n_classes) that are reduced by argmax.
+    """
+    y_pred = np.asarray(y_pred)
+    if y_pred.ndim == 2:
+        y_pred = y_pred.argmax(axis=1)
+    if y_pred.size == 0:
+        raise ValueError("no predictions to summarise")
+    counts = np.bincount(y_pred.astype(np.int64), minlength=n_classes)
+    top = int(counts.argmax())
+    return {
+        "distinct_classes": int(np.count_nonzero(counts)),
+        "top_class": top,
+        "top_share": float(counts[top] / y_pred.size),
+    }
+
+
+def _cross_entropy(probabilities: np.ndarray, y_true: np.ndarray) -> float:
+    picked = probabilities[np.arange(len(y_true)), y_true]
+    return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+
+
+class CollapseMonitor(keras.callbacks.Callback):
+    """Flags single-class prediction and a flat validation loss after every epoch.
+
+    Epochs are numbered from 1, as in the saved training history. Validation loss is flat at epoch
+    ``e`` when the last ``flat_epochs`` values (epochs ``e - K + 1 .. e``) lie within ``flat_tolerance``
+    of each other (max - min, absolute). ``val_loss`` comes from the logs; when ``fit`` has no
+    validation data it is computed from the predictions (the model must output probabilities).
+    Place this callback before History consumers such as CSVLogger and EarlyStopping in the list.
+    """
+
+    def __init__(
+        self,
+        x_val: np.ndarray,
+        y_val: np.ndarray,
+        n_classes: int,
+        flat_tolerance: float = 1e-3,
+        flat_epochs: int = 5,
+        stop_on_collapse: bool = False,
+        stop_on_flat: bool = False,
+    ):
+        super().__init__()
+        if flat_epochs < 2:
+            raise ValueError(f"flat_epochs must be at least 2 (a single epoch is always flat), got {flat_epochs}")
+        self.x_val = x_val
+        self.y_val = np.asarray(y_val, dtype=np.int64)
+        self.n_classes = n_classes
+        self.flat_tolerance = flat_tolerance
+        self.flat_epochs = flat_epochs
+        self.stop_on_collapse = stop_on_collapse
+        self.stop_on_flat = stop_on_flat
+        self.records: list[dict[str, Any]] = []
+        self.first_collapse_epoch: int | None = None
+        self.first_flat_epoch: int | None = None  # first epoch of the first flat stretch
+        self.stop_reason: str | None = None
+
+    def on_train_begin(self, logs=None):
+        self.records = []
+        self.first_collapse_epoch = None
+        self.first_flat_epoch = None
+        self.stop_reason = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        probabilities = np.asarray(self.model.predict(self.x_val, verbose=0))
+        spread = prediction_spread(probabilities, self.n_classes)
+        val_loss = float(logs["val_loss"]) if "val_loss" in logs else _cross_entropy(probabilities, self.y_val)
+        record = {
+            "epoch": epoch + 1,
+            "val_loss": val_loss,
+            DISTINCT: spread["distinct_classes"],
+            TOP_CLASS: spread["top_class"],
+            TOP_SHARE: spread["top_share"],
+            COLLAPSED: int(spread["distinct_classes"] == 1),
+        }
+        record[FLAT_SINCE] = self._flat_since(record)
+        record[FLAT] = int(record[FLAT_SINCE] > 0)
+        self.records.append(record)
+        logs.update({key: value for key, value in record.items() if key not in ("epoch", "val_loss")})
+        self._update_firsts(record)
+        self._maybe_stop(record)
+
+    def _flat_since(self, record: dict[str, Any]) -> int:
+        losses = [past["val_loss"] for past in self.records[-(self.flat_epochs - 1) :]] + [record["val_loss"]]
+        if len(losses) < self.flat_epochs or max(losses) - min(losses) > self.flat_tolerance:
+            return 0
+        previous = self.records[-1][FLAT_SINCE]
+        return previous if previous else record["epoch"] - self.flat_epochs + 1
+
+    def _update_firsts(self, record: dict[str, Any]) -> None:
+        if record[COLLAPSED] and self.first_collapse_epoch is None:
+            self.first_collapse_epoch = record["epoch"]
+        if record[FLAT] and self.first_flat_epoch is None:
+            self.first_flat_epoch = record[FLAT_SINCE]
+
+    def _maybe_stop(self, record: dict[str, Any]) -> None:
+        if self.stop_on_collapse and record[COLLAPSED]:
+            self.stop_reason = f"every validation sample predicted as class {record[TOP_CLASS]}"
+        elif self.stop_on_flat and record[FLAT]:
+            self.stop_reason = (
+                f"val_loss within {self.flat_tolerance:g} for {self.flat_epochs} epochs "
+                f"since epoch {record[FLAT_SINCE]}"
+            )
+        else:
+            return
+        self.model.stop_training = True
+
+
+# ---------------------------------------------------------------- diagnosis
+
+
+def _first_epoch(records: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    return next((record for record in records if record.get(key)), None)
+
+
+def _class_name(index: int, dataset_stats: dict[str, Any]) -> str:
+    names = dataset_stats.get("class_names") or []
+    return names[index] if 0 <= index < len(names) else f"class {index}"
+
+
+def _split(dataset_stats: dict[str, Any], name: str) -> dict[str, Any]:
+    return dataset_stats.get("splits", {}).get(name, {})
+
+
+def _collapse_finding(records: list[dict[str, Any]], dataset_stats: dict[str, Any]) -> dict[str, Any]:
+    first = _first_epoch(records, COLLAPSED)
+    if first is None:
+        return {"flag": False, "epoch": None}
+    top = int(first[TOP_CLASS])
+    name = _class_name(top, dataset_stats)
+    finding = {"flag": True, "epoch": int(first["epoch"]), "class": top, "class_name": name}
+    collapsed_epochs = sum(1 for record in records if record.get(COLLAPSED))
+    text = f"From epoch {first['epoch']} every validation sample is predicted as {name} ({collapsed_epochs} of "
+    text += f"{len(records)} epochs collapsed)."
+    val_counts = _split(dataset_stats, "validation").get("class_counts", {})
+    if val_counts:
+        share = val_counts.get(name, 0) / max(sum(val_counts.values()), 1)
+        finding["accuracy_if_collapsed"] = share
+        text += f" That caps validation accuracy at {name}'s share of the labels, {share:.2%}."
+    train_counts = _split(dataset_stats, "train").get("class_counts", {})
+    if train_counts:
+        majority = max(train_counts, key=train_counts.get)
+        finding["is_training_majority"] = majority == name
+        text += (
+            f" {name} is the most frequent training class, the answer of a head that sees no usable features."
+            if majority == name
+            else f" {name} is not the most frequent training class ({majority} is)."
+        )
+    finding["text"] = text
+    return finding
+
+
+def _flat_finding(records: list[dict[str, Any]]) -> dict[str, Any]:
+    first = _first_epoch(records, FLAT)
+    if first is None:
+        return {"flag": False, "epoch": None}
+    since = int(first[FLAT_SINCE])
+    until = max(int(record["epoch"]) for record in records if record.get(FLAT_SINCE) == since)
+    losses = [record["val_loss"] for record in records if since <= record["epoch"] <= until and "val_loss" in record]
+    text = f"Validation loss stays flat from epoch {since} to epoch {until}"
+    if losses:
+        text += f" (between {min(losses):.4f} and {max(losses):.4f})"
+    return {"flag": True, "epoch": since, "until": until, "detected_at": int(first["epoch"]), "text": text + "."}
+
+
+def _scaled_input_max(dataset_stats: dict[str, Any]) -> float | None:
+    ranges = _split(dataset_stats, "train").get("band_ranges_scaled", {})
+    return max((band["max"] for band in ranges.values()), default=None)
+
+
+def _cause(name: str, evidence: str, suggestion: str) -> dict[str, str]:
+    return {"name": name, "evidence": evidence, "suggestion": suggestion}
+
+
+def _input_scale_cause(config: dict[str, Any], dataset_stats: dict[str, Any]) -> dict[str, str] | None:
+    backbone = config["backbone"]
+    if config.get("preprocessing", "none") != "none" or config["weights"] == "none" or backbone not in EXPECTED_INPUT:
+        return None
+    expected_max = EXPECTED_INPUT_MAX[backbone]
+    observed_max = _scaled_input_max(dataset_stats)
+    if observed_max is None:
+        observed = "reflectance scaled to [0, 1] (no band ranges in the data summary)"
+        observed_max = 1.0
+    else:
+        observed = f"inputs reach at most {observed_max:.3g} after scaling"
+    ratio = expected_max / observed_max if observed_max > 0 else float("inf")
+    evidence = (
+        f"preprocessing is 'none': {observed}, while {backbone}'s {config['weights']} weights expect "
+        f"{EXPECTED_INPUT[backbone]}; the inputs are about {ratio:.0f}x smaller than expected."
+    )
+    if config["band_adapter"] == "conv1x1":
+        evidence += " The learned 1x1 band adapter starts from small random weights, so its outputs keep that scale."
+    return _cause(
+        "input scale vs the backbone's preprocessing",
+        evidence,
+        f"scale bands to 0-255 and apply keras.applications.{backbone}.preprocess_input before the backbone "
+        "(or fixed B4, B3, B2 RGB selection scaled to 0-255).",
+    )
+
+
+def _batchnorm_cause(
+    config: dict[str, Any], dataset_stats: dict[str, Any], last_side: int | None, trainable_layers: int | None
+) -> dict[str, str] | None:
+    # Keras runs BatchNorm of frozen layers in inference mode, so only trainable layers are at risk.
+    if config.get("bn_inference", False) or trainable_layers == 0:
+        return None
+    batch = config.get("batch_size", 32)
+    evidence = "bn_inference is off: BatchNormalization in the trainable backbone layers runs in training mode"
+    if trainable_layers is not None:
+        evidence += f" ({trainable_layers} layers trainable)"
+    evidence += f" and normalises each channel with statistics of a batch of {batch}"
+    if last_side is not None:
+        evidence += f" over {last_side}x{last_side} positions, i.e. {batch * last_side * last_side} values per channel"
+    n_train = _split(dataset_stats, "train").get("samples")
+    if n_train and n_train % batch:
+        evidence += f"; the last batch of each epoch holds only {n_train % batch} of the {n_train} samples"
+    evidence += ". Validation then uses moving averages that differ from those batch statistics."
+    return _cause(
+        "BatchNorm in training mode on small batches",
+        evidence,
+        "call the backbone with training=False (keras-io transfer-learning guide) so BatchNorm keeps its "
+        "ImageNet statistics, also after unfreezing.",
+    )
+
+
+def _frozen_share_cause(config: dict[str, Any], backbone_layers: int | None) -> dict[str, str] | None:
+    frozen = config["frozen_layers"]
+    if backbone_layers is None or backbone_layers <= 0:
+        return None
+    share = min(frozen, backbone_layers) / backbone_layers
+    if share < HIGH_FROZEN_SHARE:
+        return None
+    trainable = max(backbone_layers - frozen, 0)
+    return _cause(
+        "share of frozen layers",
+        f"{min(frozen, backbone_layers)} of {backbone_layers} backbone layers are frozen ({share:.1%}); "
+        f"{trainable} train. Frozen layers cannot adapt to inputs they were not trained on; the band "
+        "adapter in front of them still needs the full backward pass through them.",
+        "train the head with the whole backbone frozen first, then unfreeze the top stages and recompile "
+        "with a learning rate about 10x lower.",
+    )
+
+
+def _learning_rate_cause(config: dict[str, Any], flat: bool) -> dict[str, str] | None:
+    rate = config["learning_rate"]
+    low, high = FINE_TUNE_LR_RANGE
+    if rate > high and config["weights"] != "none":
+        return _cause(
+            "learning rate",
+            f"learning_rate {rate:g} is above the usual fine-tuning range ({low:g} to {high:g}) for pretrained "
+            "layers; large steps can wipe out pretrained features and push the head to one class.",
+            f"use {high:g} or lower while pretrained layers train.",
+        )
+    if rate < low and flat:
+        return _cause(
+            "learning rate",
+            f"learning_rate {rate:g} is below {low:g} and the validation loss is flat; steps this small barely "
+            "move the weights.",
+            f"try {low:g} to {high:g}.",
+        )
+    return None
+
+
+def _feature_map_cause(config: dict[str, Any], last_side: int | None) -> dict[str, str] | None:
+    backbone = config["backbone"]
+    if last_side is None or last_side >= GOOD_LAST_SIDE:
+        return None
+    patch = config["patch_size"]
+    side = patch * config["upsample_factor"]
+    factor_for_good = -(-GOOD_LAST_SIDE * OUTPUT_STRIDE[backbone] // patch)
+    return _cause(
+        "feature-map size at the last stage",
+        f"{patch}x{patch} patches upsampled x{config['upsample_factor']} give {side}x{side} inputs; after "
+        f"{backbone}'s stride of {OUTPUT_STRIDE[backbone]} the last stage is {last_side}x{last_side}x"
+        f"{LAST_STAGE_CHANNELS[backbone]} (ImageNet's 224x224 gives {GOOD_LAST_SIDE}x{GOOD_LAST_SIDE}), and "
+        f"upsampling adds no information beyond the {patch * patch} original pixels.",
+        f"extract larger patches, or upsample by {factor_for_good} to reach a "
+        f"{GOOD_LAST_SIDE}x{GOOD_LAST_SIDE} last stage; a small CNN suits {patch}x{patch} patches directly.",
+    )
+
+
+def _last_stage_side(config: dict[str, Any]) -> int | None:
+    stride = OUTPUT_STRIDE.get(config["backbone"])
+    if stride is None:
+        return None
+    return max(config["patch_size"] * config["upsample_factor"] // stride, 1)
+
+
+def diagnose(
+    records: list[dict[str, Any]],
+    config: dict[str, Any],
+    dataset_stats: dict[str, Any],
+    backbone_layers: int | None = None,
+) -> dict[str, Any]:
+    """The collapse / flat-loss diagnosis for the report, with likely causes from the configuration.
+
+    ``records``: per-epoch dicts from :class:`CollapseMonitor` or the saved training history (same keys).
+    ``dataset_stats``: the data summary of step 01 (class names, per-split class counts, band ranges).
+    ``backbone_layers``: the backbone's layer count, for the share of frozen layers.
+    Causes are checked only when training collapsed or went flat; each names the numbers behind it.
+    """
+    collapse = _collapse_finding(records, dataset_stats)
+    flat = _flat_finding(records)
+    last_side = _last_stage_side(config)
+    trainable = None if backbone_layers is None else max(backbone_layers - config["frozen_layers"], 0)
+    causes = []
+    if collapse["flag"] or flat["flag"]:
+        candidates = [
+            _input_scale_cause(config, dataset_stats),
+            _batchnorm_cause(config, dataset_stats, last_side, trainable),
+            _feature_map_cause(config, last_side),
+            _frozen_share_cause(config, backbone_layers),
+            _learning_rate_cause(config, flat["flag"]),
+        ]
+        causes = [cause for cause in candidates if cause is not None]
+    return {
+        "collapse": collapse,
+        "flat_loss": flat,
+        "epochs": len(records),
+        "last_stage_side": last_side,
+        "causes": causes,
+        "summary": _summary(collapse, flat, causes, len(records)),
+    }
+
+
+def _summary(collapse: dict[str, Any], flat: dict[str, Any], causes: list[dict[str, str]], epochs: int) -> str:
+    if not (collapse["flag"] or flat["flag"]):
+        return f"No collapse and no flat validation loss in {epochs} epochs."
+    parts = [finding["text"] for finding in (collapse, flat) if finding["flag"]]
+    if causes:
+        parts.append("Likely causes: " + "; ".join(cause["name"] for cause in causes) + ".")
+    else:
+        parts.append("No likely cause found in the configuration.")
+    return " ".join(parts)
