@@ -1,0 +1,77 @@
+"""What every step's command line shares: the run directory, error handling, timing and the manifest."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import config as config_module
+from .errors import Phase4AError
+from .paths import MOCK_RUN_DIR, OUTPUTS_ROOT
+from .stages import RunDir
+
+# Step 01 records the run directory it wrote here, so later steps run alone find it by default.
+LAST_RUN_FILE = OUTPUTS_ROOT / "LAST_RUN"
+
+StepWork = Callable[[RunDir, dict[str, Any], argparse.Namespace], None]
+
+
+def step_parser(doc: str) -> argparse.ArgumentParser:
+    """A parser whose help is the step's module docstring, with the shared --run-dir option."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="run directory written by step 01 (default: the last one step 01 wrote, else phase4a_outputs/mock)",
+    )
+    return parser
+
+
+def default_run_dir() -> Path:
+    if LAST_RUN_FILE.is_file():
+        return Path(LAST_RUN_FILE.read_text().strip())
+    return MOCK_RUN_DIR
+
+
+def remember_run_dir(run_dir: Path) -> None:
+    from .io import write_text
+
+    write_text(LAST_RUN_FILE, str(run_dir.resolve()) + "\n")
+
+
+def report_error(error: BaseException) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
+def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
+    """Check inputs, load the config, seed, run ``work``, record the step; user errors become one line."""
+    from .provenance import record_step
+    from .seeding import seed_everything
+
+    run = RunDir(args.run_dir or default_run_dir())
+    try:
+        started = time.perf_counter()
+        run.require_inputs(stage)
+        config = config_module.load(run.require("config"))
+        seed_everything(config["seed"], config["deterministic"])
+        ready = time.perf_counter()
+        work(run, config, args)
+        finished = time.perf_counter()
+        record_step(
+            run,
+            stage,
+            config_module.config_hash(config),
+            {"startup": round(ready - started, 3), "work": round(finished - ready, 3)},
+        )
+    except Phase4AError as error:
+        return report_error(error)
+    except KeyboardInterrupt:
+        print("interrupted; outputs written so far are complete, re-run the step to continue", file=sys.stderr)
+        return 130
+    return 0

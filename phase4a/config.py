@@ -1,0 +1,235 @@
+"""Experiment configuration: defaults, presets, ``--key value`` overrides, validation, load/save.
+
+The defaults are the Week 4 report's training table, so a run with no options reproduces the report.
+A preset is a named set of overrides; command-line overrides are applied on top of it. Every key has
+a type taken from its default, and an unknown key or a value of the wrong type is rejected.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .io import read_json, sha256_json, write_json
+
+REPORT_CLASS_NAMES = ["Agriculture", "Forest", "Parcels", "Urban", "Water"]
+REPORT_BAND_NAMES = ["B2", "B3", "B4", "B8", "B11", "B12"]
+
+DEFAULTS: dict[str, Any] = {
+    # --- data ---
+    "data_source": "mock",  # mock | week3 (a Week 3 data directory)
+    "data_dir": "",  # the Week 3 data directory, for data_source=week3
+    "class_names": list(REPORT_CLASS_NAMES),
+    "band_names": list(REPORT_BAND_NAMES),
+    # Sentinel-2 stores reflectance x 10000; Level-2A products from processing baseline 04.00 on
+    # also carry an offset of -1000 (set reflectance_offset to -1000 for those).
+    "reflectance_scale": 10000.0,
+    "reflectance_offset": 0.0,
+    # The report's data: 300 training patches and 75 validation patches with these class counts.
+    "mock_train_size": 300,
+    "mock_val_counts": [10, 21, 19, 8, 17],
+    "patch_size": 8,
+    # --- model ---
+    "backbone": "resnet50",
+    "weights": "imagenet",  # imagenet | none | a path to a weights file
+    "frozen_layers": 150,  # the first N backbone layers do not train
+    "upsample_factor": 4,  # 8x8 -> 32x32, ResNet50's minimum input
+    "upsample_interpolation": "bilinear",
+    "band_adapter": "conv1x1",  # a learned 1x1 convolution from 6 bands to 3
+    "dense_units": 128,
+    "dropout": 0.3,
+    # --- training ---
+    "learning_rate": 1e-4,
+    "batch_size": 32,
+    "epochs": 50,
+    "early_stopping_patience": 10,
+    "reduce_lr_patience": 5,
+    "reduce_lr_factor": 0.5,
+    "min_learning_rate": 1e-7,
+    "monitor": "val_loss",  # what early stopping and LR reduction watch
+    "checkpoint_monitor": "val_accuracy",  # what "best" means for the saved checkpoint
+    "seed": 42,
+    # Deterministic TensorFlow kernels: identical numbers on the same machine, at some speed cost.
+    "deterministic": True,
+}
+
+# Keys whose value must come from a fixed set.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data_source": ("mock", "week3"),
+    "upsample_interpolation": ("bilinear", "nearest"),
+    "band_adapter": ("conv1x1",),
+    "monitor": ("val_loss", "val_accuracy"),
+    "checkpoint_monitor": ("val_loss", "val_accuracy"),
+}
+
+# Numeric keys with their allowed range: (minimum, maximum, include minimum).
+RANGES: dict[str, tuple[float | None, float | None, bool]] = {
+    "reflectance_scale": (0, None, False),
+    "mock_train_size": (1, None, True),
+    "patch_size": (1, None, True),
+    "frozen_layers": (0, None, True),
+    "upsample_factor": (1, 28, True),
+    "dense_units": (1, None, True),
+    "dropout": (0, 1, True),
+    "learning_rate": (0, None, False),
+    "batch_size": (1, None, True),
+    "epochs": (1, None, True),
+    "early_stopping_patience": (1, None, True),
+    "reduce_lr_patience": (1, None, True),
+    "reduce_lr_factor": (0, 1, False),
+    "min_learning_rate": (0, None, True),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    summary: str  # one line: what it changes and why
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "report": Preset("the Week 4 report's exact configuration (ResNet50, 150 frozen layers, lr 1e-4)"),
+}
+
+
+def _coerce(key: str, raw: Any, default: Any) -> Any:
+    """Convert ``raw`` (a string from the command line, or a JSON value) to the type of ``default``."""
+    if isinstance(default, bool):
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"--{key} expects true or false, got {raw!r}")
+    if isinstance(default, int):
+        if isinstance(raw, bool):
+            raise ConfigError(f"--{key} expects an integer, got {raw!r}")
+        try:
+            value = float(raw) if not isinstance(raw, int) else raw
+        except (TypeError, ValueError):
+            raise ConfigError(f"--{key} expects an integer, got {raw!r}") from None
+        if value != int(value):
+            raise ConfigError(f"--{key} expects an integer, got {raw!r}")
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(raw, bool):
+            raise ConfigError(f"--{key} expects a number, got {raw!r}")
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"--{key} expects a number, got {raw!r}") from None
+    if isinstance(default, list):
+        items = raw if isinstance(raw, list) else [part.strip() for part in str(raw).split(",") if part.strip()]
+        element = default[0] if default else ""
+        return [_coerce(key, item, element) for item in items]
+    if isinstance(raw, (dict, list)):
+        raise ConfigError(f"--{key} expects a string, got {raw!r}")
+    return str(raw)
+
+
+def _unknown_key_error(key: str) -> ConfigError:
+    close = difflib.get_close_matches(key, DEFAULTS, n=1)
+    hint = f"did you mean --{close[0]}?" if close else "run with --list-keys to see every key"
+    return ConfigError(f"unknown config key {key!r}; {hint}")
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Reject values out of range or outside their allowed set; the message names key and fix."""
+    for key, allowed in CHOICES.items():
+        if config[key] not in allowed:
+            raise ConfigError(f"--{key} {config[key]!r} is not one of: {', '.join(allowed)}")
+    for key, (low, high, include_low) in RANGES.items():
+        value = config[key]
+        too_low = low is not None and (value < low if include_low else value <= low)
+        too_high = high is not None and value > high
+        if too_low or too_high:
+            bound = f">= {low}" if include_low else f"> {low}"
+            if high is not None:
+                bound += f" and <= {high}"
+            raise ConfigError(f"--{key} {value!r} is out of range; it must be {bound}")
+    if config["data_source"] == "mock" and len(config["mock_val_counts"]) != len(config["class_names"]):
+        raise ConfigError(
+            f"--mock_val_counts has {len(config['mock_val_counts'])} entries but there are "
+            f"{len(config['class_names'])} classes; give one count per class"
+        )
+    if config["data_source"] == "week3" and not config["data_dir"]:
+        raise ConfigError("--data_source week3 needs --data_dir DIR (the Week 3 data directory)")
+    from .models.backbones import check_backbone_config
+
+    check_backbone_config(config)
+
+
+def parse_overrides(tokens: list[str]) -> dict[str, Any]:
+    """Parse ``--key value`` and ``--key=value`` tokens into raw (string) overrides."""
+    overrides: dict[str, Any] = {}
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if not token.startswith("--") or token == "--":
+            raise ConfigError(f"unexpected argument {token!r}; config overrides take the form --key value")
+        name, has_value, value = token[2:].partition("=")
+        key = name.replace("-", "_")
+        if key not in DEFAULTS:
+            raise _unknown_key_error(key)
+        if not has_value:
+            if index + 1 >= len(tokens) or tokens[index + 1].startswith("--"):
+                raise ConfigError(f"--{key} needs a value, e.g. --{key} {DEFAULTS[key]!r}")
+            index += 1
+            value = tokens[index]
+        overrides[key] = value
+        index += 1
+    return overrides
+
+
+def resolve(preset: str = "report", overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Defaults, then the preset, then the overrides; typed and validated."""
+    if preset not in PRESETS:
+        close = difflib.get_close_matches(preset, PRESETS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"unknown preset {preset!r}; {hint}run with --list-presets to see them")
+    config = dict(DEFAULTS)
+    for source in (PRESETS[preset].overrides, overrides or {}):
+        for key, raw in source.items():
+            if key not in DEFAULTS:
+                raise _unknown_key_error(key)
+            config[key] = _coerce(key, raw, DEFAULTS[key])
+    config["preset"] = preset
+    validate(config)
+    return config
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    return sha256_json(config)[:12]
+
+
+def save(path: str | Path, config: dict[str, Any]) -> None:
+    write_json(path, config)
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a saved config, checking it against the current keys so stale files fail clearly."""
+    stored = read_json(path)
+    unknown = sorted(set(stored) - set(DEFAULTS) - {"preset"})
+    if unknown:
+        raise ConfigError(
+            f"{path} has keys this version does not know ({', '.join(unknown)}); re-run phase4a_01_setup_and_config.py"
+        )
+    config = dict(DEFAULTS)
+    config.update({key: _coerce(key, value, DEFAULTS[key]) for key, value in stored.items() if key != "preset"})
+    config["preset"] = stored.get("preset", "report")
+    return config
+
+
+def describe_presets() -> str:
+    width = max(len(name) for name in PRESETS)
+    return "\n".join(f"{name:<{width}}  {preset.summary}" for name, preset in PRESETS.items())
+
+
+def describe_keys() -> str:
+    width = max(len(key) for key in DEFAULTS)
+    return "\n".join(f"--{key:<{width}}  default {value!r}" for key, value in DEFAULTS.items())

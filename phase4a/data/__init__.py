@@ -1,0 +1,1 @@
+"""Data sources, validation and normalisation."""

@@ -1,0 +1,97 @@
+"""Atomic artefact writing and content hashing.
+
+Every artefact is written to a temporary file beside its destination and renamed into place, so a
+step that fails half-way leaves the previous version of each artefact intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path with the same suffix as ``path``; rename it onto ``path`` on success."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Keep the real suffixes last: Keras and matplotlib pick the format from them (".weights.h5").
+        stem = path.name.split(".")[0]
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write to {path.parent}: {exc.strerror}; choose a writable directory with --run-dir"
+        ) from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_json_default) + "\n"
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    write_text(path, to_json(data))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+
+def save_figure(path: str | os.PathLike, figure) -> None:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_json(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, default=_json_default)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

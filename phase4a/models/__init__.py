@@ -1,0 +1,1 @@
+"""Backbones, band adapters and the transfer model."""

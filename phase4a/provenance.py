@@ -1,0 +1,84 @@
+"""What made an output: code version, package versions, machine, and the run manifest."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .io import read_json, sha256_file, write_json
+from .paths import PROJECT_ROOT
+from .stages import ARTEFACTS, MANIFEST, STAGES, RunDir
+
+
+def code_version() -> str:
+    """``git describe`` of the checkout (with -dirty for uncommitted changes), else the package version."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        return f"{__version__}+git.{described}"
+    except (OSError, subprocess.SubprocessError):
+        return f"{__version__} (not a git checkout)"
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of every package named in requirements.txt."""
+    names = []
+    requirements = PROJECT_ROOT / "requirements.txt"
+    for line in requirements.read_text().splitlines() if requirements.is_file() else []:
+        match = re.match(r"^\s*([A-Za-z0-9_.\-]+)", line)
+        if match:
+            names.append(match.group(1))
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def environment() -> dict[str, Any]:
+    return {"code_version": code_version(), "packages": package_versions(), "machine": machine()}
+
+
+def _hashes(run: RunDir, artefacts: tuple[str, ...]) -> dict[str, str]:
+    return {ARTEFACTS[key]: sha256_file(run.path(key)) for key in artefacts if run.path(key).is_file()}
+
+
+def record_step(run: RunDir, stage: str, config_hash: str, seconds: dict[str, float]) -> None:
+    """Add this step's entry to the run manifest: command, config hash, input and output hashes."""
+    path = run.root / MANIFEST
+    manifest = read_json(path) if path.is_file() else {}
+    manifest.setdefault("steps", {})
+    manifest["environment"] = environment()
+    manifest["steps"][f"{STAGES[stage].number:02d}_{stage}"] = {
+        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config_hash": config_hash,
+        "seconds": seconds,
+        "inputs": _hashes(run, STAGES[stage].reads),
+        "outputs": _hashes(run, STAGES[stage].writes),
+    }
+    write_json(path, manifest)

@@ -1,0 +1,99 @@
+"""The one table of the pipeline: every artefact, the step that writes it, and what each step reads.
+
+Steps find their inputs here, so any step can be re-run alone, and a missing input names the step
+that makes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import MissingInputError
+
+
+@dataclass(frozen=True)
+class Stage:
+    number: int
+    script: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+
+
+# Artefact key -> file name inside the run directory.
+ARTEFACTS: dict[str, str] = {
+    "config": "config.json",
+    "data": "data.npz",
+    "data_summary": "data_summary.json",
+    "sample_patches": "sample_patches.png",
+    "inspection": "pretrained_inspection.json",
+    "backbone_layers": "backbone_layers.csv",
+    "backbone_weights": "backbone.weights.h5",
+    "untrained_model": "model_untrained.keras",
+    "architecture": "architecture.txt",
+    "architecture_counts": "architecture.json",
+    "model_keras": "transfer_model.keras",
+    "model_h5": "transfer_model.h5",
+    "best_checkpoint": "checkpoints/best.keras",
+    "history": "training_history.json",
+    "training_log": "training_log.csv",
+    "metrics": "evaluation_metrics.json",
+    "predictions": "validation_predictions.csv",
+    "confusion_matrix": "confusion_matrix.png",
+    "training_curves": "training_curves.png",
+    "report": "comparison_report.md",
+}
+
+STAGES: dict[str, Stage] = {
+    "setup": Stage(1, "phase4a_01_setup_and_config.py", (), ("config", "data", "data_summary", "sample_patches")),
+    "pretrained": Stage(
+        2,
+        "phase4a_02_load_pretrained.py",
+        ("config", "data_summary"),
+        ("inspection", "backbone_layers", "backbone_weights"),
+    ),
+    "architecture": Stage(
+        3,
+        "phase4a_03_modify_architecture.py",
+        ("config", "data", "inspection", "backbone_weights"),
+        ("untrained_model", "architecture", "architecture_counts"),
+    ),
+    "train": Stage(
+        4,
+        "phase4a_04_train_transfer.py",
+        ("config", "data", "untrained_model"),
+        ("model_keras", "model_h5", "best_checkpoint", "history", "training_log"),
+    ),
+    "evaluate": Stage(
+        5,
+        "phase4a_05_evaluate_compare.py",
+        ("config", "data", "model_keras", "history"),
+        ("metrics", "predictions", "confusion_matrix", "training_curves", "report"),
+    ),
+}
+MANIFEST = "run_manifest.json"
+BACKUP_DIR = "training_backup"  # Keras BackupAndRestore state: lets a killed training run resume
+
+
+def producer(artefact: str) -> Stage:
+    return next(stage for stage in STAGES.values() if artefact in stage.writes)
+
+
+class RunDir:
+    """A run directory: artefact paths by key, and checks that inputs exist."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, artefact: str) -> Path:
+        return self.root / ARTEFACTS[artefact]
+
+    def require(self, artefact: str) -> Path:
+        path = self.path(artefact)
+        if not path.is_file():
+            raise MissingInputError(f"{path.name} not found in {self.root}; run {producer(artefact).script} first")
+        return path
+
+    def require_inputs(self, stage: str) -> None:
+        for artefact in STAGES[stage].reads:
+            self.require(artefact)

@@ -1,0 +1,89 @@
+"""Step 02: load the pretrained backbone and record what it is.
+
+Usage:
+  python phase4a_02_load_pretrained.py [--run-dir DIR]
+
+Weights come from the config: 'imagenet' (downloaded once by Keras into ~/.keras/models), 'none'
+(random initialisation from the seed) or the path of a weights file. Writes
+pretrained_inspection.json (layers, parameters, weights source), backbone_layers.csv (one row per
+layer, with whether the config freezes it) and backbone.weights.h5 for step 03.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pandas as pd
+
+from ..cli import run_step, step_parser
+from ..io import atomic_path, read_json, write_json, write_text
+from ..stages import RunDir
+
+
+def backbone_input_shape(config: dict[str, Any], patch_shape: list[int]) -> tuple[int, int, int]:
+    side = patch_shape[0] * config["upsample_factor"]
+    return (side, side, 3)
+
+
+def layer_table(backbone, frozen_layers: int) -> pd.DataFrame:
+    rows = []
+    for index, layer in enumerate(backbone.layers):
+        rows.append(
+            {
+                "index": index,
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": str(tuple(layer.output.shape[1:])),
+                "parameters": layer.count_params(),
+                "frozen_by_config": index < frozen_layers,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
+    from ..models.backbones import load_backbone
+
+    summary = read_json(run.require("data_summary"))
+    input_shape = backbone_input_shape(config, summary["patch_shape"])
+    backbone, source = load_backbone(config["backbone"], config["weights"], input_shape)
+    table = layer_table(backbone, config["frozen_layers"])
+    inspection = {
+        "backbone": config["backbone"],
+        "keras_name": backbone.name,
+        "weights": source,
+        "input_shape": list(input_shape),
+        "feature_map_shape": list(backbone.output.shape[1:]),
+        "layers": len(backbone.layers),
+        "parameters": backbone.count_params(),
+        "frozen_layers_in_config": config["frozen_layers"],
+    }
+    with atomic_path(run.path("backbone_weights")) as tmp:
+        backbone.save_weights(tmp)
+    write_text(run.path("backbone_layers"), table.to_csv(index=False))
+    write_json(run.path("inspection"), inspection)
+    return inspection
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = step_parser(__doc__).parse_args(argv)
+
+    def work(run: RunDir, config: dict[str, Any], _args) -> None:
+        inspection = load_pretrained(run, config)
+        source = inspection["weights"]["kind"]
+        print(
+            f"{inspection['keras_name']}: {inspection['layers']} layers, {inspection['parameters']:,} parameters, "
+            f"input {tuple(inspection['input_shape'])} -> features {tuple(inspection['feature_map_shape'])}"
+        )
+        if source == "none":
+            print("weights: random initialisation (--weights none): no ImageNet features are transferred")
+        else:
+            print(f"weights: {source} {inspection['weights'].get('path', inspection['weights'].get('cache_dir', ''))}")
+        print(f"wrote pretrained_inspection.json, backbone_layers.csv, backbone.weights.h5 to {run.root}")
+
+    return run_step("pretrained", args, work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

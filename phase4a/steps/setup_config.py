@@ -1,0 +1,129 @@
+"""Step 01: resolve the configuration, load and check the data, and write both to the run directory.
+
+Usage:
+  python phase4a_01_setup_and_config.py                          # the report's config, mock data
+  python phase4a_01_setup_and_config.py --preset report --weights none --epochs 5
+  python phase4a_01_setup_and_config.py --data_source week3 --data_dir path/to/week3
+  python phase4a_01_setup_and_config.py --list-presets           # or --list-keys
+
+Any config key can be overridden with --key value (see --list-keys); unknown keys are rejected.
+Writes config.json, data.npz (reflectance scaled to [0, 1]), data_summary.json, sample_patches.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import config as config_module
+from .. import plots
+from ..cli import remember_run_dir, report_error
+from ..data import dataset as dataset_module
+from ..data.sources import load_source
+from ..errors import OutputError, Phase4AError
+from ..io import save_figure, write_json
+from ..paths import default_run_dir
+from ..stages import ARTEFACTS, BACKUP_DIR, MANIFEST, STAGES, RunDir
+
+
+def setup(config: dict[str, Any], run: RunDir) -> dict[str, Any]:
+    """Load, validate and scale the data; write config, data, summary and sample figure."""
+    raw = load_source(config)
+    dataset_module.validate(raw)
+    scaled, decision = dataset_module.normalise(raw, config["reflectance_scale"], config["reflectance_offset"])
+    summary = dataset_module.summarise(raw, scaled, decision)
+    config_module.save(run.path("config"), config)
+    dataset_module.save(run.path("data"), scaled)
+    write_json(run.path("data_summary"), summary)
+    save_figure(run.path("sample_patches"), plots.sample_patches(scaled, seed=config["seed"]))
+    return summary
+
+
+def check_overwrite(run: RunDir, config: dict[str, Any], overwrite: bool) -> bool:
+    """True when the run directory holds a run of another config; refuse that unless --overwrite."""
+    path = run.path("config")
+    if not path.is_file():
+        return False
+    try:
+        previous = config_module.load(path)
+    except Phase4AError:
+        previous = {}
+    if config_module.config_hash(previous) == config_module.config_hash(config):
+        return False
+    if not overwrite:
+        raise OutputError(
+            f"{run.root} holds a run with a different config; pass --overwrite to replace it, "
+            "or --run-dir NEW_DIR to keep both"
+        )
+    return True
+
+
+def clear_downstream(run: RunDir) -> None:
+    """Remove what steps 02-05 wrote for the previous config, so nothing stale is mistaken for current."""
+    for stage in list(STAGES)[1:]:
+        for artefact in STAGES[stage].writes:
+            run.path(artefact).unlink(missing_ok=True)
+    shutil.rmtree(run.root / BACKUP_DIR, ignore_errors=True)
+    (run.root / MANIFEST).unlink(missing_ok=True)
+
+
+def print_summary(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) -> None:
+    print(f"config: preset {config['preset']!r}, hash {config_module.config_hash(config)}")
+    print(f"data source: {config['data_source']}; patches {tuple(summary['patch_shape'])}")
+    for split, entry in summary["splits"].items():
+        counts = ", ".join(f"{name} {count}" for name, count in entry["class_counts"].items())
+        print(f"  {split}: {entry['samples']} patches ({counts})")
+    scaling = summary["scaling"]
+    if scaling["already_scaled"]:
+        print("  reflectance already in [0, 1]; not rescaled")
+    else:
+        print(f"  reflectance scaled as (value + {scaling['offset']:g}) / {scaling['divisor']:g}")
+    if "warning" in scaling:
+        print(f"warning: {scaling['warning']}")
+    if config["data_source"] == "mock":
+        print("note: mock data is synthetic; its numbers validate the code, not the science")
+    print(f"wrote {', '.join(ARTEFACTS[key] for key in STAGES['setup'].writes)} to {run.root}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="report", help="named configuration (default: report)")
+    parser.add_argument("--run-dir", type=Path, help="output directory (default: phase4a_outputs/mock or /real)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run of another config in --run-dir")
+    parser.add_argument("--list-presets", action="store_true", help="print the presets and exit")
+    parser.add_argument("--list-keys", action="store_true", help="print every config key and its default and exit")
+    args, rest = parser.parse_known_args(argv)
+    if args.list_presets:
+        print(config_module.describe_presets())
+        return 0
+    if args.list_keys:
+        print(config_module.describe_keys())
+        return 0
+    from ..provenance import record_step
+    from ..seeding import seed_everything
+
+    try:
+        started = time.perf_counter()
+        config = config_module.resolve(args.preset, config_module.parse_overrides(rest))
+        run = RunDir(args.run_dir or default_run_dir(config["data_source"]))
+        replacing = check_overwrite(run, config, args.overwrite)
+        seed_everything(config["seed"], config["deterministic"])
+        ready = time.perf_counter()
+        summary = setup(config, run)
+        if replacing:
+            clear_downstream(run)
+        remember_run_dir(run.root)
+        seconds = {"startup": round(ready - started, 3), "work": round(time.perf_counter() - ready, 3)}
+        record_step(run, "setup", config_module.config_hash(config), seconds)
+    except Phase4AError as error:
+        return report_error(error)
+    print_summary(run, config, summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

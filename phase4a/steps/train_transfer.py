@@ -1,0 +1,107 @@
+"""Step 04: train the transfer model with the report's optimiser, loss and callbacks.
+
+Usage:
+  python phase4a_04_train_transfer.py [--run-dir DIR] [--retrain] [--quiet]
+
+Adam, sparse categorical cross-entropy, ModelCheckpoint (best validation), EarlyStopping (best weights
+restored), ReduceLROnPlateau and a CSV log. A run killed part-way resumes from its last finished epoch
+when started again; a finished run with the same config and data is not trained again unless
+--retrain is given. Writes transfer_model.keras, transfer_model.h5, checkpoints/best.keras,
+training_history.json and training_log.csv.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from typing import Any
+
+from .. import config as config_module
+from ..cli import run_step, step_parser
+from ..data import dataset as dataset_module
+from ..io import atomic_path, read_json, sha256_file, write_json
+from ..stages import BACKUP_DIR, RunDir
+
+
+def already_trained(run: RunDir, config_hash: str, data_hash: str) -> bool:
+    history = run.path("history")
+    if not (history.is_file() and run.path("model_keras").is_file()):
+        return False
+    recorded = read_json(history)
+    return recorded.get("config_hash") == config_hash and recorded.get("data_hash") == data_hash
+
+
+def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, verbose: int | str = "auto"):
+    """Train (or resume) and write the model and its history; returns the history dict."""
+    import keras
+
+    from ..training import compile_model, fit, history_records, make_callbacks
+
+    data = dataset_module.load(run.require("data"))
+    config_hash = config_module.config_hash(config)
+    data_hash = sha256_file(run.path("data"))
+    if not retrain and already_trained(run, config_hash, data_hash):
+        return None
+    backup = run.root / BACKUP_DIR
+    if retrain:
+        shutil.rmtree(backup, ignore_errors=True)
+    resuming = backup.is_dir()
+    if not resuming:
+        run.path("training_log").unlink(missing_ok=True)  # the CSV log is appended across resumed runs
+    model = keras.models.load_model(run.require("untrained_model"))
+    compile_model(model, config)
+    callbacks = make_callbacks(run, config)
+    started = time.perf_counter()
+    fit(model, data, config, callbacks, verbose=verbose)
+    wall = time.perf_counter() - started
+    early_stopping = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping))
+    epochs = history_records(run.path("training_log"))
+    history = {
+        "epochs": epochs,
+        "epochs_run": len(epochs),
+        "max_epochs": config["epochs"],
+        "stopped_early": len(epochs) < config["epochs"],
+        "restored_best_epoch": early_stopping.best_epoch + 1,
+        "monitor": config["monitor"],
+        "training_seconds": round(sum(entry["seconds"] for entry in epochs), 3),
+        "wall_seconds_this_process": round(wall, 3),
+        "resumed": resuming,
+        "config_hash": config_hash,
+        "data_hash": data_hash,
+    }
+    with atomic_path(run.path("model_keras")) as tmp:
+        model.save(tmp)
+    with atomic_path(run.path("model_h5")) as tmp:
+        model.save(tmp)
+    write_json(run.path("history"), history)
+    return history
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = step_parser(__doc__)
+    parser.add_argument("--retrain", action="store_true", help="train again even if this config already finished")
+    parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    args = parser.parse_args(argv)
+
+    def work(run: RunDir, config: dict[str, Any], args) -> None:
+        # Progress bars for a person at a terminal; one line per epoch in logs and CI.
+        verbose = 2 if args.quiet or not sys.stdout.isatty() else 1
+        history = train_transfer(run, config, retrain=args.retrain, verbose=verbose)
+        if history is None:
+            print(f"already trained with this config and data in {run.root}; pass --retrain to train again")
+            return
+        last = history["epochs"][-1]
+        print(
+            f"trained {history['epochs_run']} of {history['max_epochs']} epochs "
+            f"in {history['training_seconds']:.1f} s; "
+            f"last val_accuracy {last['val_accuracy']:.4f}, val_loss {last['val_loss']:.4f}; "
+            f"kept weights of epoch {history['restored_best_epoch']} (best {history['monitor']})"
+        )
+        print(f"wrote transfer_model.keras, transfer_model.h5, training_history.json, training_log.csv to {run.root}")
+
+    return run_step("train", args, work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

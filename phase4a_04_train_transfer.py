@@ -1,0 +1,13 @@
+#!/usr/bin/env python3
+"""Step 04: train the transfer model with the report's optimiser, loss and callbacks.
+
+Usage: python phase4a_04_train_transfer.py --help
+The logic lives in phase4a/steps/train_transfer.py.
+"""
+
+import sys
+
+from phase4a.steps.train_transfer import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run the whole Phase 4A experiment on synthetic data, offline, into phase4a_outputs/mock.
+#
+# Usage: ./run_phase4a_mock.sh [--preset NAME] [--key value ...]
+#   Options go to step 01 (see `python phase4a_01_setup_and_config.py --help` and --list-presets).
+#   Defaults for speed and no network: --weights none (random initialisation) --epochs 2.
+# First run: creates .venv and installs requirements.txt (a few minutes); later runs reuse it.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+fi
+source tools/ensure_venv.sh requirements.txt
+
+RUN_DIR=phase4a_outputs/mock
+# Random-initialised weights need no download; two epochs are enough to exercise every step.
+FAST_OFFLINE=(--weights none --epochs 2)
+
+echo "Mock run: synthetic data, random-initialised weights (no ImageNet download), into $RUN_DIR"
+source tools/run_steps.sh
+run_pipeline "$RUN_DIR" --overwrite --data_source mock "${FAST_OFFLINE[@]}" "$@"
