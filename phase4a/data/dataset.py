@@ -20,6 +20,7 @@ from ..io import write_npz
 # A 99th percentile at or below this is taken as reflectance already in [0, 1]: real surface
 # reflectance rarely exceeds 1, while any scaled product (x 10000) is far above it.
 ALREADY_SCALED_P99 = 1.5
+PLAUSIBLE_P99 = (0.05, 2.0)
 
 
 @dataclass
@@ -127,10 +128,11 @@ def normalise(dataset: Dataset, scale: float, offset: float = 0.0) -> tuple[Data
     )
     after = float(np.percentile(scaled.X_train, 99))
     decision["train_p99_after"] = after
-    if not 0.005 <= after <= 2.0:
+    # Scenes with vegetation or soil reach 0.2-0.6 in NIR/SWIR; far below or above means a wrong scale.
+    if not PLAUSIBLE_P99[0] <= after <= PLAUSIBLE_P99[1]:
         decision["warning"] = (
             f"after scaling, the 99th percentile of reflectance is {after:.4g}, outside the usual "
-            "0.005-2 range; check --reflectance_scale and --reflectance_offset"
+            f"{PLAUSIBLE_P99[0]}-{PLAUSIBLE_P99[1]} range; check --reflectance_scale and --reflectance_offset"
         )
     return scaled, decision
 
