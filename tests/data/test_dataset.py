@@ -35,7 +35,10 @@ def test_a_good_dataset_validates():
         (lambda d: d.X_val.__setitem__((1, 2, 3, 4), np.inf), "X_validation has 1 NaN or infinite"),
         (lambda d: d.y_train.__setitem__(0, 7), r"labels in \[0, 7\] but there are 5 classes"),
         (lambda d: d.y_val.__setitem__(0, -1), r"labels in \[-1, 4\]"),
-        (lambda d: setattr(d, "y_val", np.where(d.y_val == 3, 0, d.y_val)), "class Urban has no samples in the validation"),
+        (
+            lambda d: setattr(d, "y_val", np.where(d.y_val == 3, 0, d.y_val)),
+            "class Urban has no samples in the validation",
+        ),
         (lambda d: setattr(d, "band_names", BANDS[:5]), "6 bands but 5 band names"),
         (lambda d: setattr(d, "X_val", d.X_val[:, :4, :4]), "must match"),
         (lambda d: setattr(d, "y_train", d.y_train + 0.5), "labels must be integer class indices"),
@@ -100,5 +103,11 @@ def test_save_and_load_round_trip_with_groups(tmp_path):
 def test_band_names_are_matched_in_sentinel2_spelling(alias, canonical):
     assert ds.canonical_band(alias) == canonical
     assert ds.band_index(["B02", "B03", "B04", "B08", "B8A", "B11", "B12"], canonical) == [
-        "B2", "B3", "B4", "B8", "B8A", "B11", "B12"
+        "B2",
+        "B3",
+        "B4",
+        "B8",
+        "B8A",
+        "B11",
+        "B12",
     ].index(canonical)

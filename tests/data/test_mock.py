@@ -61,5 +61,6 @@ def test_proportional_counts_sum_and_keep_every_class():
 
 def test_unknown_class_names_are_rejected():
     with pytest.raises(ConfigError, match="no signature for class Wetland"):
-        generate_mock_dataset(50, [1, 1, 1, 1, 1], ["Agriculture", "Forest", "Parcels", "Urban", "Wetland"],
-                              REPORT_BAND_NAMES, 8, seed=0)
+        generate_mock_dataset(
+            50, [1, 1, 1, 1, 1], ["Agriculture", "Forest", "Parcels", "Urban", "Wetland"], REPORT_BAND_NAMES, 8, seed=0
+        )

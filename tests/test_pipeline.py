@@ -1,0 +1,138 @@
+"""The five steps end to end on tiny mock data, through each script's main([...])."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from phase4a import cli
+from phase4a.paths import PROJECT_ROOT
+from phase4a.stages import ARTEFACTS, MANIFEST, STAGES
+from phase4a.steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
+
+TINY = [
+    "--weights",
+    "none",
+    "--epochs",
+    "1",
+    "--mock_train_size",
+    "40",
+    "--mock_val_counts",
+    "2,2,2,2,2",
+    "--batch_size",
+    "8",
+]
+STEP_MAINS = [load_pretrained.main, modify_architecture.main, train_transfer.main, evaluate_compare.main]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "LAST_RUN_FILE", root / "LAST_RUN")
+        assert setup_config.main(["--run-dir", str(root / "mock"), *TINY]) == 0
+        for main in STEP_MAINS:
+            assert main(["--run-dir", str(root / "mock")]) == 0
+    return root / "mock"
+
+
+def test_every_step_writes_its_artefacts(run_dir):
+    for stage in STAGES.values():
+        for artefact in stage.writes:
+            assert (run_dir / ARTEFACTS[artefact]).is_file(), f"{stage.script} did not write {ARTEFACTS[artefact]}"
+
+
+def test_backbone_is_the_report_resnet50(run_dir):
+    inspection = json.loads((run_dir / "pretrained_inspection.json").read_text())
+    assert inspection["layers"] == 175
+    assert inspection["parameters"] == 23_587_712
+    assert inspection["weights"]["kind"] == "none"
+    assert inspection["feature_map_shape"] == [1, 1, 2048]
+    counts = json.loads((run_dir / "architecture.json").read_text())
+    assert counts["backbone_layers"] == {"layers": 175, "frozen": 150, "trainable": 25}
+
+
+def test_model_has_the_report_architecture(run_dir):
+    import keras
+
+    model = keras.models.load_model(run_dir / "transfer_model.keras")
+    names = [layer.name for layer in model.layers]
+    assert names == [
+        "patches",
+        "upsample",
+        "band_reduction",
+        "resnet50",
+        "global_pool",
+        "head_dense",
+        "head_dropout",
+        "predictions",
+    ]
+    assert model.get_layer("upsample").output.shape[1:] == (32, 32, 6)
+    assert model.get_layer("band_reduction").output.shape[1:] == (32, 32, 3)
+    assert model.get_layer("head_dense").units == 128
+    assert model.get_layer("head_dropout").rate == 0.3
+    assert model.output.shape[1:] == (5,)
+    backbone = model.get_layer("resnet50")
+    # Layer 0 is the weightless input layer, whose flag Keras does not keep when loading.
+    assert [layer.trainable for layer in backbone.layers[1:]] == [False] * 149 + [True] * 25
+    h5 = keras.models.load_model(run_dir / "transfer_model.h5")
+    sample = np.load(run_dir / "data.npz")["X_val"][:4]
+    np.testing.assert_allclose(h5.predict(sample, verbose=0), model.predict(sample, verbose=0), atol=1e-5)
+
+
+def test_history_records_metrics_learning_rate_and_time(run_dir):
+    history = json.loads((run_dir / "training_history.json").read_text())
+    assert history["epochs_run"] == 1
+    epoch = history["epochs"][0]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"):
+        assert key in epoch
+    assert epoch["learning_rate"] == pytest.approx(1e-4)
+
+
+def test_metrics_and_report_compare_with_the_published_baseline(run_dir):
+    metrics = json.loads((run_dir / "evaluation_metrics.json").read_text())
+    assert metrics["metrics"]["samples"] == 10
+    assert metrics["comparison"]["baseline"]["accuracy"] == 0.8667
+    assert sum(map(sum, metrics["metrics"]["confusion_matrix"])) == 10
+    report = (run_dir / "comparison_report.md").read_text()
+    for heading in (
+        "## Summary",
+        "## Configuration",
+        "## Results",
+        "## Confusion matrix",
+        "## Training behaviour",
+        "## Environment",
+    ):
+        assert heading in report
+    assert "86.67%" in report
+    assert "randomly initialised" in report  # a mock run says it transferred no ImageNet features
+
+
+def test_manifest_records_each_step(run_dir):
+    manifest = json.loads((run_dir / MANIFEST).read_text())
+    assert [name[:2] for name in sorted(manifest["steps"])] == ["01", "02", "03", "04", "05"]
+    assert manifest["environment"]["packages"]["tensorflow"]
+    assert "data.npz" in manifest["steps"]["04_train"]["inputs"]
+
+
+def test_a_finished_training_is_not_repeated(run_dir, capsys):
+    before = (run_dir / "transfer_model.keras").stat().st_mtime_ns
+    assert train_transfer.main(["--run-dir", str(run_dir)]) == 0
+    assert "already trained" in capsys.readouterr().out
+    assert (run_dir / "transfer_model.keras").stat().st_mtime_ns == before
+
+
+def test_a_missing_input_names_the_step_that_makes_it(tmp_path, capsys):
+    assert modify_architecture.main(["--run-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: config.json not found in {tmp_path}; run phase4a_01_setup_and_config.py first"
+    )
+
+
+@pytest.mark.parametrize("script", sorted(stage.script for stage in STAGES.values()))
+def test_every_script_has_help(script):
+    result = subprocess.run([sys.executable, script, "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "usage:" in result.stdout and "--run-dir" in result.stdout
