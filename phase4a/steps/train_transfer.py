@@ -36,6 +36,7 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     """Train (or resume) and write the model and its history; returns the history dict."""
     import keras
 
+    from ..diagnostics import CollapseMonitor
     from ..training import compile_model, fit, history_records, make_callbacks
 
     data = dataset_module.load(run.require("data"))
@@ -49,12 +50,27 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     resuming = backup.is_dir()
     if not resuming:
         run.path("training_log").unlink(missing_ok=True)  # the CSV log is appended across resumed runs
-    model = keras.models.load_model(run.require("untrained_model"))
-    compile_model(model, config)
-    callbacks = make_callbacks(run, config)
+    from .. import distribute, feature_cache
+
+    distribute.configure_threads(config)
+    strategy = distribute.make_strategy(config.get("distribution_strategy", "default"))
+    distribution = distribute.describe(config, strategy)
+    with strategy.scope():
+        model = keras.models.load_model(run.require("untrained_model"))
+        compile_model(model, config)
+    callbacks = make_callbacks(run, config, data)
+    plan = feature_cache.plan_cache(model) if config.get("cache_features", False) else None
+    cache_info: dict[str, Any] = {"used": False}
     started = time.perf_counter()
-    fit(model, data, config, callbacks, verbose=verbose)
+    if plan is not None:
+        with strategy.scope():
+            _, cache_info = feature_cache.fit_with_cached_features(
+                model, data, config, callbacks, plan, verbose, distribution["global_batch_size"]
+            )
+    else:
+        fit(model, data, config, callbacks, verbose=verbose, global_batch_size=distribution["global_batch_size"])
     wall = time.perf_counter() - started
+    distribute.record_in_manifest(run, {**distribution, "jit_compile": bool(config.get("jit_compile", False))})
     early_stopping = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping))
     epochs = history_records(run.path("training_log"))
     history = {
@@ -69,6 +85,11 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         "resumed": resuming,
         "config_hash": config_hash,
         "data_hash": data_hash,
+        "distribution": distribution,
+        "jit_compile": bool(config.get("jit_compile", False)),
+        "feature_cache": cache_info,
+        # Why CollapseMonitor stopped training (collapse_stop / flat_stop), else None.
+        "collapse_stop_reason": next((cb.stop_reason for cb in callbacks if isinstance(cb, CollapseMonitor)), None),
     }
     with atomic_path(run.path("model_keras")) as tmp:
         model.save(tmp)

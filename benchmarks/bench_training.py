@@ -1,0 +1,298 @@
+"""Issue 7 benchmark: one run, one JSON file in benchmarks/results/, one table.
+
+Usage: python -m benchmarks.bench_training [--epochs N] [--work-dir DIR] [--skip-driver]
+
+1. The mock driver (steps 01..05, each its own process, the mock's fast config): wall time of each
+   step split into start-up and work (run_manifest.json) and peak RSS (os.wait4 per child).
+2. Step 04's training path (phase4a.steps.train_transfer, report config, mock 300/75 data) vs a
+   minimal hand-written ``model.fit`` of the identical model file and data, in this process:
+   steady-state samples/s (epochs after the first; epoch time includes validation) and the ratio.
+3. FLOP/s: forward FLOPs counted per layer (Conv2D and Dense multiply-adds x 2; BatchNorm, ReLU,
+   adds and pooling ignored: under 1%). Convention: a training sample costs 3x forward, a validation
+   sample 1x. Compared with dense float32 matmul FLOP/s measured here (tf.linalg.matmul 2048^2).
+4. Feature extraction (backbone and band adapter frozen, BN in inference mode): step 04 with and
+   without cached backbone features, per-epoch seconds.
+Timings are noisy on a shared 2-core machine: other processes may run at the same time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+STEPS = (
+    "phase4a_01_setup_and_config.py",
+    "phase4a_02_load_pretrained.py",
+    "phase4a_03_modify_architecture.py",
+    "phase4a_04_train_transfer.py",
+    "phase4a_05_evaluate_compare.py",
+)
+# The mock driver's fast offline config (run_phase4a_mock.sh), on the report's 300/75 mock data.
+MOCK_ARGS = ["--overwrite", "--data_source", "mock", "--weights", "none", "--epochs", "2"]
+
+
+def run_child(cmd: list[str]) -> dict:
+    """Run ``cmd``; wall seconds and the child's own peak RSS (MiB)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({code}):\n{output[-3000:]}")
+    return {"wall": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+
+
+def bench_driver(run_dir: Path, extra: list[str]) -> dict:
+    started = time.perf_counter()
+    steps = {}
+    for script in STEPS:
+        args = [sys.executable, script, "--run-dir", str(run_dir)]
+        if script.startswith("phase4a_01"):
+            args += MOCK_ARGS + extra
+        steps[script] = run_child(args)
+    total = time.perf_counter() - started
+    manifest = json.loads((run_dir / "run_manifest.json").read_text())
+    for (name, entry), script in zip(sorted(manifest["steps"].items()), STEPS):
+        steps[script].update(entry["seconds"])
+        steps[script]["step"] = name
+    return {"wall_seconds": round(total, 3), "steps": steps}
+
+
+def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
+    import tensorflow as tf
+
+    a = tf.random.uniform((n, n), dtype=tf.float32)
+    b = tf.random.uniform((n, n), dtype=tf.float32)
+    tf.linalg.matmul(a, b).numpy()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tf.linalg.matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best
+
+
+def forward_flops(model) -> int:
+    """Multiply-adds x 2 of every Conv2D and Dense layer, nested models included, per sample."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += forward_flops(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            c_in = layer.kernel.shape[2]
+            total += 2 * h * w * kh * kw * c_in * c_out
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return int(total)
+
+
+def steady(seconds: list[float]) -> float:
+    later = seconds[1:] or seconds
+    return sum(later) / len(later)
+
+
+class EpochTimer:
+    def __new__(cls):
+        import keras
+
+        class _Timer(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.seconds = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._t = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.seconds.append(time.perf_counter() - self._t)
+
+        return _Timer()
+
+
+def plain_fit(model_path: Path, data, epochs: int, batch_size: int) -> dict:
+    """A minimal hand-written model.fit of the identical model file and data."""
+    import keras
+
+    model = keras.models.load_model(model_path)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    timer = EpochTimer()
+    model.fit(
+        data.X_train,
+        data.y_train,
+        validation_data=(data.X_val, data.y_val),
+        batch_size=batch_size,
+        epochs=epochs,
+        callbacks=[timer],
+        verbose=0,
+    )
+    return {"epoch_seconds": [round(s, 3) for s in timer.seconds]}
+
+
+def copy_run(source: Path, target: Path, **overrides) -> Path:
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for name in ("config.json", "data.npz", "data_summary.json", "model_untrained.keras"):
+        shutil.copy2(source / name, target / name)
+    config = json.loads((target / "config.json").read_text())
+    config.update(overrides)
+    (target / "config.json").write_text(json.dumps(config, indent=2))
+    return target
+
+
+def pipeline_fit(run_dir: Path) -> dict:
+    """Step 04's own training path, in this process, as the step runs it (seeded first)."""
+    from phase4a import config as config_module
+    from phase4a.seeding import seed_everything
+    from phase4a.stages import RunDir
+    from phase4a.steps.train_transfer import train_transfer
+
+    run = RunDir(run_dir)
+    config = config_module.load(run_dir / "config.json")
+    seed_everything(config["seed"], config["deterministic"])
+    started = time.perf_counter()
+    history = train_transfer(run, config, retrain=True, verbose=0)
+    return {
+        "epoch_seconds": [round(e["seconds"], 3) for e in history["epochs"]],
+        "val_loss": [e["val_loss"] for e in history["epochs"]],
+        "loss": [e["loss"] for e in history["epochs"]],
+        "feature_cache": history.get("feature_cache"),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "jit_compile": config["jit_compile"],
+    }
+
+
+def freeze_for_feature_extraction(run_dir: Path) -> None:
+    """Backbone and band adapter frozen: what a feature-extraction preset trains (the head only)."""
+    import keras
+
+    path = run_dir / "model_untrained.keras"
+    model = keras.models.load_model(path)
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) or layer.name == "band_reduction":
+            layer.trainable = False
+            for inner in getattr(layer, "layers", []):
+                inner.trainable = False
+    model.save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs for the throughput runs (>= 2)")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/phase4a_benchmark"))
+    parser.add_argument("--skip-driver", action="store_true", help="reuse the driver run in --work-dir")
+    args = parser.parse_args(argv)
+    work = args.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    result: dict = {
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "processor": platform.machine()},
+        "notes": "shared 2-core machine: other processes may have run concurrently; expect +-20% noise",
+        "flop_convention": "forward = 2 x multiply-adds of Conv2D+Dense; train sample = 3x forward, validation = 1x",
+    }
+    driver_dir = work / "driver"
+    if not args.skip_driver:
+        print("mock driver (5 processes) ...", flush=True)
+        result["driver"] = bench_driver(driver_dir, [])
+    sys.path.insert(0, str(ROOT))
+    import tensorflow as tf
+
+    from phase4a.data import dataset as dataset_module
+
+    print("matmul ...", flush=True)
+    result["matmul_flops"] = matmul_flops()
+    data = dataset_module.load(driver_dir / "data.npz")
+    n_train, n_val = len(data.X_train), len(data.X_val)
+    import keras
+
+    model = keras.models.load_model(driver_dir / "model_untrained.keras")
+    fwd = forward_flops(model)
+    del model
+    epoch_flops = fwd * (3 * n_train + n_val)
+    result["forward_flops_per_sample"] = fwd
+    result["tensorflow"] = tf.__version__
+
+    print(f"plain model.fit, {args.epochs} epochs ...", flush=True)
+    plain = plain_fit(driver_dir / "model_untrained.keras", data, args.epochs, 32)
+    print(f"pipeline (step 04 path), {args.epochs} epochs ...", flush=True)
+    pipe_dir = copy_run(driver_dir, work / "pipeline", epochs=args.epochs)
+    pipe = pipeline_fit(pipe_dir)
+    for entry in (plain, pipe):
+        sec = steady(entry["epoch_seconds"])
+        entry["steady_epoch_seconds"] = round(sec, 3)
+        entry["samples_per_second"] = round(n_train / sec, 2)
+        entry["first_over_steady"] = round(entry["epoch_seconds"][0] / sec, 2)
+        entry["achieved_flops"] = epoch_flops / sec
+        entry["percent_of_matmul"] = round(100 * entry["achieved_flops"] / result["matmul_flops"], 1)
+    result["plain_keras"] = plain
+    result["pipeline"] = pipe
+    result["pipeline_over_plain"] = round(pipe["samples_per_second"] / plain["samples_per_second"], 3)
+    # Determinism: the driver's step 04 (2 epochs, its own process) vs this run's first 2 epochs.
+    driver_history = json.loads((driver_dir / "training_history.json").read_text())
+    driver_loss = [e["loss"] for e in driver_history["epochs"]]
+    k = min(len(driver_loss), len(pipe["loss"]))
+    result["deterministic_across_processes"] = driver_loss[:k] == pipe["loss"][:k]
+
+    fe = {}
+    for cached in (False, True):
+        label = "cached" if cached else "uncached"
+        print(f"feature extraction, {label}, {args.epochs} epochs ...", flush=True)
+        fe_dir = copy_run(driver_dir, work / f"fe_{label}", epochs=args.epochs, cache_features=cached)
+        freeze_for_feature_extraction(fe_dir)
+        entry = pipeline_fit(fe_dir)
+        entry["steady_epoch_seconds"] = round(steady(entry["epoch_seconds"]), 4)
+        fe[label] = entry
+    fe["later_epoch_speedup"] = round(fe["uncached"]["steady_epoch_seconds"] / fe["cached"]["steady_epoch_seconds"], 1)
+    result["feature_extraction"] = fe
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{datetime.now(UTC).strftime('%Y-%m-%d_%H%M%S')}.json"
+    out.write_text(json.dumps(result, indent=2, default=float))
+    print_table(result)
+    print(f"\nwrote {out}")
+    return 0
+
+
+def print_table(r: dict) -> None:
+    p, q = r["plain_keras"], r["pipeline"]
+    gflops, mflop = r["matmul_flops"] / 1e9, r["forward_flops_per_sample"] / 1e6
+    print(f"\nmatmul float32: {gflops:.1f} GFLOP/s; forward {mflop:.1f} MFLOP per sample")
+    print(f"convention: {r['flop_convention']}")
+    print(f"{'training':<24}{'steady s/epoch':>15}{'samples/s':>11}{'1st/steady':>11}{'% matmul':>10}")
+    for name, e in (("plain model.fit", p), ("pipeline (step 04)", q)):
+        print(
+            f"{name:<24}{e['steady_epoch_seconds']:>15.2f}{e['samples_per_second']:>11.1f}"
+            f"{e['first_over_steady']:>11.2f}{e['percent_of_matmul']:>10.1f}"
+        )
+    print(f"pipeline / plain: {r['pipeline_over_plain']:.2f}x; deterministic: {r['deterministic_across_processes']}")
+    fe = r["feature_extraction"]
+    print(
+        f"feature extraction s/epoch after the first: uncached {fe['uncached']['steady_epoch_seconds']:.3f}, "
+        f"cached {fe['cached']['steady_epoch_seconds']:.4f} ({fe['later_epoch_speedup']}x); "
+        f"first epochs {fe['uncached']['epoch_seconds'][0]:.2f} vs {fe['cached']['epoch_seconds'][0]:.2f}"
+    )
+    if "driver" in r:
+        d = r["driver"]
+        print(f"\nmock driver: {d['wall_seconds']:.1f} s wall")
+        print(f"{'step':<36}{'wall':>7}{'startup':>9}{'work':>7}{'peak RSS MiB':>14}")
+        for script, s in d["steps"].items():
+            startup, work = s.get("startup", 0), s.get("work", 0)
+            print(f"{script:<36}{s['wall']:>7.1f}{startup:>9.1f}{work:>7.1f}{s['peak_rss_mib']:>14.0f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
