@@ -7,8 +7,9 @@
 # First run: creates .venv and installs requirements.txt (a few minutes); later runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")"
+source tools/run_steps.sh
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    print_usage "$0"
     exit 0
 fi
 source tools/ensure_venv.sh requirements.txt
@@ -18,5 +19,4 @@ RUN_DIR=phase4a_outputs/mock
 FAST_OFFLINE=(--weights none --epochs 2)
 
 echo "Mock run: synthetic data, random-initialised weights (no ImageNet download), into $RUN_DIR"
-source tools/run_steps.sh
 run_pipeline "$RUN_DIR" --overwrite --data_source mock "${FAST_OFFLINE[@]}" "$@"

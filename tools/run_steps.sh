@@ -1,4 +1,9 @@
 #!/usr/bin/env bash
+# print_usage SCRIPT: the script's leading comment block, without the '#'.
+print_usage() {
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$1"
+}
+
 # run_pipeline RUN_DIR [step-01 options...]: steps 01 -> 05, each its own process, stopping at the
 # first failure with the step's name. Sourced by the drivers after tools/ensure_venv.sh.
 run_pipeline() {
