@@ -23,7 +23,12 @@ def test_week3_metrics_file_replaces_the_published_figures(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [('{"acc": 0.8}', "is not a baseline file"), ('{"accuracy": 86.67}', "as a fraction"), ("[1, 2]", "not a baseline")],
+    [
+        ('{"acc": 0.8}', "is not a baseline file"),
+        ('{"accuracy": 86.67}', "as a fraction"),
+        ("[1, 2]", "not a baseline"),
+        ('{"accuracy": ', "not a baseline"),
+    ],
 )
 def test_a_bad_metrics_file_is_rejected(tmp_path, content, message):
     (tmp_path / "week3_metrics.json").write_text(content)
