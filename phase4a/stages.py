@@ -42,6 +42,8 @@ ARTEFACTS: dict[str, str] = {
     "confusion_matrix": "confusion_matrix.png",
     "training_curves": "training_curves.png",
     "report": "comparison_report.md",
+    # Written by step 04 when config train_baseline is true; step 05 pairs its predictions (McNemar).
+    "baseline_model": "baseline_model.keras",
 }
 
 STAGES: dict[str, Stage] = {

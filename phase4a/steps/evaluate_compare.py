@@ -4,7 +4,12 @@ Usage:
   python phase4a_05_evaluate_compare.py [--run-dir DIR]
 
 The baseline is week3_metrics.json from the Week 3 data directory when present, else the figures the
-report published for the Week 3 SimpleCNN (86.67%). Writes evaluation_metrics.json,
+report published for the Week 3 SimpleCNN (86.67%). When step 04 also trained the SimpleCNN on the same
+split (baseline_model.keras, config train_baseline), both models' predictions are compared pairwise
+(exact McNemar); otherwise only an unpaired comparison with the baseline's accuracy is possible.
+Every evaluation carries a Wilson interval for accuracy, a seeded bootstrap interval for macro F1, a
+verdict, the sample size needed to tell the result from target_accuracy, and the collapse diagnosis.
+Writes evaluation_metrics.json (no timestamps: identical runs give identical files),
 validation_predictions.csv, confusion_matrix.png, training_curves.png and comparison_report.md.
 """
 
@@ -21,11 +26,22 @@ from .. import plots
 from ..baseline import load_baseline
 from ..cli import run_step, step_parser
 from ..data import dataset as dataset_module
-from ..evaluation import classification_metrics, compare_with_baseline
+from ..diagnostics import diagnose
+from ..evaluation import accuracy_statistics, classification_metrics, compare_with_baseline
 from ..io import read_json, save_figure, sha256_file, write_json, write_text
 from ..provenance import environment
 from ..report import build_report
 from ..stages import RunDir
+
+
+def baseline_predictions(run: RunDir, X_val: np.ndarray, batch_size: int) -> np.ndarray | None:
+    """The same-run SimpleCNN's class predictions on the validation split, when step 04 trained one."""
+    path = run.path("baseline_model")
+    if not path.is_file():
+        return None
+    import keras
+
+    return keras.models.load_model(path).predict(X_val, batch_size=batch_size, verbose=0).argmax(axis=1)
 
 
 def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
@@ -33,22 +49,33 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
 
     data = dataset_module.load(run.require("data"))
     history = read_json(run.require("history"))
+    data_summary = read_json(run.require("data_summary"))
+    inspection = read_json(run.require("inspection"))
     model = keras.models.load_model(run.require("model_keras"))
     probabilities = model.predict(data.X_val, batch_size=config["batch_size"], verbose=0)
     predicted = probabilities.argmax(axis=1)
+    baseline_predicted = baseline_predictions(run, data.X_val, config["batch_size"])
     metrics = classification_metrics(data.y_val, predicted, data.class_names)
-    comparison = compare_with_baseline(metrics, load_baseline(config))
+    baseline = load_baseline(config)
+    comparison = compare_with_baseline(metrics, baseline)
+    statistics = accuracy_statistics(
+        data.y_val, predicted, len(data.class_names), baseline, config, baseline_pred=baseline_predicted
+    )
+    diagnosis = diagnose(history["epochs"], config, data_summary, backbone_layers=inspection.get("layers"))
+    diagnosis["recorded"] = any("val_collapsed" in entry for entry in history["epochs"])
     context = {
         "run_dir": str(run.root),
         "config": config,
         "config_hash": config_module.config_hash(config),
         "data_hash": sha256_file(run.path("data")),
-        "data_summary": read_json(run.require("data_summary")),
-        "inspection": read_json(run.require("inspection")),
+        "data_summary": data_summary,
+        "inspection": inspection,
         "architecture": read_json(run.require("architecture_counts")),
         "history": history,
         "metrics": metrics,
         "comparison": comparison,
+        "statistics": statistics,
+        "diagnosis": diagnosis,
         "environment": environment(),
     }
     predictions = pd.DataFrame(
@@ -59,6 +86,8 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
             **{f"p_{name}": probabilities[:, i] for i, name in enumerate(data.class_names)},
         }
     )
+    if baseline_predicted is not None:
+        predictions["baseline_predicted"] = [data.class_names[i] for i in baseline_predicted]
     matrix = np.array(metrics["confusion_matrix"])
     title = f"{config['backbone']} ({config['preset']}): accuracy {metrics['accuracy']:.2%}"
     save_figure(run.path("confusion_matrix"), plots.confusion_matrix(matrix, data.class_names, title))
@@ -69,6 +98,8 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         {
             "metrics": metrics,
             "comparison": comparison,
+            "statistics": statistics,
+            "diagnosis": diagnosis,
             "config_hash": context["config_hash"],
             "data_hash": context["data_hash"],
             "preset": config["preset"],
@@ -89,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             f"validation accuracy {metrics['accuracy']:.2%} (macro F1 {metrics['f1_macro']:.3f}) vs baseline "
             f"{comparison['baseline']['accuracy']:.2%}: {comparison['accuracy_change_pp']:+.2f} pp"
         )
+        low, high = context["statistics"]["accuracy"]["ci95"]
+        print(f"95% interval for accuracy: {low:.2%} to {high:.2%}")
+        print(context["statistics"]["comparison"]["text"])
         collapsed = metrics["single_class_prediction"]
         if collapsed:
             print(f"warning: the model predicts {collapsed} for every validation patch (collapse)")
+        print(f"diagnosis: {context['diagnosis']['summary']}")
         print(f"report: {run.path('report')}")
         print(f"figures: {run.path('confusion_matrix')}, {run.path('training_curves')}, {run.path('sample_patches')}")
 
