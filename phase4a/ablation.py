@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,9 @@ def sweep(
         except Phase4AError as error:
             failures[preset] = str(error)
             print(f"error: {error}", file=sys.stderr)
+        except Exception as error:  # a bug in one preset's code must not cost the other runs
+            failures[preset] = f"{type(error).__name__}: {error}"
+            traceback.print_exc()
     finished = [
         p for p in presets if p not in failures and is_complete(sweep_dir / p, expected_hash(p, overrides), data_hash)
     ]

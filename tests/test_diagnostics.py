@@ -210,3 +210,23 @@ def test_diagnose_without_collapse_lists_no_causes():
     diagnosis = dg.diagnose(records, REPORT_CONFIG, DATA_STATS, backbone_layers=175)
     assert not diagnosis["collapse"]["flag"] and not diagnosis["flat_loss"]["flag"]
     assert diagnosis["causes"] == [] and "No collapse" in diagnosis["summary"]
+
+
+def test_make_callbacks_puts_the_monitor_before_the_log_and_early_stopping(tmp_path):
+    from phase4a import config as config_module
+    from phase4a.data.dataset import Dataset
+    from phase4a.stages import RunDir
+    from phase4a.training import make_callbacks
+
+    config = {**config_module.resolve("report"), "collapse_stop": True, "flat_epochs": 3}
+    x = np.zeros((4, 8, 8, 6), dtype="float32")
+    y = np.arange(4) % 2
+    data = Dataset(x, y, x, y, ["a", "b"], ["B2", "B3", "B4", "B8", "B11", "B12"])
+    callbacks = make_callbacks(RunDir(tmp_path), config, data)
+    kinds = [type(callback) for callback in callbacks]
+    monitor = kinds.index(dg.CollapseMonitor)
+    assert monitor < kinds.index(keras.callbacks.CSVLogger)
+    assert monitor < kinds.index(keras.callbacks.EarlyStopping)
+    assert callbacks[monitor].stop_on_collapse and not callbacks[monitor].stop_on_flat
+    assert callbacks[monitor].flat_epochs == 3
+    assert dg.CollapseMonitor not in [type(cb) for cb in make_callbacks(RunDir(tmp_path), config)]
