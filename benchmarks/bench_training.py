@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the throughput runs (>= 2)")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/phase4a_benchmark"))
     parser.add_argument("--skip-driver", action="store_true", help="reuse the driver run in --work-dir")
+    parser.add_argument(
+        "--step01", default="", help="extra step-01 options, e.g. '--jit_compile true --deterministic false'"
+    )
     args = parser.parse_args(argv)
     work = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
@@ -207,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     driver_dir = work / "driver"
     if not args.skip_driver:
         print("mock driver (5 processes) ...", flush=True)
-        result["driver"] = bench_driver(driver_dir, [])
+        result["driver"] = bench_driver(driver_dir, args.step01.split())
+    result["step01_options"] = MOCK_ARGS + args.step01.split()
     sys.path.insert(0, str(ROOT))
     import tensorflow as tf
 

@@ -41,6 +41,28 @@ DEFAULTS: dict[str, Any] = {
     "band_adapter": "conv1x1",  # a learned 1x1 convolution from 6 bands to 3
     "dense_units": 128,
     "dropout": 0.3,
+    # --- model toolkit (issue 4; README "Models and presets"); defaults keep the report's model ---
+    "model_type": "transfer",  # transfer | simplecnn (the Week 3 baseline as the main model)
+    # none: reflectance in [0, 1] straight into the backbone (the report); imagenet: scale to 0-255
+    # and apply the backbone's own preprocess_input, the input statistics its weights were trained on.
+    "preprocessing": "none",
+    "input_size": 0,  # backbone input side; 0 = patch side x upsample_factor
+    "freeze": "first_n",  # first_n | fraction | until | all (feature extraction) | none
+    "frozen_fraction": 0.857,  # for freeze=fraction; 0.857 = the report's 150 of 175
+    "freeze_until": "conv3",  # for freeze=until: a stage (conv3, block3...) or a layer name, inclusive
+    # Call the backbone with training=False: BatchNorm keeps its ImageNet statistics while layers
+    # train; batch statistics from 32 upsampled 8x8 patches are far from ImageNet's.
+    "bn_inference": False,
+    # Progressive unfreezing: phase 0 trains the head, phase k unfreezes the top k stages, each for
+    # phase_epochs epochs at learning_rate x phase_lr_factor ** k (recompiled). 0 = off.
+    "progressive_stages": 0,
+    "phase_epochs": 5,
+    "phase_lr_factor": 0.3,
+    "class_weights": "none",  # none | balanced (n / (classes x count)): counters the 8-to-21 imbalance
+    "augment": False,  # flips, 90-degree rotations, brightness x (1 +- brightness_delta); training split only
+    "brightness_delta": 0.05,
+    # Also train the SimpleCNN in step 04 on the same split (baseline_model.keras) for paired comparison.
+    "train_baseline": False,
     # --- training ---
     "learning_rate": 1e-4,
     "batch_size": 32,
@@ -64,9 +86,11 @@ DEFAULTS: dict[str, Any] = {
     "flat_tolerance": 1e-3,  # max - min of val_loss over flat_epochs epochs that counts as flat
     "flat_epochs": 5,  # the report's loss sat at 2.308 for all 11 epochs; 5 flags it by epoch 5
     # --- performance (issue 7; figures in README "Performance") ---
-    # XLA-compile the training step: on this 2-core CPU about 1.7x faster per epoch than plain graph
-    # mode for ResNet50 at 32x32, and run-to-run identical with deterministic kernels (benchmarks/).
-    "jit_compile": True,
+    # XLA-compile the training step. Keras 3 turns XLA off whenever deterministic kernels are on
+    # (keras.src.trainers.trainer.model_supports_jit), so it only takes effect with
+    # --deterministic false; off by default so the default run stays bit-reproducible (README
+    # "Performance" has the measured speed-up).
+    "jit_compile": False,
     # tf.distribute strategy: default (one device) | mirrored (all local GPUs, or logical CPUs) |
     # multi_worker (several machines via TF_CONFIG). Global batch = batch_size x replicas.
     "distribution_strategy": "default",
@@ -82,7 +106,11 @@ DEFAULTS: dict[str, Any] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "data_source": ("mock", "week3"),
     "upsample_interpolation": ("bilinear", "nearest"),
-    "band_adapter": ("conv1x1",),
+    "band_adapter": ("conv1x1", "rgb", "first_conv"),  # see phase4a/models/adapters.py
+    "model_type": ("transfer", "simplecnn"),
+    "preprocessing": ("none", "imagenet"),
+    "freeze": ("first_n", "fraction", "until", "all", "none"),
+    "class_weights": ("none", "balanced"),
     "monitor": ("val_loss", "val_accuracy"),
     "checkpoint_monitor": ("val_loss", "val_accuracy"),
     "distribution_strategy": ("default", "mirrored", "multi_worker"),
@@ -95,6 +123,12 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "patch_size": (1, None, True),
     "frozen_layers": (0, None, True),
     "upsample_factor": (1, 28, True),
+    "input_size": (0, 224, True),  # 224: the ImageNet training size; 1-31 is rejected in backbones.py
+    "frozen_fraction": (0, 1, True),
+    "progressive_stages": (0, None, True),
+    "phase_epochs": (1, None, True),
+    "phase_lr_factor": (0, 1, False),
+    "brightness_delta": (0, 0.5, True),  # beyond +-50% it is no longer a "small" change
     "dense_units": (1, None, True),
     "dropout": (0, 1, True),
     "learning_rate": (0, None, False),
@@ -121,6 +155,47 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "report": Preset("the Week 4 report's exact configuration (ResNet50, 150 frozen layers, lr 1e-4)"),
+    "feature_extraction": Preset(
+        "freeze the whole backbone (called with training=False) and train adapter + head at lr 1e-3: "
+        "the report's 'feature extraction' idea, ImageNet features kept intact",
+        {"freeze": "all", "learning_rate": 1e-3},
+    ),
+    "less_freezing": Preset(
+        "freeze 80 of 175 layers instead of 150 (the report suggests 50-100) so conv4 and conv5 can adapt",
+        {"frozen_layers": 80},
+    ),
+    "higher_lr": Preset(
+        "lr 5e-4 instead of 1e-4 (the report suggests 5e-4 to 1e-3): more signal for the few trainable layers",
+        {"learning_rate": 5e-4},
+    ),
+    "progressive": Preset(
+        "train the head at lr 1e-3, then unfreeze conv5, conv4, conv3 one phase at a time (5 epochs each, "
+        "lr x0.3 per phase, BN in inference mode): the keras-io fine-tuning recipe",
+        {"progressive_stages": 3, "phase_epochs": 5, "learning_rate": 1e-3, "bn_inference": True},
+    ),
+    "mobilenetv2": Preset(
+        "MobileNetV2 (2.3M parameters, 154 layers) with its first half frozen: a smaller backbone for 300 patches",
+        {"backbone": "mobilenetv2", "freeze": "fraction", "frozen_fraction": 0.5},
+    ),
+    "vgg16": Preset(
+        "VGG16 (no BatchNorm, 19 layers) frozen up to block3: tests whether BN is part of the collapse",
+        {"backbone": "vgg16", "freeze": "until", "freeze_until": "block3"},
+    ),
+    "imagenet_preprocessing": Preset(
+        "inputs scaled to 0-255 and passed through ResNet50's preprocess_input, BN in inference mode: "
+        "the input statistics the ImageNet weights expect (the fix the report's analysis missed)",
+        {"preprocessing": "imagenet", "bn_inference": True},
+    ),
+    "augmented": Preset(
+        "flips, 90-degree rotations, +-5% brightness on the training split, and balanced class weights: "
+        "more variety for 300 patches and no reward for predicting the largest class",
+        {"augment": True, "class_weights": "balanced"},
+    ),
+    "simplecnn": Preset(
+        "the Week 3 SimpleCNN (~54K parameters, 8x8 input, no backbone) as the main model at lr 1e-3: "
+        "the baseline trained by this pipeline on the same split",
+        {"model_type": "simplecnn", "learning_rate": 1e-3},
+    ),
 }
 
 

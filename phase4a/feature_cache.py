@@ -78,17 +78,6 @@ def compute_features(extractor: keras.Model, X, batch_size: int):
     return extractor.predict(X, batch_size=batch_size, verbose=0)
 
 
-class _SaveFullModel:
-    """Makes a ModelCheckpoint save the full model while fit drives the head model."""
-
-    def __init__(self, callback: keras.callbacks.Callback, full_model: keras.Model):
-        self.callback = callback
-        self.full_model = full_model
-
-    def __call__(self, _model) -> None:
-        keras.callbacks.Callback.set_model(self.callback, self.full_model)
-
-
 def fit_with_cached_features(
     model: keras.Model,
     data,
@@ -110,11 +99,19 @@ def fit_with_cached_features(
     features_val = compute_features(extractor, data.X_val, batch)
     feature_seconds = time.perf_counter() - started
     compile_model(head, config)
+    # ModelCheckpoint calls ``self.model.save``: saving "the model" during fit saves the full model
+    # (whose head is the head being trained). Weights-only saves (BackupAndRestore) stay the head's.
+    object.__setattr__(head, "save", model.save)
     for callback in callbacks:
-        if isinstance(callback, keras.callbacks.ModelCheckpoint):
-            callback.set_model = _SaveFullModel(callback, model)
+        # Callbacks that predict on the validation patches themselves (CollapseMonitor) now drive the
+        # head, so they get the cached validation features instead: the same predictions.
+        x_val = getattr(callback, "x_val", None)
+        if x_val is not None and getattr(x_val, "shape", None) == data.X_val.shape:
+            callback.x_val = features_val
     train, val = make_datasets(features_train, data.y_train, features_val, data.y_val, batch, config["seed"])
-    history = head.fit(train, validation_data=val, epochs=config["epochs"], callbacks=callbacks, verbose=verbose)
+    history = head.fit(
+        train, validation_data=val, epochs=config["epochs"], callbacks=callbacks, shuffle=False, verbose=verbose
+    )
     info = {
         "used": True,
         "cut_after": plan.frozen_layers[-1],

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 
+from .augmentation import make_augment
 from .data.dataset import Dataset
 from .diagnostics import CollapseMonitor
 from .stages import BACKUP_DIR, RunDir
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Adds the learning rate and wall time of each epoch to the logs that History and CSVLogger see."""
+    """Adds the learning rate and wall time of each epoch to the logs that History and CSVLogger see.
+
+    During progressive unfreezing ``phase`` is set, and each epoch's log also says which phase it was.
+    """
+
+    phase: int | None = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
@@ -22,6 +30,8 @@ class EpochRecorder(keras.callbacks.Callback):
         if logs is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
             logs["seconds"] = time.perf_counter() - self._started
+            if self.phase is not None:
+                logs["phase"] = self.phase
 
 
 def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
@@ -41,8 +51,8 @@ def compile_model(model: keras.Model, config: dict[str, Any]) -> None:
         optimizer=keras.optimizers.Adam(learning_rate=config["learning_rate"]),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        # XLA on CPU: ~1.7x faster steady-state epochs here, deterministic with op determinism (issue 7).
-        jit_compile=bool(config.get("jit_compile", False)),
+        # XLA (issue 7); Keras ignores it, with a warning, while op determinism is enabled.
+        jit_compile=bool(config.get("jit_compile", False)) and not config.get("deterministic", False),
     )
 
 
@@ -71,10 +81,12 @@ def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = N
     ]
 
 
-def make_datasets(X_train, y_train, X_val, y_val, batch_size: int, seed: int):
+def make_datasets(X_train, y_train, X_val, y_val, batch_size: int, seed: int, augment: Callable | None = None):
     """tf.data input: in-memory tensors, cached, reshuffled each epoch (seeded), batched, prefetched.
 
     ``batch_size`` is the global batch (per-replica batch x replicas under a distribution strategy).
+    ``augment`` maps single training patches (after the cache, so every epoch draws new variants);
+    the validation split is never augmented.
     """
     import tensorflow as tf
 
@@ -82,9 +94,10 @@ def make_datasets(X_train, y_train, X_val, y_val, batch_size: int, seed: int):
         tf.data.Dataset.from_tensor_slices((X_train, y_train))
         .cache()
         .shuffle(len(X_train), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
     )
+    if augment is not None:
+        train = train.map(augment)  # sequential: seeded random ops stay reproducible
+    train = train.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     val = tf.data.Dataset.from_tensor_slices((X_val, y_val)).batch(batch_size).cache().prefetch(tf.data.AUTOTUNE)
     return train, val
 
@@ -96,11 +109,129 @@ def fit(
     callbacks: list,
     verbose: int | str = "auto",
     global_batch_size: int | None = None,
+    initial_epoch: int = 0,
 ):
+    augment = make_augment(config["brightness_delta"]) if config["augment"] else None
     train, val = make_datasets(
-        data.X_train, data.y_train, data.X_val, data.y_val, global_batch_size or config["batch_size"], config["seed"]
+        data.X_train,
+        data.y_train,
+        data.X_val,
+        data.y_val,
+        global_batch_size or config["batch_size"],
+        config["seed"],
+        augment,
     )
-    return model.fit(train, validation_data=val, epochs=config["epochs"], callbacks=callbacks, verbose=verbose)
+    # shuffle=False: tf.data already reshuffles every epoch (Keras would only warn about it).
+    return model.fit(
+        train,
+        validation_data=val,
+        epochs=config["epochs"],
+        initial_epoch=initial_epoch,
+        class_weight=class_weight_map(data.y_train, len(data.class_names), config["class_weights"]),
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=verbose,
+    )
+
+
+def class_weight_map(y, n_classes: int, mode: str) -> dict[int, float] | None:
+    """'balanced': n / (classes x count), so every class weighs the same in the loss; 'none': None."""
+    if mode == "none":
+        return None
+    counts = np.bincount(np.asarray(y, dtype=int), minlength=n_classes)
+    return {c: float(len(y) / (n_classes * counts[c])) if counts[c] else 0.0 for c in range(n_classes)}
+
+
+def needs_full_model_fit(config: dict[str, Any]) -> bool:
+    """Augmentation, class weights and progressive phases live in ``fit``: no cached-feature shortcut."""
+    return config["augment"] or config["class_weights"] != "none" or config["progressive_stages"] > 0
+
+
+def total_epochs(config: dict[str, Any]) -> int:
+    if config["progressive_stages"] > 0:
+        return config["phase_epochs"] * (config["progressive_stages"] + 1)
+    return config["epochs"]
+
+
+def fit_progressive(
+    model: keras.Model,
+    data: Dataset,
+    config: dict[str, Any],
+    callbacks: list,
+    verbose: int | str = "auto",
+    global_batch_size: int | None = None,
+) -> list[dict[str, Any]]:
+    """Phase 0 trains the head (backbone frozen); phase k unfreezes the top k stages, recompiles at
+    learning_rate x phase_lr_factor ** k and trains phase_epochs more epochs. Returns one record per phase.
+
+    EarlyStopping and ReduceLROnPlateau restart with each phase. BackupAndRestore is left out: its
+    saved optimizer state belongs to one phase's trainable set, so a killed progressive run restarts.
+    """
+    from .models.freezing import freeze_first_layers, progressive_plan, stage_ends
+    from .models.transfer import find_backbone, parameter_counts
+
+    backbone = find_backbone(model)
+    plan = progressive_plan(config["backbone"], backbone, config)
+    stages = stage_ends(config["backbone"], backbone)
+    recorder = next(cb for cb in callbacks if isinstance(cb, EpochRecorder))
+    callbacks = [cb for cb in callbacks if not isinstance(cb, keras.callbacks.BackupAndRestore)]
+    phases = []
+    for phase, frozen in enumerate(plan):
+        freeze_first_layers(backbone, frozen)
+        learning_rate = config["learning_rate"] * config["phase_lr_factor"] ** phase
+        compile_model(model, {**config, "learning_rate": learning_rate})
+        recorder.phase = phase
+        start = phase * config["phase_epochs"]
+        result = fit(
+            model,
+            data,
+            {**config, "epochs": start + config["phase_epochs"]},
+            callbacks,
+            verbose,
+            global_batch_size,
+            initial_epoch=start,
+        )
+        phases.append(
+            {
+                "phase": phase,
+                "first_epoch": start + 1,
+                "epochs_run": len(result.history.get("loss", [])),
+                "learning_rate": learning_rate,
+                "frozen_layers": frozen,
+                "trainable_stages": [name for name, end in stages if end >= frozen],
+                "trainable_parameters": parameter_counts(model)["trainable"],
+            }
+        )
+    return phases
+
+
+BASELINE_LEARNING_RATE = 1e-3  # a small CNN trained from scratch; 1e-4 barely moves it in 50 epochs
+
+
+def train_baseline_model(data: Dataset, config: dict[str, Any], verbose: int | str = "auto"):
+    """The SimpleCNN on the same split and training options; returns (model, history dict)."""
+    from .models.simple_cnn import build_simple_cnn
+
+    model = build_simple_cnn(data.X_train.shape[1:], len(data.class_names), config["dropout"])
+    baseline_config = {**config, "learning_rate": BASELINE_LEARNING_RATE}
+    compile_model(model, baseline_config)
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor=config["monitor"], patience=config["early_stopping_patience"], restore_best_weights=True
+    )
+    result = fit(model, data, baseline_config, [EpochRecorder(), early_stopping], verbose)
+    epochs = [
+        {"epoch": index + 1, **{key: float(values[index]) for key, values in result.history.items()}}
+        for index in range(len(result.history["loss"]))
+    ]
+    history = {
+        "model": "simple_cnn",
+        "parameters": model.count_params(),
+        "learning_rate": BASELINE_LEARNING_RATE,
+        "epochs": epochs,
+        "epochs_run": len(epochs),
+        "restored_best_epoch": early_stopping.best_epoch + 1,
+    }
+    return model, history
 
 
 def history_records(training_log) -> list[dict[str, Any]]:
