@@ -37,6 +37,8 @@ ARTEFACTS: dict[str, str] = {
     "best_checkpoint": "checkpoints/best.keras",
     "history": "training_history.json",
     "training_log": "training_log.csv",
+    # Only with train_baseline: the SimpleCNN's per-epoch history (its model: baseline_model below).
+    "baseline_history": "baseline_history.json",
     "metrics": "evaluation_metrics.json",
     "predictions": "validation_predictions.csv",
     "confusion_matrix": "confusion_matrix.png",
@@ -64,7 +66,7 @@ STAGES: dict[str, Stage] = {
         4,
         "phase4a_04_train_transfer.py",
         ("config", "data", "untrained_model"),
-        ("model_keras", "model_h5", "best_checkpoint", "history", "training_log"),
+        ("model_keras", "model_h5", "best_checkpoint", "history", "training_log", "baseline_model", "baseline_history"),
     ),
     "evaluate": Stage(
         5,

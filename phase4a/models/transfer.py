@@ -1,4 +1,4 @@
-"""The transfer model: upsampling, band adapter, pretrained backbone, and a small classifier head."""
+"""The transfer model: resizing, input scaling, band adapter, backbone preprocessing, backbone, head."""
 
 from __future__ import annotations
 
@@ -6,24 +6,56 @@ from typing import Any
 
 import keras
 
-from ..errors import ConfigError
-from .adapters import apply_band_adapter
+from .adapters import apply_band_adapter, first_conv_sources, widen_first_conv
+from .freezing import backbone_call_kwargs
+from .preprocessing import PIXEL_RANGE, band_preprocess_layer, rgb_preprocess_layer
+from .simple_cnn import build_simple_cnn
+
+
+def backbone_input_side(config: dict[str, Any], patch_side: int) -> int:
+    """input_size when set, else patch side x upsample_factor (1 = use larger patches directly)."""
+    return config["input_size"] or patch_side * config["upsample_factor"]
+
+
+def scales_to_pixels(config: dict[str, Any]) -> bool:
+    """Reflectance in [0, 1] becomes 0-255 for ImageNet preprocessing and for the true-colour adapter."""
+    return config["preprocessing"] == "imagenet" or config["band_adapter"] == "rgb"
+
+
+def resize(x, config: dict[str, Any], patch_side: int):
+    side = backbone_input_side(config, patch_side)
+    if side == patch_side:
+        return x
+    if config["input_size"]:
+        return keras.layers.Resizing(side, side, interpolation=config["upsample_interpolation"], name="resize")(x)
+    return keras.layers.UpSampling2D(
+        size=config["upsample_factor"], interpolation=config["upsample_interpolation"], name="upsample"
+    )(x)
 
 
 def build_transfer_model(
     config: dict[str, Any], backbone: keras.Model, patch_shape: tuple[int, int, int], n_classes: int
 ):
-    """Input patches -> UpSampling2D -> band adapter -> backbone -> GAP -> Dense -> Dropout -> softmax."""
+    """Patches -> resize -> [x255] -> band adapter -> [preprocess_input] -> backbone -> GAP -> Dense -> softmax.
+
+    With the report's config (conv1x1, preprocessing none, no bn_inference) this is exactly the
+    report's model. For band_adapter=first_conv the backbone is replaced by a copy whose first
+    convolution takes every band (adapters.py).
+    """
     inputs = keras.Input(shape=patch_shape, name="patches")
-    x = inputs
-    if config["upsample_factor"] > 1:
-        x = keras.layers.UpSampling2D(
-            size=config["upsample_factor"], interpolation=config["upsample_interpolation"], name="upsample"
-        )(x)
-    x = apply_band_adapter(config["band_adapter"], x, config)
-    # The report calls the backbone without a training flag, so its trainable BatchNorm layers
-    # normalise with batch statistics during fit.
-    x = backbone(x)
+    x = resize(inputs, config, patch_shape[0])
+    if scales_to_pixels(config):
+        x = keras.layers.Rescaling(PIXEL_RANGE, name="to_pixel_range")(x)
+    if config["band_adapter"] == "first_conv":
+        sources = first_conv_sources(config["backbone"], config["band_names"])
+        backbone = widen_first_conv(config["backbone"], backbone, (*backbone.input_shape[1:3], len(sources)), sources)
+        preprocess = band_preprocess_layer(config["backbone"], sources)
+    else:
+        x = apply_band_adapter(config["band_adapter"], x, config)
+        preprocess = rgb_preprocess_layer(config["backbone"])
+    if config["preprocessing"] == "imagenet":
+        x = preprocess(x)
+    x = backbone(x, **backbone_call_kwargs(config))
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = keras.layers.Dense(config["dense_units"], activation="relu", name="head_dense")(x)
     x = keras.layers.Dropout(config["dropout"], name="head_dropout")(x)
@@ -31,15 +63,18 @@ def build_transfer_model(
     return keras.Model(inputs, outputs, name=f"transfer_{backbone.name}")
 
 
-def freeze_first_layers(backbone: keras.Model, count: int) -> None:
-    """Freeze backbone layers [0, count) and let the rest train."""
-    if count > len(backbone.layers):
-        raise ConfigError(
-            f"--frozen_layers {count} exceeds the {len(backbone.layers)} layers of {backbone.name}; "
-            f"use at most {len(backbone.layers)}"
-        )
-    for index, layer in enumerate(backbone.layers):
-        layer.trainable = index >= count
+def build_model(
+    config: dict[str, Any], backbone: keras.Model | None, patch_shape: tuple[int, int, int], n_classes: int
+):
+    """The model step 03 builds: the transfer model, or the SimpleCNN for model_type=simplecnn."""
+    if config["model_type"] == "simplecnn":
+        return build_simple_cnn(patch_shape, n_classes, config["dropout"])
+    return build_transfer_model(config, backbone, patch_shape, n_classes)
+
+
+def find_backbone(model: keras.Model) -> keras.Model | None:
+    """The nested backbone inside a built transfer model (None for the SimpleCNN)."""
+    return next((layer for layer in model.layers if isinstance(layer, keras.Model)), None)
 
 
 def parameter_counts(model: keras.Model) -> dict[str, int]:

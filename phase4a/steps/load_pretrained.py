@@ -22,7 +22,9 @@ from ..stages import RunDir
 
 
 def backbone_input_shape(config: dict[str, Any], patch_shape: list[int]) -> tuple[int, int, int]:
-    side = patch_shape[0] * config["upsample_factor"]
+    from ..models.transfer import backbone_input_side
+
+    side = backbone_input_side(config, patch_shape[0])
     return (side, side, 3)
 
 
@@ -44,20 +46,31 @@ def layer_table(backbone, frozen_layers: int) -> pd.DataFrame:
 
 def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     from ..models.backbones import load_backbone
+    from ..models.freezing import initial_frozen_count
+    from ..models.simple_cnn import build_simple_cnn
 
     summary = read_json(run.require("data_summary"))
-    input_shape = backbone_input_shape(config, summary["patch_shape"])
-    backbone, source = load_backbone(config["backbone"], config["weights"], input_shape)
-    table = layer_table(backbone, config["frozen_layers"])
+    if config["model_type"] == "simplecnn":
+        # No pretrained backbone: step 03 still reads backbone.weights.h5, so it holds the SimpleCNN's
+        # seeded initial weights and the inspection says there is no backbone.
+        input_shape = tuple(summary["patch_shape"])
+        backbone = build_simple_cnn(input_shape, len(config["class_names"]), config["dropout"])
+        source = {"kind": "none", "note": "model_type simplecnn: no pretrained backbone, initial SimpleCNN weights"}
+        frozen = 0
+    else:
+        input_shape = backbone_input_shape(config, summary["patch_shape"])
+        backbone, source = load_backbone(config["backbone"], config["weights"], input_shape)
+        frozen = initial_frozen_count(config["backbone"], backbone, config)
+    table = layer_table(backbone, frozen)
     inspection = {
-        "backbone": config["backbone"],
+        "backbone": config["backbone"] if config["model_type"] == "transfer" else "none",
         "keras_name": backbone.name,
         "weights": source,
         "input_shape": list(input_shape),
         "feature_map_shape": list(backbone.output.shape[1:]),
         "layers": len(backbone.layers),
         "parameters": backbone.count_params(),
-        "frozen_layers_in_config": config["frozen_layers"],
+        "frozen_layers_in_config": frozen,
     }
     with atomic_path(run.path("backbone_weights")) as tmp:
         backbone.save_weights(tmp)

@@ -4,7 +4,9 @@ Usage:
   python phase4a_03_modify_architecture.py [--run-dir DIR]
 
 Input patches -> UpSampling2D (bilinear) -> band adapter (6 -> 3 bands) -> backbone ->
-GlobalAveragePooling2D -> Dense(128, relu) -> Dropout(0.3) -> Dense(classes, softmax).
+GlobalAveragePooling2D -> Dense(128, relu) -> Dropout(0.3) -> Dense(classes, softmax), as the report;
+backbone, adapter, preprocessing, input size and freezing come from the config (README "Models and
+presets"), and model_type=simplecnn builds the Week 3 SimpleCNN instead.
 Writes model_untrained.keras, architecture.txt (readable summary) and architecture.json (counts).
 """
 
@@ -21,15 +23,26 @@ from ..stages import RunDir
 
 def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     from ..models.backbones import load_backbone
-    from ..models.transfer import build_transfer_model, freeze_first_layers, layer_counts, parameter_counts
+    from ..models.freezing import backbone_call_kwargs, freeze_first_layers, initial_frozen_count
+    from ..models.transfer import build_model, find_backbone, layer_counts, parameter_counts
 
     data = dataset_module.load(run.require("data"))
     inspection = read_json(run.require("inspection"))
-    backbone, _ = load_backbone(config["backbone"], "none", tuple(inspection["input_shape"]))
-    backbone.load_weights(run.require("backbone_weights"))
-    freeze_first_layers(backbone, config["frozen_layers"])
-    model = build_transfer_model(config, backbone, data.X_train.shape[1:], len(data.class_names))
+    if config["model_type"] == "simplecnn":
+        # No backbone: step 02 saved the SimpleCNN's initial weights; its layer counts stand in.
+        model = build_model(config, None, data.X_train.shape[1:], len(data.class_names))
+        model.load_weights(run.require("backbone_weights"))
+        backbone = model
+    else:
+        backbone, _ = load_backbone(config["backbone"], "none", tuple(inspection["input_shape"]))
+        backbone.load_weights(run.require("backbone_weights"))
+        model = build_model(config, backbone, data.X_train.shape[1:], len(data.class_names))
+        backbone = find_backbone(model)  # band_adapter first_conv puts a widened copy in the model
+        freeze_first_layers(backbone, initial_frozen_count(config["backbone"], backbone, config))
     counts = {
+        "model_type": config["model_type"],
+        "freeze": config["freeze"],
+        "backbone_called_with": backbone_call_kwargs(config) or "no training flag (the report)",
         "backbone": backbone.name,
         "backbone_layers": layer_counts(backbone),
         "backbone_parameters": parameter_counts(backbone),

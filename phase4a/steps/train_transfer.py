@@ -32,12 +32,30 @@ def already_trained(run: RunDir, config_hash: str, data_hash: str) -> bool:
     return recorded.get("config_hash") == config_hash and recorded.get("data_hash") == data_hash
 
 
+def write_baseline(run: RunDir, data, config: dict[str, Any], verbose: int | str) -> None:
+    """The SimpleCNN trained on the same split: baseline_model.keras and baseline_history.json."""
+    from ..training import train_baseline_model
+
+    model, history = train_baseline_model(data, config, verbose)
+    with atomic_path(run.path("baseline_model")) as tmp:
+        model.save(tmp)
+    write_json(run.path("baseline_history"), history)
+
+
 def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, verbose: int | str = "auto"):
     """Train (or resume) and write the model and its history; returns the history dict."""
     import keras
 
     from ..diagnostics import CollapseMonitor
-    from ..training import compile_model, fit, history_records, make_callbacks
+    from ..training import (
+        compile_model,
+        fit,
+        fit_progressive,
+        history_records,
+        make_callbacks,
+        needs_full_model_fit,
+        total_epochs,
+    )
 
     data = dataset_module.load(run.require("data"))
     config_hash = config_module.config_hash(config)
@@ -59,10 +77,15 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         model = keras.models.load_model(run.require("untrained_model"))
         compile_model(model, config)
     callbacks = make_callbacks(run, config, data)
-    plan = feature_cache.plan_cache(model) if config.get("cache_features", False) else None
+    use_cache = config.get("cache_features", False) and not needs_full_model_fit(config)
+    plan = feature_cache.plan_cache(model) if use_cache else None
+    phases = None
     cache_info: dict[str, Any] = {"used": False}
     started = time.perf_counter()
-    if plan is not None:
+    if config["progressive_stages"] > 0:
+        with strategy.scope():
+            phases = fit_progressive(model, data, config, callbacks, verbose, distribution["global_batch_size"])
+    elif plan is not None:
         with strategy.scope():
             _, cache_info = feature_cache.fit_with_cached_features(
                 model, data, config, callbacks, plan, verbose, distribution["global_batch_size"]
@@ -76,8 +99,8 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     history = {
         "epochs": epochs,
         "epochs_run": len(epochs),
-        "max_epochs": config["epochs"],
-        "stopped_early": len(epochs) < config["epochs"],
+        "max_epochs": total_epochs(config),
+        "stopped_early": len(epochs) < total_epochs(config),
         "restored_best_epoch": early_stopping.best_epoch + 1,
         "monitor": config["monitor"],
         "training_seconds": round(sum(entry["seconds"] for entry in epochs), 3),
@@ -88,6 +111,8 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         "distribution": distribution,
         "jit_compile": bool(config.get("jit_compile", False)),
         "feature_cache": cache_info,
+        # Progressive unfreezing: per phase its epochs, learning rate and trainable set; else None.
+        "phases": phases,
         # Why CollapseMonitor stopped training (collapse_stop / flat_stop), else None.
         "collapse_stop_reason": next((cb.stop_reason for cb in callbacks if isinstance(cb, CollapseMonitor)), None),
     }
@@ -96,6 +121,8 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     with atomic_path(run.path("model_h5")) as tmp:
         model.save(tmp)
     write_json(run.path("history"), history)
+    if config["train_baseline"]:
+        write_baseline(run, data, config, verbose)
     return history
 
 
