@@ -339,17 +339,20 @@ def diagnose(
     """
     collapse = _collapse_finding(records, dataset_stats)
     flat = _flat_finding(records)
-    last_side = _last_stage_side(config)
+    # A SimpleCNN (model_type simplecnn) has no pretrained backbone: only the learning rate applies.
+    transfer = config.get("model_type", "transfer") == "transfer"
+    last_side = _last_stage_side(config) if transfer else None
     trainable = None if backbone_layers is None else max(backbone_layers - config["frozen_layers"], 0)
     causes = []
     if collapse["flag"] or flat["flag"]:
-        candidates = [
-            _input_scale_cause(config, dataset_stats),
-            _batchnorm_cause(config, dataset_stats, last_side, trainable),
-            _feature_map_cause(config, last_side),
-            _frozen_share_cause(config, backbone_layers),
-            _learning_rate_cause(config, flat["flag"]),
-        ]
+        candidates = [_learning_rate_cause(config, flat["flag"])]
+        if transfer:
+            candidates[:0] = [
+                _input_scale_cause(config, dataset_stats),
+                _batchnorm_cause(config, dataset_stats, last_side, trainable),
+                _feature_map_cause(config, last_side),
+                _frozen_share_cause(config, backbone_layers),
+            ]
         causes = [cause for cause in candidates if cause is not None]
     return {
         "collapse": collapse,

@@ -53,6 +53,11 @@ def compare_with_baseline(metrics: dict[str, Any], baseline: dict[str, Any]) -> 
     }
 
 
+def model_label(config: dict[str, Any]) -> str:
+    """The main model's name: its backbone, or SimpleCNN when model_type is simplecnn."""
+    return "SimpleCNN" if config.get("model_type", "transfer") == "simplecnn" else config["backbone"]
+
+
 def accuracy_statistics(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -77,7 +82,7 @@ def accuracy_statistics(
         baseline_pred=baseline_pred,
         published_accuracy=baseline["accuracy"],
         target=config["target_accuracy"],
-        model_name=f"the {config['backbone']} model ({config['preset']})",
+        model_name=f"the {model_label(config)} model ({config['preset']})",
         baseline_name=baseline["name"],
     )
     return {

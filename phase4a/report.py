@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .evaluation import model_label
+
 
 def _pct(value: float) -> str:
     return f"{100 * value:.2f}%"
@@ -69,8 +71,8 @@ def configuration_table(ctx: dict[str, Any]) -> str:
     rows = [
         ["Preset", config["preset"]],
         [
-            "Backbone",
-            f"{config['backbone']} ({layers['layers']} layers, {arch['backbone_parameters']['total']:,} parameters)",
+            "Model" if model_label(config) == "SimpleCNN" else "Backbone",
+            f"{model_label(config)} ({layers['layers']} layers, {arch['backbone_parameters']['total']:,} parameters)",
         ],
         ["Weights", ctx["inspection"]["weights"]["kind"]],
         [

@@ -205,6 +205,12 @@ def test_diagnose_evidence_uses_the_numbers():
     assert "share of frozen layers" not in cause_names(larger)  # no layer count given
 
 
+def test_diagnose_a_simplecnn_lists_no_backbone_causes():
+    config = {**REPORT_CONFIG, "model_type": "simplecnn", "learning_rate": 1e-2}
+    diagnosis = dg.diagnose(collapsed_records(), config, DATA_STATS, backbone_layers=11)
+    assert cause_names(diagnosis) == {"learning rate"} and diagnosis["last_stage_side"] is None
+
+
 def test_diagnose_without_collapse_lists_no_causes():
     records = [{**r, dg.COLLAPSED: 0, dg.FLAT: 0, dg.FLAT_SINCE: 0, dg.DISTINCT: 5} for r in collapsed_records(4)]
     diagnosis = dg.diagnose(records, REPORT_CONFIG, DATA_STATS, backbone_layers=175)
@@ -223,10 +229,13 @@ def test_make_callbacks_puts_the_monitor_before_the_log_and_early_stopping(tmp_p
     y = np.arange(4) % 2
     data = Dataset(x, y, x, y, ["a", "b"], ["B2", "B3", "B4", "B8", "B11", "B12"])
     callbacks = make_callbacks(RunDir(tmp_path), config, data)
-    kinds = [type(callback) for callback in callbacks]
-    monitor = kinds.index(dg.CollapseMonitor)
-    assert monitor < kinds.index(keras.callbacks.CSVLogger)
-    assert monitor < kinds.index(keras.callbacks.EarlyStopping)
+
+    def position(kind):
+        return next(i for i, callback in enumerate(callbacks) if isinstance(callback, kind))
+
+    monitor = position(dg.CollapseMonitor)
+    assert monitor < position(keras.callbacks.CSVLogger)
+    assert monitor < position(keras.callbacks.EarlyStopping)
     assert callbacks[monitor].stop_on_collapse and not callbacks[monitor].stop_on_flat
     assert callbacks[monitor].flat_epochs == 3
     assert dg.CollapseMonitor not in [type(cb) for cb in make_callbacks(RunDir(tmp_path), config)]

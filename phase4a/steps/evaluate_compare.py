@@ -27,7 +27,7 @@ from ..baseline import load_baseline
 from ..cli import run_step, step_parser
 from ..data import dataset as dataset_module
 from ..diagnostics import diagnose
-from ..evaluation import accuracy_statistics, classification_metrics, compare_with_baseline
+from ..evaluation import accuracy_statistics, classification_metrics, compare_with_baseline, model_label
 from ..io import read_json, save_figure, sha256_file, write_json, write_text
 from ..provenance import environment
 from ..report import build_report
@@ -89,7 +89,7 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     if baseline_predicted is not None:
         predictions["baseline_predicted"] = [data.class_names[i] for i in baseline_predicted]
     matrix = np.array(metrics["confusion_matrix"])
-    title = f"{config['backbone']} ({config['preset']}): accuracy {metrics['accuracy']:.2%}"
+    title = f"{model_label(config)} ({config['preset']}): accuracy {metrics['accuracy']:.2%}"
     save_figure(run.path("confusion_matrix"), plots.confusion_matrix(matrix, data.class_names, title))
     save_figure(run.path("training_curves"), plots.training_curves(history["epochs"]))
     write_text(run.path("predictions"), predictions.to_csv(index=False, float_format="%.6f"))
