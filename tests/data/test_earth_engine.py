@@ -1,0 +1,172 @@
+"""Earth Engine acquisition, offline: a fake ``ee`` records how the composite is built, a fake geemap
+writes the download, and a failing ``ee.Initialize`` gives the one-line authentication help.
+"""
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import rasterio
+
+from phase4a.data import earth_engine
+from phase4a.data.raster_patches import extract_patches
+from phase4a.errors import DataError
+
+from .conftest import pixel_box, pixel_values, write_polygons, write_raster
+
+SIX = ["B2", "B3", "B4", "B8", "B11", "B12"]
+pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
+
+
+class Chain:
+    """Stands for every ee object: each method call is recorded and returns the same chain."""
+
+    def __init__(self, calls: list):
+        self._calls = calls
+
+    def __getattr__(self, name):
+        def method(*args, **kwargs):
+            self._calls.append((name, args))
+            if name == "map":
+                args[0](self)  # run the cloud mask on a stand-in image, so its calls are recorded too
+            return self
+
+        return method
+
+
+def fake_ee(initialize=None) -> SimpleNamespace:
+    calls: list = []
+    chain = Chain(calls)
+
+    def record(name):
+        return lambda *args, **kwargs: calls.append((name, args)) or chain
+
+    def initialized(**kwargs):
+        calls.append(("Initialize", kwargs))
+
+    return SimpleNamespace(
+        calls=calls,
+        Initialize=initialize or initialized,
+        ImageCollection=record("ImageCollection"),
+        Geometry=SimpleNamespace(Rectangle=record("Rectangle")),
+    )
+
+
+@pytest.fixture
+def ee(monkeypatch):
+    fake = fake_ee()
+    monkeypatch.setattr(earth_engine, "ee", fake)
+    monkeypatch.delenv(earth_engine.PROJECT_ENV, raising=False)
+    return fake
+
+
+@pytest.fixture
+def geemap(monkeypatch):
+    """Writes a 6-band GeoTIFF without band names, as an Earth Engine download would arrive."""
+    downloads = []
+
+    def ee_export_image(image, filename, **kwargs):
+        downloads.append(kwargs)
+        write_raster(Path(filename), pixel_values()[:6], descriptions=None)
+
+    fake = SimpleNamespace(ee_export_image=ee_export_image, downloads=downloads)
+    monkeypatch.setitem(sys.modules, "geemap", fake)
+    return fake
+
+
+@pytest.fixture
+def polygons(tmp_path):
+    rows = [{"id": i, "label": "Forest", "geometry": pixel_box(2 + 10 * i, 2, 8, 8)} for i in range(2)]
+    return write_polygons(tmp_path / "polygons.geojson", rows, to_crs="EPSG:4326")
+
+
+def test_the_composite_uses_the_reports_collection_dates_bands_and_scl_mask(ee):
+    earth_engine.sentinel2_composite(
+        "region", earth_engine.DEFAULT_COLLECTION, earth_engine.DEFAULT_START, earth_engine.DEFAULT_END, SIX
+    )
+    assert ee.calls[0] == ("ImageCollection", ("COPERNICUS/S2_SR_HARMONIZED",))
+    assert ("filterBounds", ("region",)) in ee.calls
+    assert ("filterDate", ("2019-01-01", "2019-04-01")) in ee.calls  # the end is exclusive in filterDate
+    assert ("select", ("SCL",)) in ee.calls
+    assert ("remap", ([1, 3, 8, 9, 10], [0] * 5, 1)) in ee.calls
+    assert [name for name, _ in ee.calls][-4:] == ["select", "median", "unmask", "toUint16"]
+    assert ee.calls[-4] == ("select", (SIX,))
+    assert ee.calls[-2] == ("unmask", (earth_engine.NODATA,))
+
+
+def test_the_qa60_mask_drops_opaque_and_cirrus_bits(ee):
+    earth_engine.sentinel2_composite("region", "C", "2019-01-01", "2019-03-31", SIX, cloud_mask="qa60")
+    assert ("select", ("QA60",)) in ee.calls
+    assert ("bitwiseAnd", (1 << 10,)) in ee.calls and ("bitwiseAnd", (1 << 11,)) in ee.calls
+
+
+def test_export_writes_a_named_geotiff_that_patches_can_read(ee, geemap, polygons, tmp_path, monkeypatch):
+    monkeypatch.setenv(earth_engine.PROJECT_ENV, "my-project")
+    bands = ["B02", "B03", "B04", "B08", "B11", "B12"]  # written as Earth Engine names them
+    out = earth_engine.export_composite(polygons, tmp_path / "ee" / "composite.tif", bands=bands)
+    assert ("Initialize", {"project": "my-project"}) in ee.calls
+    assert ("select", (SIX,)) in ee.calls
+    (download,) = geemap.downloads
+    assert (download["scale"], download["crs"]) == (10.0, "EPSG:32618")  # 10 m pixels in the polygons' UTM zone
+    rectangle = next(args for name, args in ee.calls if name == "Rectangle")
+    west, south, east, north = rectangle[0]
+    assert -75.1 < west < east < -74.9 and 40.5 < south < north < 40.7 and rectangle[1:] == ("EPSG:4326", False)
+    with rasterio.open(out) as raster:
+        assert raster.descriptions == tuple(SIX) and raster.nodata == earth_engine.NODATA
+    assert sorted(p.name for p in out.parent.iterdir()) == ["composite.tif"]  # no temporary files left
+    patches = extract_patches(out, polygons, "label", ["Forest"], id_column="id", max_patches_per_polygon=1)
+    assert patches.band_names == SIX and patches.groups.tolist() == [0, 1]
+    np.testing.assert_array_equal(patches.X[0, ..., 0], pixel_values()[0, 2:10, 2:10])
+
+
+def test_without_credentials_the_error_says_how_to_authenticate_and_nothing_is_written(
+    monkeypatch, geemap, polygons, tmp_path
+):
+    def no_credentials(**kwargs):
+        raise RuntimeError("Please authorize access to your Earth Engine account.\nMore detail here")
+
+    monkeypatch.setattr(earth_engine, "ee", fake_ee(initialize=no_credentials))
+    out = tmp_path / "ee" / "composite.tif"
+    with pytest.raises(DataError, match=r"earthengine authenticate.*ee\.Authenticate\(\).*--ee_project") as caught:
+        earth_engine.export_composite(polygons, out, project="my-project")
+    message = str(caught.value)
+    assert "\n" not in message and "'my-project'" in message and "Please authorize access" in message
+    assert not out.parent.exists() and geemap.downloads == []
+
+
+def test_a_missing_project_id_is_reported(ee, geemap, polygons, tmp_path):
+    with pytest.raises(DataError, match="no Earth Engine project id given.*EARTHENGINE_PROJECT"):
+        earth_engine.export_composite(polygons, tmp_path / "composite.tif")
+    assert ee.calls == []
+
+
+def test_a_failed_download_leaves_nothing_behind(ee, monkeypatch, polygons, tmp_path):
+    monkeypatch.setitem(sys.modules, "geemap", SimpleNamespace(ee_export_image=lambda *a, **k: None))
+    out = tmp_path / "composite.tif"
+    with pytest.raises(DataError, match="Earth Engine download to .* failed"):
+        earth_engine.export_composite(polygons, out, project="p")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["polygons.geojson"]
+
+
+def test_an_existing_output_is_not_overwritten(ee, geemap, polygons, tmp_path):
+    out = tmp_path / "composite.tif"
+    out.write_text("keep me")
+    with pytest.raises(DataError, match="already exists; delete it or choose another --raster_path"):
+        earth_engine.export_composite(polygons, out, project="p")
+    assert out.read_text() == "keep me" and ee.calls == []
+
+
+def test_an_extent_over_the_download_limit_is_refused_before_earth_engine_starts(ee, geemap, tmp_path):
+    huge = write_polygons(
+        tmp_path / "huge.geojson", [{"id": 0, "label": "Forest", "geometry": pixel_box(0, 0, 5000, 5000)}]
+    )
+    with pytest.raises(DataError, match=r"about \d+ MiB, over Earth Engine's 48 MiB download limit"):
+        earth_engine.export_composite(huge, tmp_path / "composite.tif", project="p")
+    assert ee.calls == []
+
+
+def test_an_unknown_cloud_mask_is_rejected(ee, polygons, tmp_path):
+    with pytest.raises(DataError, match="cloud mask 'cloudscore' is unknown; choose one of scl, qa60"):
+        earth_engine.export_composite(polygons, tmp_path / "composite.tif", project="p", cloud_mask="cloudscore")
