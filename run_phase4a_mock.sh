@@ -14,7 +14,7 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
 fi
 source tools/ensure_venv.sh requirements.txt
 
-RUN_DIR=phase4a_outputs/mock
+RUN_DIR=${PHASE4A_MOCK_RUN_DIR:-phase4a_outputs/mock}  # the tests point it at a tmp dir
 # Random-initialised weights need no download; two epochs are enough to exercise every step.
 FAST_OFFLINE=(--weights none --epochs 2)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any
 from . import config as config_module
 from .errors import Phase4AError
 from .paths import MOCK_RUN_DIR, OUTPUTS_ROOT
-from .stages import RunDir
+from .stages import STAGES, RunDir
 
 # Step 01 records the run directory it wrote here, so later steps run alone find it by default.
 LAST_RUN_FILE = OUTPUTS_ROOT / "LAST_RUN"
@@ -20,9 +21,17 @@ LAST_RUN_FILE = OUTPUTS_ROOT / "LAST_RUN"
 StepWork = Callable[[RunDir, dict[str, Any], argparse.Namespace], None]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the project's error style: one line on stderr naming the problem and the fix, exit 2."""
+
+    def error(self, message: str):
+        print(f"error: {message}; see {self.prog} --help", file=sys.stderr)
+        sys.exit(2)
+
+
 def step_parser(doc: str) -> argparse.ArgumentParser:
     """A parser whose help is the step's module docstring, with the shared --run-dir option."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--run-dir",
         type=Path,
@@ -47,6 +56,22 @@ def remember_run_dir(run_dir: Path) -> None:
 def report_error(error: BaseException) -> int:
     print(f"error: {error}", file=sys.stderr)
     return 2
+
+
+DEBUG_ENV = "PHASE4A_DEBUG"  # set to 1 to see the traceback of an unexpected error
+
+
+def report_unexpected(error: BaseException, script: str) -> int:
+    """An error no check anticipated (often a damaged artefact): one line, unless PHASE4A_DEBUG is set."""
+    if os.environ.get(DEBUG_ENV):
+        raise error
+    reason = (str(error).strip().splitlines() or [""])[0][:200]
+    print(
+        f"error: {script} failed with {type(error).__name__}: {reason}; if an input file is damaged, re-run the "
+        f"step that writes it; set {DEBUG_ENV}=1 to see the traceback",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
@@ -74,4 +99,6 @@ def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
     except KeyboardInterrupt:
         print("interrupted; outputs written so far are complete, re-run the step to continue", file=sys.stderr)
         return 130
+    except Exception as error:
+        return report_unexpected(error, STAGES[stage].script)
     return 0

@@ -317,7 +317,14 @@ def save(path: str | Path, config: dict[str, Any]) -> None:
 
 def load(path: str | Path) -> dict[str, Any]:
     """Read a saved config, checking it against the current keys so stale files fail clearly."""
-    stored = read_json(path)
+    try:
+        stored = read_json(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"{path} is not valid JSON ({exc}); it is damaged: re-run phase4a_01_setup_and_config.py"
+        ) from None
+    if not isinstance(stored, dict):
+        raise ConfigError(f"{path} does not hold a config object; re-run phase4a_01_setup_and_config.py")
     unknown = sorted(set(stored) - set(DEFAULTS) - {"preset"})
     if unknown:
         raise ConfigError(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import OutputError
+from .errors import DataError, OutputError
 
 
 @contextlib.contextmanager
@@ -70,10 +70,10 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(handle)
 
 
-def write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+def write_npz(path: str | os.PathLike, compressed: bool = True, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            (np.savez_compressed if compressed else np.savez)(handle, **arrays)
 
 
 def save_figure(path: str | os.PathLike, figure) -> None:
@@ -82,6 +82,21 @@ def save_figure(path: str | os.PathLike, figure) -> None:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=120, bbox_inches="tight")
     plt.close(figure)
+
+
+def load_keras_model(path: str | os.PathLike, remedy: str):
+    """``keras.models.load_model``, with a damaged or partial file reported as one line naming ``remedy``."""
+    import keras
+
+    path = Path(path)
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # zipfile, h5py and Keras all raise their own types for a damaged file
+        reason = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise DataError(
+            f"{path} cannot be read as a Keras model ({type(exc).__name__}: {reason}); "
+            f"the file is damaged or incomplete: {remedy}"
+        ) from None
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -34,6 +35,129 @@ class EpochRecorder(keras.callbacks.Callback):
                 logs["phase"] = self.phase
 
 
+BEST_WEIGHTS_FILE = "early_stopping_best.npz"  # in BACKUP_DIR: EarlyStopping's best weights, for a resume
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that also keeps its best weights on disk (in the backup directory), so a run
+    killed after its best epoch still restores that epoch's weights when resumed.
+
+    The previous best file is kept beside it (.prev): a kill between this save and BackupAndRestore's
+    leaves a backup one epoch older, whose best epoch may be the previous one.
+    """
+
+    def __init__(self, *args, best_weights_path=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.best_weights_path = best_weights_path
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        path = self.best_weights_path
+        if path is None or not self.restore_best_weights or self.best_weights is None or self.best_epoch != epoch:
+            return
+        from .io import write_npz
+
+        path = Path(path)
+        if path.is_file():
+            path.replace(path.with_suffix(".prev.npz"))
+        arrays = {f"w{i}": weights for i, weights in enumerate(self.best_weights)}
+        write_npz(path, compressed=False, epoch=np.array(epoch), **arrays)
+
+
+def load_best_weights(path: Path, epoch: int) -> list | None:
+    """The weights ResumableEarlyStopping saved for 0-based ``epoch``, or None when neither file has them."""
+    for candidate in (path, path.with_suffix(".prev.npz")):
+        if candidate.is_file():
+            with np.load(candidate) as stored:
+                if int(stored["epoch"]) == epoch:
+                    return [stored[f"w{i}"] for i in range(len(stored.files) - 1)]
+    return None
+
+
+def _improves(monitor: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor.endswith("loss") else value > best
+
+
+class ResumeState(keras.callbacks.Callback):
+    """After a resume, give EarlyStopping, ModelCheckpoint and ReduceLROnPlateau the state they had
+    when the run was killed, replayed from the CSV log of the epochs finished before the backup.
+
+    Keras' BackupAndRestore restores weights, optimizer and epoch only: without this, EarlyStopping
+    would count patience from zero and call the first resumed epoch "best", and ModelCheckpoint would
+    overwrite a better checkpoint. Listed last, so it runs after their own ``on_train_begin`` resets.
+    """
+
+    def __init__(self, previous_epochs: list[dict[str, Any]], best_weights_path: Path, callbacks: list):
+        super().__init__()
+        self.previous_epochs = previous_epochs  # 0-based "epoch" plus the logged metrics
+        self.best_weights_path = best_weights_path
+        self.model_callbacks = callbacks
+
+    def on_train_begin(self, logs=None):
+        if not self.previous_epochs:
+            return
+        for callback in self.model_callbacks:
+            if isinstance(callback, keras.callbacks.EarlyStopping):
+                self._replay_early_stopping(callback)
+            elif isinstance(callback, keras.callbacks.ReduceLROnPlateau):
+                self._replay_reduce_lr(callback)
+            elif isinstance(callback, keras.callbacks.ModelCheckpoint):
+                for row in self.previous_epochs:
+                    value = row.get(callback.monitor)
+                    if value is not None and _improves(callback.monitor, value, callback.best):
+                        callback.best = value
+
+    def _replay_early_stopping(self, callback) -> None:
+        best, best_epoch, wait = None, 0, 0
+        for row in self.previous_epochs:
+            value = row.get(callback.monitor)
+            if value is None:
+                continue
+            wait += 1
+            if _improves(callback.monitor, value, best):
+                best, best_epoch, wait = value, row["epoch"], 0
+        callback.best, callback.best_epoch, callback.wait = best, int(best_epoch), wait
+        if callback.restore_best_weights:
+            # None when lost (not expected): Keras then takes the first resumed epoch's weights as best.
+            callback.best_weights = load_best_weights(self.best_weights_path, int(best_epoch))
+
+    def _replay_reduce_lr(self, callback) -> None:
+        best, wait, cooldown = None, 0, 0
+        for row in self.previous_epochs:
+            value = row.get(callback.monitor)
+            if value is None:
+                continue
+            if cooldown > 0:
+                cooldown, wait = cooldown - 1, 0
+            if _improves(callback.monitor, value, best):
+                best, wait = value, 0
+            elif cooldown == 0:
+                wait += 1
+                if wait >= callback.patience:
+                    cooldown, wait = callback.cooldown, 0
+        callback.best, callback.wait, callback.cooldown_counter = best, wait, cooldown
+
+
+def previous_epochs(run: RunDir) -> list[dict[str, Any]]:
+    """The CSV log's rows (0-based epoch) for the epochs a killed run finished and backed up."""
+    import json
+
+    import pandas as pd
+
+    metadata = run.root / BACKUP_DIR / "training_metadata.json"
+    log = run.path("training_log")
+    if not (metadata.is_file() and log.is_file()):
+        return []
+    try:
+        backed_up = int(json.loads(metadata.read_text())["epoch"])
+        rows = pd.read_csv(log).drop_duplicates(subset="epoch", keep="last")
+    except (ValueError, KeyError, OSError, pd.errors.EmptyDataError):
+        return []
+    return [row for row in rows.to_dict(orient="records") if int(row["epoch"]) < backed_up]
+
+
 def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
     return CollapseMonitor(
         data.X_val,
@@ -59,15 +183,20 @@ def compile_model(model: keras.Model, config: dict[str, Any]) -> None:
 def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = None) -> list[keras.callbacks.Callback]:
     """The report's callbacks; with ``data``, a CollapseMonitor on its validation split as well."""
     run.path("best_checkpoint").parent.mkdir(parents=True, exist_ok=True)
-    return [
+    best_weights = run.root / BACKUP_DIR / BEST_WEIGHTS_FILE
+    callbacks = [
         EpochRecorder(),
         # Before EarlyStopping and CSVLogger, so its per-epoch keys reach the log and its stop wins.
         *([] if data is None else [collapse_monitor(data, config)]),
         keras.callbacks.ModelCheckpoint(
             run.path("best_checkpoint"), monitor=config["checkpoint_monitor"], save_best_only=True, verbose=0
         ),
-        keras.callbacks.EarlyStopping(
-            monitor=config["monitor"], patience=config["early_stopping_patience"], restore_best_weights=True, verbose=1
+        ResumableEarlyStopping(
+            monitor=config["monitor"],
+            patience=config["early_stopping_patience"],
+            restore_best_weights=True,
+            verbose=1,
+            best_weights_path=best_weights,
         ),
         keras.callbacks.ReduceLROnPlateau(
             monitor=config["monitor"],
@@ -77,8 +206,11 @@ def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = N
             verbose=1,
         ),
         keras.callbacks.CSVLogger(run.path("training_log"), append=True),
-        keras.callbacks.BackupAndRestore(str(run.root / BACKUP_DIR)),
+        # double_checkpoint: a kill while the backup is written falls back to the previous one.
+        keras.callbacks.BackupAndRestore(str(run.root / BACKUP_DIR), double_checkpoint=True),
     ]
+    # Last: after the callbacks' own on_train_begin resets, restore their state of the killed run.
+    return [*callbacks, ResumeState(previous_epochs(run), best_weights, callbacks)]
 
 
 def make_datasets(X_train, y_train, X_val, y_val, batch_size: int, seed: int, augment: Callable | None = None):
@@ -175,6 +307,9 @@ def fit_progressive(
     stages = stage_ends(config["backbone"], backbone)
     recorder = next(cb for cb in callbacks if isinstance(cb, EpochRecorder))
     callbacks = [cb for cb in callbacks if not isinstance(cb, keras.callbacks.BackupAndRestore)]
+    for callback in callbacks:
+        if isinstance(callback, ResumableEarlyStopping):
+            callback.best_weights_path = None  # no resume here, so no need for its best weights on disk
     phases = []
     for phase, frozen in enumerate(plan):
         freeze_first_layers(backbone, frozen)

@@ -18,7 +18,8 @@ run_pipeline() {
         local args=(--run-dir "$run_dir")
         [[ $step == phase4a_01_* ]] && args+=("$@")
         if ! "$PHASE4A_PYTHON" "$step" "${args[@]}"; then
-            echo "FAILED at $step; the outputs of earlier steps are in $run_dir" >&2
+            # stdout: the step has already said what went wrong, in one line on stderr.
+            echo "FAILED at $step; the outputs of earlier steps are in $run_dir"
             return 1
         fi
     done

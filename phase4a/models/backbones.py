@@ -176,6 +176,21 @@ def fold_imagenet_rescaling(model) -> None:
     norm.variance.assign(keras.ops.power(norm.variance, 1.5))
 
 
+def check_weights_file(path: Path) -> None:
+    """A weights file that HDF5 cannot open (an interrupted download or copy) fails in one line."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0][:120]
+        raise WeightsError(
+            f"weights file {path} is truncated or not an HDF5 file ({reason}); an interrupted download or copy "
+            "leaves a partial file: fetch or save it again, or use --weights none"
+        ) from None
+
+
 def load_backbone(name: str, weights: str, input_shape: tuple[int, int, int]):
     """Build backbone ``name`` without its classifier; returns ``(model, weights_source)``.
 
@@ -194,6 +209,7 @@ def load_backbone(name: str, weights: str, input_shape: tuple[int, int, int]):
     path = Path(weights)
     if not path.is_file():
         raise WeightsError(f"weights file {path} not found; check --weights or use --weights none")
+    check_weights_file(path)
     model = build_architecture(name, input_shape)
     try:
         model.load_weights(path)

@@ -28,7 +28,7 @@ from ..cli import run_step, step_parser
 from ..data import dataset as dataset_module
 from ..diagnostics import diagnose
 from ..evaluation import accuracy_statistics, classification_metrics, compare_with_baseline, model_label
-from ..io import read_json, save_figure, sha256_file, write_json, write_text
+from ..io import load_keras_model, read_json, save_figure, sha256_file, write_json, write_text
 from ..provenance import environment
 from ..report import build_report
 from ..stages import RunDir
@@ -45,13 +45,11 @@ def baseline_predictions(run: RunDir, X_val: np.ndarray, batch_size: int) -> np.
 
 
 def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
-    import keras
-
     data = dataset_module.load(run.require("data"))
     history = read_json(run.require("history"))
     data_summary = read_json(run.require("data_summary"))
     inspection = read_json(run.require("inspection"))
-    model = keras.models.load_model(run.require("model_keras"))
+    model = load_keras_model(run.require("model_keras"), "re-run phase4a_04_train_transfer.py --retrain")
     probabilities = model.predict(data.X_val, batch_size=config["batch_size"], verbose=0)
     predicted = probabilities.argmax(axis=1)
     baseline_predicted = baseline_predictions(run, data.X_val, config["batch_size"])

@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import config as config_module
 from .. import plots
-from ..cli import remember_run_dir, report_error
+from ..cli import OneLineParser, remember_run_dir, report_error, report_unexpected
 from ..data import dataset as dataset_module
 from ..data.sources import load_source
 from ..errors import OutputError, Phase4AError
@@ -90,7 +90,7 @@ def print_summary(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="report", help="named configuration (default: report)")
     parser.add_argument("--run-dir", type=Path, help="output directory (default: phase4a_outputs/mock or /real)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run of another config in --run-dir")
@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         record_step(run, "setup", config_module.config_hash(config), seconds)
     except Phase4AError as error:
         return report_error(error)
+    except Exception as error:
+        return report_unexpected(error, STAGES["setup"].script)
     print_summary(run, config, summary)
     return 0
 

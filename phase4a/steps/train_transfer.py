@@ -20,7 +20,7 @@ from typing import Any
 from .. import config as config_module
 from ..cli import run_step, step_parser
 from ..data import dataset as dataset_module
-from ..io import atomic_path, read_json, sha256_file, write_json
+from ..io import atomic_path, load_keras_model, read_json, sha256_file, write_json
 from ..stages import BACKUP_DIR, RunDir
 
 
@@ -65,8 +65,10 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     backup = run.root / BACKUP_DIR
     if retrain:
         shutil.rmtree(backup, ignore_errors=True)
-    resuming = backup.is_dir()
+    # BackupAndRestore writes this after each finished epoch; without it there is nothing to resume.
+    resuming = (backup / "training_metadata.json").is_file()
     if not resuming:
+        shutil.rmtree(backup, ignore_errors=True)  # leftovers of a run killed in its first epoch
         run.path("training_log").unlink(missing_ok=True)  # the CSV log is appended across resumed runs
     from .. import distribute, feature_cache
 
@@ -74,7 +76,7 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     strategy = distribute.make_strategy(config.get("distribution_strategy", "default"))
     distribution = distribute.describe(config, strategy)
     with strategy.scope():
-        model = keras.models.load_model(run.require("untrained_model"))
+        model = load_keras_model(run.require("untrained_model"), "re-run phase4a_03_modify_architecture.py")
         compile_model(model, config)
     callbacks = make_callbacks(run, config, data)
     use_cache = config.get("cache_features", False) and not needs_full_model_fit(config)

@@ -1,0 +1,208 @@
+"""Step 04 killed mid-run resumes from its last finished epoch; a finished run is not trained again."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phase4a.paths import PROJECT_ROOT
+from phase4a.stages import BACKUP_DIR, RunDir
+
+from .conftest import TINY_OVERRIDES, run_steps
+
+# ------------------------------------------------------------------ callback state across a resume
+
+
+class _Scripted:
+    """Builds a callback that overwrites val_loss / val_accuracy with scripted values (listed first,
+    so every later callback sees them), records the epochs it saw, and can stop the run abruptly."""
+
+    def __init__(self, val_loss, val_accuracy, crash_at=None, keep_weights_of=None):
+        import keras
+
+        outer = self
+        self.seen: list[int] = []
+        self.weights: dict[int, list] = {}
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch == crash_at:
+                    raise KeyboardInterrupt("simulated kill")
+
+            def on_epoch_end(self, epoch, logs=None):
+                outer.seen.append(epoch)
+                logs["val_loss"] = val_loss[epoch]
+                logs["val_accuracy"] = val_accuracy[epoch]
+                if keep_weights_of is not None and epoch == keep_weights_of:
+                    outer.weights[epoch] = self.model.get_weights()
+
+        self.callback = Callback()
+
+
+def _tiny_fit(run: RunDir, scripted: _Scripted, epochs: int):
+    import keras
+
+    from phase4a.training import make_callbacks
+
+    config = {
+        "checkpoint_monitor": "val_accuracy",
+        "monitor": "val_loss",
+        "early_stopping_patience": 10,
+        "reduce_lr_patience": 2,
+        "reduce_lr_factor": 0.5,
+        "min_learning_rate": 1e-7,
+    }
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
+    callbacks = [scripted.callback, *make_callbacks(run, config)]
+    try:
+        model.fit(X, y, validation_data=(X, y), epochs=epochs, batch_size=8, callbacks=callbacks, verbose=0)
+    except KeyboardInterrupt:
+        pass
+    return model, callbacks
+
+
+def test_callbacks_keep_their_state_across_a_resume(tmp_path):
+    """EarlyStopping's best epoch and weights, patience, ModelCheckpoint's best and the LR schedule
+    survive a kill: the best epoch (2) came before the kill (after epoch 3) and stays the best."""
+    import keras
+
+    val_loss = [1.0, 0.5, 0.9, 0.8, 0.7, 0.95]
+    val_accuracy = [0.2, 0.6, 0.4, 0.5, 0.3, 0.1]
+    run = RunDir(tmp_path)
+    first = _Scripted(val_loss, val_accuracy, crash_at=3, keep_weights_of=1)
+    _tiny_fit(run, first, epochs=6)
+    assert first.seen == [0, 1, 2]
+    assert (tmp_path / BACKUP_DIR / "training_metadata.json").is_file()
+    checkpoint_mtime = run.path("best_checkpoint").stat().st_mtime_ns
+
+    second = _Scripted(val_loss, val_accuracy)
+    model, callbacks = _tiny_fit(run, second, epochs=6)
+    assert second.seen == [3, 4, 5], "resumed from the last finished epoch"
+    early = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping))
+    assert early.best_epoch == 1 and early.best == 0.5
+    assert early.wait == 4  # epochs 3-6 without improvement, counted across the kill
+    for restored, best in zip(model.get_weights(), first.weights[1]):
+        np.testing.assert_array_equal(restored, best)
+    checkpoint = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.ModelCheckpoint))
+    assert checkpoint.best == 0.6
+    assert run.path("best_checkpoint").stat().st_mtime_ns == checkpoint_mtime, "a worse epoch replaced the best"
+    # ReduceLROnPlateau (patience 2, best 0.5 at epoch 2): epoch 3 before the kill and epoch 4 after it
+    # -> halved; epochs 5, 6 -> halved again. Counting from zero after the resume would not reduce at all.
+    rows = [line.split(",") for line in run.path("training_log").read_text().splitlines()]
+    header = rows[0]
+    epochs = [int(row[header.index("epoch")]) for row in rows[1:]]
+    assert epochs == [0, 1, 2, 3, 4, 5]
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-2 / 4)
+    assert not (tmp_path / BACKUP_DIR).exists(), "the backup is removed when training finishes"
+
+
+# ------------------------------------------------------------------ a real process, killed
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "keras_home"
+    home.mkdir(exist_ok=True)
+    return {**os.environ, "KERAS_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+
+
+def _logged_epochs(log: Path) -> list[int]:
+    if not log.is_file():
+        return []
+    lines = [line for line in log.read_text().splitlines()[1:] if line.strip()]
+    return [int(line.split(",")[0]) for line in lines]
+
+
+def _kill_and_resume(run_dir: Path, tmp_path: Path, epochs: int, kill_after: int = 2, wait_s: float = 240) -> dict:
+    """Start step 04, SIGKILL it once the CSV log has ``kill_after`` epochs, run it again; returns facts."""
+    command = [sys.executable, "phase4a_04_train_transfer.py", "--run-dir", str(run_dir), "--quiet"]
+    log = run_dir / "training_log.csv"
+    with open(tmp_path / "first.out", "wb") as out:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=_env(tmp_path), stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + wait_s
+        try:
+            while len(_logged_epochs(log)) < kill_after:
+                assert process.poll() is None, (tmp_path / "first.out").read_text()[-2000:]
+                assert time.monotonic() < deadline, "training did not log two epochs in time"
+                time.sleep(0.05)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    before_kill = _logged_epochs(log)
+    assert len(before_kill) < epochs, "training finished before it could be killed; make epochs longer"
+    assert (run_dir / BACKUP_DIR).is_dir()
+    assert not (run_dir / "training_history.json").exists()
+
+    second = subprocess.run(command, cwd=PROJECT_ROOT, env=_env(tmp_path), capture_output=True, text=True)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    started = [int(n) for n in re.findall(r"^Epoch (\d+)/", second.stdout, flags=re.MULTILINE)]
+    history = json.loads((run_dir / "training_history.json").read_text())
+    return {"before_kill": before_kill, "resumed_epochs": started, "history": history, "output": second.stdout}
+
+
+def _check_resumed(facts: dict, epochs: int) -> None:
+    finished_before_kill = len(facts["before_kill"])  # epochs 1..k
+    first_resumed = facts["resumed_epochs"][0]
+    assert first_resumed > 1, "training restarted from epoch 1"
+    assert first_resumed >= finished_before_kill, f"lost more than one epoch: {facts}"
+    assert facts["resumed_epochs"] == list(range(first_resumed, epochs + 1))
+    history = facts["history"]
+    assert [entry["epoch"] for entry in history["epochs"]] == list(range(1, epochs + 1))
+    assert history["epochs_run"] == epochs and history["resumed"] is True
+    val_loss = [entry["val_loss"] for entry in history["epochs"]]
+    assert history["restored_best_epoch"] == 1 + int(np.argmin(val_loss))
+    assert all(np.isfinite(entry["loss"]) and entry["seconds"] > 0 for entry in history["epochs"])
+
+
+def _check_not_retrained(run_dir: Path, tmp_path: Path, snapshot) -> None:
+    before = snapshot(run_dir)
+    again = subprocess.run(
+        [sys.executable, "phase4a_04_train_transfer.py", "--run-dir", str(run_dir)],
+        cwd=PROJECT_ROOT,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "already trained" in again.stdout and "--retrain" in again.stdout
+    after = snapshot(run_dir)
+    # Only the manifest records the new command; no artefact is rewritten.
+    assert {k: v for k, v in after.items() if k != "run_manifest.json"} == {
+        k: v for k, v in before.items() if k != "run_manifest.json"
+    }
+
+
+def test_killed_training_process_resumes(tmp_path, snapshot):
+    """SimpleCNN on 1500 patches: epochs of about a second, so the kill lands mid-run."""
+    epochs = 6
+    overrides = ["--preset", "simplecnn", *TINY_OVERRIDES, "--epochs", str(epochs), "--mock_train_size", "1500"]
+    run_dir = run_steps(tmp_path / "run", overrides, 3, tmp_path)
+    facts = _kill_and_resume(run_dir, tmp_path, epochs)
+    _check_resumed(facts, epochs)
+    assert not (run_dir / BACKUP_DIR).exists()
+    _check_not_retrained(run_dir, tmp_path, snapshot)
+
+
+@pytest.mark.slow
+def test_killed_resnet_training_resumes(tmp_path, snapshot, prepared_run, copy_run):
+    """The report's ResNet50 (150 layers frozen) on the tiny mock run, killed after two epochs."""
+    epochs = 5
+    run_dir = copy_run(prepared_run)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["epochs"] = epochs  # step 01 would do the same; steps 02-03 do not depend on epochs
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
+    facts = _kill_and_resume(run_dir, tmp_path, epochs, wait_s=500)
+    _check_resumed(facts, epochs)
+    _check_not_retrained(run_dir, tmp_path, snapshot)
