@@ -82,8 +82,9 @@ def accuracy_statistics(
         baseline_pred=baseline_pred,
         published_accuracy=baseline["accuracy"],
         target=config["target_accuracy"],
-        model_name=f"the {model_label(config)} model ({config['preset']})",
-        baseline_name=baseline["name"],
+        model_name=f"the {config['preset']}-preset {model_label(config)} model",
+        # Paired: the baseline's predictions come from the SimpleCNN step 04 trained on this split.
+        baseline_name=baseline["name"] if baseline_pred is None else "the SimpleCNN trained in this run",
     )
     return {
         "accuracy": {"correct": correct, "total": total, "ci95": [low, high], "method": "Wilson"},

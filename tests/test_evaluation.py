@@ -49,6 +49,7 @@ def test_baseline_predictions_give_a_paired_mcnemar_verdict():
     assert comparison["kind"] == "paired"
     assert comparison["mcnemar"]["b"] == 18 and comparison["mcnemar"]["c"] == 0
     assert comparison["verdict"] == "better"
+    assert "the SimpleCNN trained in this run" in comparison["text"]
 
 
 def test_bootstrap_is_seeded_by_the_config_seed():
