@@ -111,3 +111,15 @@ def test_results_files_and_summary_follow_the_numbers(tmp_path, presets):
     swapped = results.assign(accuracy=results["accuracy"][::-1].to_numpy(), collapsed=[False, False])
     assert "Highest accuracy: **report**" in "\n".join(ablation.summary_lines(swapped))
     assert "No run collapsed" in "\n".join(ablation.summary_lines(swapped))
+
+
+@pytest.mark.slow
+def test_a_tiny_real_sweep_of_one_preset_then_resume(tmp_path, capsys):
+    argv = ["--presets", "simplecnn", "--sweep-dir", str(tmp_path), *TINY, "--batch_size", "8"]
+    assert ablation.main(argv) == 0
+    assert (tmp_path / "simplecnn" / "comparison_report.md").is_file()
+    assert "| simplecnn |" in (tmp_path / ablation.RESULTS_MD).read_text()
+    capsys.readouterr()
+    assert ablation.main(argv) == 0
+    output = capsys.readouterr().out
+    assert "simplecnn: complete in" in output and "running in" not in output
