@@ -20,8 +20,26 @@ REPORT_BAND_NAMES = ["B2", "B3", "B4", "B8", "B11", "B12"]
 
 DEFAULTS: dict[str, Any] = {
     # --- data ---
-    "data_source": "mock",  # mock | week3 (a Week 3 data directory)
+    # mock | week3 (a Week 3 data directory) | raster (a GeoTIFF and labelled polygons) |
+    # earth_engine (a Sentinel-2 composite exported from Earth Engine, then cut like raster)
+    "data_source": "mock",
     "data_dir": "",  # the Week 3 data directory, for data_source=week3
+    # --- raster and Earth Engine sources (README "Real data") ---
+    "raster_path": "",  # the GeoTIFF to cut; for earth_engine, where the export is written and reused
+    "polygons_path": "",  # labelled polygons: GeoJSON, GeoPackage or shapefile
+    "label_column": "class",  # polygon attribute holding the class name
+    "id_column": "",  # polygon attribute holding its id; empty = row number
+    "raster_bands": [],  # bands to cut, by name or 1-based index; empty = band_names
+    "raster_band_names": [],  # every band name in file order, for files without band descriptions
+    # The report had 375 patches from 125 polygons, three each; more per polygon adds near-duplicates.
+    "max_patches_per_polygon": 3,
+    "val_fraction": 0.2,  # share of each class's polygons held out (the report: 75 of 375 patches)
+    "ee_project": "",  # Earth Engine cloud project id; empty = $EARTHENGINE_PROJECT
+    "ee_collection": "COPERNICUS/S2_SR_HARMONIZED",
+    "ee_start": "2019-01-01",  # the report's austral summer composite, both dates inclusive
+    "ee_end": "2019-03-31",
+    "ee_cloud_mask": "scl",  # scl (scene classification) | qa60 (cloud bits 10 and 11)
+    "ee_scale": 10.0,  # metres per pixel of the export
     "class_names": list(REPORT_CLASS_NAMES),
     "band_names": list(REPORT_BAND_NAMES),
     # Sentinel-2 stores reflectance x 10000; Level-2A products from processing baseline 04.00 on
@@ -104,7 +122,8 @@ DEFAULTS: dict[str, Any] = {
 
 # Keys whose value must come from a fixed set.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data_source": ("mock", "week3"),
+    "data_source": ("mock", "week3", "raster", "earth_engine"),
+    "ee_cloud_mask": ("scl", "qa60"),
     "upsample_interpolation": ("bilinear", "nearest"),
     "band_adapter": ("conv1x1", "rgb", "first_conv"),  # see phase4a/models/adapters.py
     "model_type": ("transfer", "simplecnn"),
@@ -120,6 +139,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "reflectance_scale": (0, None, False),
     "mock_train_size": (1, None, True),
+    "max_patches_per_polygon": (1, None, True),
+    "val_fraction": (0, 0.5, False),
+    "ee_scale": (0, None, False),
     "patch_size": (1, None, True),
     "frozen_layers": (0, None, True),
     "upsample_factor": (1, 28, True),
@@ -196,6 +218,20 @@ PRESETS: dict[str, Preset] = {
         "the baseline trained by this pipeline on the same split",
         {"model_type": "simplecnn", "learning_rate": 1e-3},
     ),
+    "recommended": Preset(
+        "ImageNet preprocessing + BN inference, conv1-conv3 frozen, lr 5e-4, augmentation, balanced class "
+        "weights, and the SimpleCNN trained alongside for a paired comparison (README: what was measured)",
+        {
+            "preprocessing": "imagenet",
+            "bn_inference": True,
+            "freeze": "until",
+            "freeze_until": "conv3",
+            "learning_rate": 5e-4,
+            "augment": True,
+            "class_weights": "balanced",
+            "train_baseline": True,
+        },
+    ),
 }
 
 
@@ -263,6 +299,10 @@ def validate(config: dict[str, Any]) -> None:
         )
     if config["data_source"] == "week3" and not config["data_dir"]:
         raise ConfigError("--data_source week3 needs --data_dir DIR (the Week 3 data directory)")
+    if config["data_source"] in ("raster", "earth_engine"):
+        for key in ("polygons_path", "raster_path"):
+            if not config[key]:
+                raise ConfigError(f"--data_source {config['data_source']} needs --{key} FILE; see README 'Real data'")
     from .models.backbones import check_backbone_config
 
     check_backbone_config(config)

@@ -86,6 +86,14 @@ def print_summary(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) 
         print(f"warning: {scaling['warning']}")
     if config["data_source"] == "mock":
         print("note: mock data is synthetic; its numbers validate the code, not the science")
+    source = summary["source"]
+    if "polygons_used" in source:
+        print(f"  {source['polygons_used']} of {source['polygons_total']} polygons gave patches")
+    for reason, count in source.get("skipped", {}).items():
+        if count:
+            print(f"  skipped {count}: {reason}")
+    if "leakage_warning" in source:
+        print(f"warning: {source['leakage_warning']}")
     print(f"wrote {', '.join(ARTEFACTS[key] for key in STAGES['setup'].writes)} to {run.root}")
 
 
@@ -118,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             clear_downstream(run)
         remember_run_dir(run.root)
         seconds = {"startup": round(ready - started, 3), "work": round(time.perf_counter() - ready, 3)}
-        record_step(run, "setup", config_module.config_hash(config), seconds)
+        command = [STAGES["setup"].script, *args.command_args]
+        record_step(run, "setup", config_module.config_hash(config), seconds, command=command)
     except Phase4AError as error:
         return report_error(error)
     except Exception as error:
