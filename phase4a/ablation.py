@@ -27,9 +27,9 @@ import pandas as pd
 from . import config as config_module
 from . import statistics
 from .errors import ConfigError, Phase4AError
-from .io import read_json, save_figure, sha256_file, write_text
+from .io import read_json, save_figure, sha256_file, write_json, write_text
 from .paths import default_run_dir
-from .stages import RunDir
+from .stages import ARTEFACTS, MANIFEST, STAGES, RunDir
 
 # The report's configuration, its "Future considerations" in the order the report lists them
 # (less freezing, higher learning rate, simpler backbones, feature extraction, progressive
@@ -95,6 +95,21 @@ def _share_data(reference: Path, run: RunDir) -> None:
     source = RunDir(reference)
     for key in DATA_FILES:
         shutil.copyfile(source.path(key), run.path(key))
+    _record_shared_data(run, reference)
+
+
+def _record_shared_data(run: RunDir, reference: Path) -> None:
+    """Keep step 01's manifest entry true: the hashes of the copied files, and where they came from."""
+    path = run.root / MANIFEST
+    if not path.is_file():
+        return
+    manifest = read_json(path)
+    entry = manifest["steps"].get(f"{STAGES['setup'].number:02d}_setup")
+    if entry is None:
+        return
+    entry["outputs"].update({ARTEFACTS[key]: sha256_file(run.path(key)) for key in DATA_FILES})
+    entry["data_copied_from"] = str(reference)
+    write_json(path, manifest)
 
 
 def run_preset(preset: str, run_dir: Path, overrides: list[str], reference: Path) -> None:
@@ -116,14 +131,23 @@ def run_preset(preset: str, run_dir: Path, overrides: list[str], reference: Path
     keras.backend.clear_session()  # one model per run; free the graph before the next
 
 
+def _reference_is_current(reference: RunDir, overrides: list[str]) -> bool:
+    if not (reference.path("data").is_file() and reference.path("config").is_file()):
+        return False
+    stored = config_module.config_hash(config_module.load(reference.path("config")))
+    return stored == expected_hash(REFERENCE, overrides)
+
+
 def make_reference_data(sweep_dir: Path, overrides: list[str]) -> Path:
-    """Step 01 once, into ``<sweep>/data``; later calls reuse it, so a resumed sweep keeps its data."""
+    """Step 01 once, into ``<sweep>/data``; reused while the step-01 options stay the same, so a
+    resumed sweep keeps its data and a sweep with other options gets data (and runs) of its own."""
     from .steps import setup_config
 
-    reference = sweep_dir / "data"
-    if not RunDir(reference).path("data").is_file():
-        _check(setup_config.main(["--run-dir", str(reference), "--overwrite", *overrides]), "step 01", "data")
-    return reference
+    reference = RunDir(sweep_dir / "data")
+    if not _reference_is_current(reference, overrides):
+        argv = ["--run-dir", str(reference.root), "--overwrite", "--preset", REFERENCE, *overrides]
+        _check(setup_config.main(argv), "step 01", "data")
+    return reference.root
 
 
 def sweep(
