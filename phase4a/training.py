@@ -312,7 +312,7 @@ def fit_progressive(
             callback.best_weights_path = None  # no resume here, so no need for its best weights on disk
     phases = []
     for phase, frozen in enumerate(plan):
-        freeze_first_layers(backbone, frozen)
+        freeze_first_layers(backbone, frozen, config["bn_inference"])
         learning_rate = config["learning_rate"] * config["phase_lr_factor"] ** phase
         compile_model(model, {**config, "learning_rate": learning_rate})
         recorder.phase = phase

@@ -14,12 +14,13 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
 import numpy as np
 
-from .backbones import BACKBONES, build_architecture, true_colour_indices, weighted_layers
+from .backbones import BACKBONES, build_architecture, set_layer_weights, true_colour_indices, weighted_layers
 from .preprocessing import ChannelNormalization, channel_stats
 
 
@@ -61,7 +62,9 @@ def first_conv_sources(backbone: str, band_names: list[str]) -> list[int]:
 
 def widen_first_conv(name: str, pretrained, input_shape: tuple[int, int, int], sources: list[int]):
     """A copy of ``pretrained`` taking len(sources) channels, with its first conv adapted (see module doc)."""
-    widened = build_architecture(name, input_shape)
+    with warnings.catch_warnings():  # Keras warns that ImageNet models usually take 3 channels: intended here
+        warnings.simplefilter("ignore", UserWarning)
+        widened = build_architecture(name, input_shape)
     scale = 3.0 / len(sources)
     for target, source in zip(weighted_layers(widened), weighted_layers(pretrained), strict=True):
         values = source.get_weights()
@@ -69,5 +72,5 @@ def widen_first_conv(name: str, pretrained, input_shape: tuple[int, int, int], s
             values[0] = values[0][:, :, sources, :] * scale
         elif isinstance(target, keras.layers.Normalization):  # EfficientNet's per-channel input statistics
             values = [np.asarray(v)[sources] if np.ndim(v) else v for v in values]
-        target.set_weights(values)
+        set_layer_weights(target, values)
     return widened

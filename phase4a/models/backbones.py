@@ -162,10 +162,19 @@ def _imagenet_backbone(name: str, input_shape: tuple[int, int, int]):
         raise
     model = build_architecture(name, input_shape)
     for target, source in zip(weighted_layers(model), weighted_layers(pretrained), strict=True):
-        target.set_weights(source.get_weights())
+        set_layer_weights(target, source.get_weights())
     if name == "efficientnetb0":
         fold_imagenet_rescaling(model)
     return model
+
+
+def set_layer_weights(layer, values: list) -> None:
+    """set_weights, plus what Keras' Normalization needs to use new statistics (it caches them)."""
+    import keras
+
+    layer.set_weights(values)
+    if isinstance(layer, keras.layers.Normalization):
+        layer.finalize_state()
 
 
 def fold_imagenet_rescaling(model) -> None:
@@ -173,7 +182,8 @@ def fold_imagenet_rescaling(model) -> None:
     import keras
 
     norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
-    norm.variance.assign(keras.ops.power(norm.variance, 1.5))
+    mean, variance, count = norm.get_weights()
+    set_layer_weights(norm, [mean, variance**1.5, count])
 
 
 def check_weights_file(path: Path) -> None:

@@ -53,10 +53,14 @@ def frozen_count(backbone_name: str, backbone, config: dict[str, Any]) -> int:
     return total if mode == "all" else 0
 
 
-def freeze_first_layers(backbone, count: int) -> None:
-    """Freeze backbone layers [0, count) and let the rest train."""
+def freeze_first_layers(backbone, count: int, bn_inference: bool = False) -> None:
+    """Freeze backbone layers [0, count) and let the rest train; with ``bn_inference`` every
+    BatchNormalization layer stays frozen, which in Keras 3 means inference mode (moving statistics)."""
+    import keras
+
     for index, layer in enumerate(backbone.layers):
-        layer.trainable = index >= count
+        is_bn = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = index >= count and not (bn_inference and is_bn)
 
 
 def backbone_call_kwargs(config: dict[str, Any]) -> dict[str, bool]:
@@ -64,8 +68,12 @@ def backbone_call_kwargs(config: dict[str, Any]) -> dict[str, bool]:
 
     The report calls it without a training flag, so its trainable BatchNorm layers normalise with batch
     statistics during fit and update their moving statistics. training=False (bn_inference, or feature
-    extraction) keeps every BatchNorm layer in inference mode even where its layer trains, as the
-    keras-io transfer-learning guide recommends for fine-tuning on small data.
+    extraction) asks for every BatchNorm layer in inference mode even where its layer trains, as the
+    keras-io transfer-learning guide recommends for fine-tuning on small data. In Keras 3.15 that flag
+    alone does not hold under fit: a Functional model passes its own training=True down to nested
+    models, overriding the recorded training=False (keras/src/models/functional.py, operation_fn).
+    So bn_inference also freezes the BatchNorm layers (freeze_first_layers), which is what the tests
+    check; freeze=all freezes them anyway.
     """
     return {"training": False} if config["bn_inference"] or config["freeze"] == "all" else {}
 

@@ -38,7 +38,8 @@ def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         backbone.load_weights(run.require("backbone_weights"))
         model = build_model(config, backbone, data.X_train.shape[1:], len(data.class_names))
         backbone = find_backbone(model)  # band_adapter first_conv puts a widened copy in the model
-        freeze_first_layers(backbone, initial_frozen_count(config["backbone"], backbone, config))
+        frozen = initial_frozen_count(config["backbone"], backbone, config)
+        freeze_first_layers(backbone, frozen, config["bn_inference"])
     counts = {
         "model_type": config["model_type"],
         "freeze": config["freeze"],

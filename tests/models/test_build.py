@@ -1,0 +1,59 @@
+"""Every backbone x band adapter builds with the right shapes; the report's model is unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from phase4a.models.adapters import BAND_ADAPTERS
+from phase4a.models.backbones import BACKBONES
+from phase4a.models.simple_cnn import build_simple_cnn
+from phase4a.models.transfer import build_model, find_backbone
+
+from .conftest import N_CLASSES, PATCH_SHAPE, make_config
+
+ADAPTERS = [*BAND_ADAPTERS, "first_conv"]
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_every_backbone_with_every_adapter(backbone, backbone_cache, patches):
+    for adapter in ADAPTERS:
+        config = make_config(backbone=backbone, band_adapter=adapter, preprocessing="imagenet")
+        model = build_model(config, backbone_cache(backbone), PATCH_SHAPE, N_CLASSES)
+        assert model.input_shape == (None, *PATCH_SHAPE)
+        assert model.output_shape == (None, N_CLASSES)
+        inner = find_backbone(model)
+        assert inner.input_shape[-1] == (6 if adapter == "first_conv" else 3)
+        probabilities = np.asarray(model(patches[0][:2]))
+        assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_report_model_is_the_reports(backbone_cache):
+    model = build_model(make_config(), backbone_cache("resnet50"), PATCH_SHAPE, N_CLASSES)
+    names = [layer.name for layer in model.layers]
+    assert names == ["patches", "upsample", "band_reduction", "resnet50", "global_pool", "head_dense",
+                     "head_dropout", "predictions"]  # fmt: skip
+    assert find_backbone(model).input_shape == (None, 32, 32, 3)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "side", "resize_layer"),
+    [({"input_size": 64}, 64, "resize"), ({"upsample_factor": 8}, 64, "upsample")],
+)
+def test_input_size_or_upsample_factor(overrides, side, resize_layer):
+    from phase4a.models.transfer import backbone_input_side
+
+    config = make_config(**overrides)
+    assert backbone_input_side(config, 8) == side
+    assert backbone_input_side(make_config(upsample_factor=1), 32) == 32  # larger patches used directly
+
+
+def test_larger_patches_need_no_upsampling(backbone_cache):
+    model = build_model(make_config(upsample_factor=1), backbone_cache("vgg16"), (32, 32, 6), N_CLASSES)
+    assert "upsample" not in [layer.name for layer in model.layers]
+
+
+def test_simple_cnn_has_about_54k_parameters():
+    model = build_simple_cnn(PATCH_SHAPE, N_CLASSES)
+    assert model.count_params() == 53_605
+    assert build_model(make_config("simplecnn"), None, PATCH_SHAPE, N_CLASSES).count_params() == 53_605

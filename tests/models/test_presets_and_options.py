@@ -1,0 +1,80 @@
+"""Presets resolve; model keys are validated; class weights, augmentation; weights files load back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from phase4a import config as config_module
+from phase4a.errors import ConfigError
+from phase4a.training import class_weight_map, make_datasets, needs_full_model_fit
+
+from .conftest import make_config
+
+ISSUE_PRESETS = ["report", "feature_extraction", "less_freezing", "higher_lr", "progressive", "mobilenetv2",
+                 "vgg16", "imagenet_preprocessing", "augmented", "simplecnn", "recommended"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ISSUE_PRESETS)
+def test_every_preset_resolves_with_a_one_line_summary(name):
+    preset = config_module.PRESETS[name]
+    assert preset.summary and "\n" not in preset.summary
+    config_module.resolve(name)
+    config_module.resolve(name, {"weights": "none"})
+
+
+def test_report_preset_keeps_the_reports_behaviour():
+    config = config_module.resolve("report")
+    assert (config["freeze"], config["frozen_layers"], config["preprocessing"], config["bn_inference"]) == (
+        "first_n", 150, "none", False)  # fmt: skip
+    assert (config["band_adapter"], config["backbone"], config["progressive_stages"]) == ("conv1x1", "resnet50", 0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"input_size": 16}, "input_size"),
+        ({"band_adapter": "bands3"}, "band_adapter"),
+        ({"freeze": "half"}, "freeze"),
+        ({"backbone": "resnet18"}, "backbone"),
+        ({"preprocessing": "caffe"}, "preprocessing"),
+    ],
+)
+def test_bad_model_values_are_config_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        make_config(**overrides)
+
+
+def test_balanced_class_weights_equalise_classes():
+    y = np.array([0] * 6 + [1] * 2 + [2] * 2)
+    weights = class_weight_map(y, 3, "balanced")
+    assert weights == pytest.approx({0: 10 / 18, 1: 10 / 6, 2: 10 / 6})
+    assert class_weight_map(y, 3, "none") is None
+    assert needs_full_model_fit(make_config("augmented")) and not needs_full_model_fit(make_config())
+
+
+def test_augmentation_touches_the_training_split_only(patches):
+    from phase4a.augmentation import make_augment
+
+    X, y = patches
+    train, val = make_datasets(X, y, X, y, batch_size=8, seed=0, augment=make_augment(0.05))
+    augmented = np.concatenate([batch.numpy() for batch, _ in train])
+    assert augmented.shape == X.shape
+    for patch in augmented:  # a flipped/rotated original, every band scaled by one factor in [0.95, 1.05]
+        factors = [np.sort(patch.ravel()) / np.sort(x.ravel()) for x in X]
+        assert any(np.allclose(f, f[0], rtol=1e-4) and 0.95 <= f[0] <= 1.05 for f in factors)
+    assert not np.allclose(np.sort(augmented.ravel()), np.sort(X.ravel()))
+    assert np.array_equal(np.concatenate([batch.numpy() for batch, _ in val]), X)
+
+
+def test_weights_file_loads_back_equal(tmp_path):
+    from phase4a.models.backbones import build_architecture, load_backbone
+
+    saved = build_architecture("mobilenetv2", (32, 32, 3))
+    path = tmp_path / "mobilenetv2.weights.h5"
+    saved.save_weights(path)
+    config_module.resolve("mobilenetv2", {"weights": str(path)})  # the path option validates
+    loaded, source = load_backbone("mobilenetv2", str(path), (32, 32, 3))
+    assert source["kind"] == "file" and source["sha256"]
+    for a, b in zip(saved.weights, loaded.weights, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
