@@ -367,7 +367,7 @@ def build_report(ctx: dict[str, Any]) -> str:
         "",
         *findings(ctx),
         "",
-        "## Appendix: environment",
+        "## Environment (appendix)",
         "",
         *environment_section(ctx),
         "",

@@ -108,7 +108,7 @@ def test_report_has_every_section(collapsed_ctx):
         "## Confusion matrix",
         "## Training behaviour",
         "## Findings",
-        "## Appendix: environment",
+        "## Environment (appendix)",
     ):
         assert heading in report
     assert "![Confusion matrix](confusion_matrix.png)" in report and "Actual Agriculture   10" in report
