@@ -168,13 +168,14 @@ MIRRORED_SCRIPT = textwrap.dedent(
     from phase4a.training import compile_model, fit
     from types import SimpleNamespace
 
-    config = dict(config_module.DEFAULTS, batch_size=4, epochs=2, jit_compile=False,
+    config = dict(config_module.DEFAULTS, batch_size=4, epochs=1, jit_compile=False,
                   distribution_strategy="mirrored", preset="test")
     strategy = distribute.make_strategy(config["distribution_strategy"])
     info = distribute.describe(config, strategy)
     rng = np.random.default_rng(0)
     data = SimpleNamespace(X_train=rng.random((32, 3), dtype=np.float32), y_train=rng.integers(0, 2, 32),
-                           X_val=rng.random((8, 3), dtype=np.float32), y_val=rng.integers(0, 2, 8))
+                           X_val=rng.random((8, 3), dtype=np.float32), y_val=rng.integers(0, 2, 8),
+                           class_names=["a", "b"])
     with strategy.scope():
         model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
         compile_model(model, config)
@@ -197,4 +198,4 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_with_the_global_batch():
     assert info["strategy_class"] == "MirroredStrategy"
     assert info["replicas"] == 2
     assert info["global_batch_size"] == 8
-    assert info["epochs"] == 2
+    assert info["epochs"] == 1
