@@ -28,6 +28,13 @@ class OneLineParser(argparse.ArgumentParser):
         print(f"error: {message}; see {self.prog} --help", file=sys.stderr)
         sys.exit(2)
 
+    def parse_known_args(self, args=None, namespace=None):
+        # Keep the arguments as given (main(argv) in-process, or sys.argv) for the run manifest.
+        given = list(sys.argv[1:] if args is None else args)
+        parsed, rest = super().parse_known_args(args, namespace)
+        parsed.command_args = given
+        return parsed, rest
+
 
 def step_parser(doc: str) -> argparse.ArgumentParser:
     """A parser whose help is the step's module docstring, with the shared --run-dir option."""
@@ -93,6 +100,7 @@ def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
             stage,
             config_module.config_hash(config),
             {"startup": round(ready - started, 3), "work": round(finished - ready, 3)},
+            command=[STAGES[stage].script, *getattr(args, "command_args", sys.argv[1:])],
         )
     except Phase4AError as error:
         return report_error(error)

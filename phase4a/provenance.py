@@ -67,16 +67,39 @@ def _hashes(run: RunDir, artefacts: tuple[str, ...]) -> dict[str, str]:
     return {ARTEFACTS[key]: sha256_file(run.path(key)) for key in artefacts if run.path(key).is_file()}
 
 
-def record_step(run: RunDir, stage: str, config_hash: str, seconds: dict[str, float]) -> None:
-    """Add this step's entry to the run manifest: command, config hash, input and output hashes."""
+def source_data_hash(run: RunDir) -> dict[str, str] | None:
+    """The sha256 of the source data file step 01 read (Week 3 npz, GeoTIFF...), when it names one."""
+    summary = run.path("data_summary")
+    if not summary.is_file():
+        return None
+    source = read_json(summary).get("source", {})
+    path = Path(source["path"]) if isinstance(source, dict) and source.get("path") else None
+    if path is None or not path.is_file():
+        return None
+    return {"path": str(path), "sha256": sha256_file(path)}
+
+
+def record_step(
+    run: RunDir, stage: str, config_hash: str, seconds: dict[str, float], command: list[str] | None = None
+) -> None:
+    """Add this step's entry to the run manifest: command, config hash, input data hash, input and
+    output hashes; the environment (code version, package versions, machine) of the latest step."""
     path = run.root / MANIFEST
     manifest = read_json(path) if path.is_file() else {}
     manifest.setdefault("steps", {})
     manifest["environment"] = environment()
+    manifest["config_hash"] = config_hash
+    data = run.path("data")
+    # data.npz: the scaled patches every step reads, whatever the source (mock or real).
+    manifest["data_hash"] = sha256_file(data) if data.is_file() else None
+    if stage == "setup":
+        manifest["source_data"] = source_data_hash(run)
     manifest["steps"][f"{STAGES[stage].number:02d}_{stage}"] = {
-        "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
+        "command": command or [Path(sys.argv[0]).name, *sys.argv[1:]],
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "config_hash": config_hash,
+        "data_hash": manifest["data_hash"],
+        "code_version": manifest["environment"]["code_version"],
         "seconds": seconds,
         "inputs": _hashes(run, STAGES[stage].reads),
         "outputs": _hashes(run, STAGES[stage].writes),

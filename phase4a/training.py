@@ -64,6 +64,27 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         write_npz(path, compressed=False, epoch=np.array(epoch), **arrays)
 
 
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that saves to a temporary file beside the checkpoint and renames it into place,
+    so a kill while saving leaves the previous best checkpoint intact."""
+
+    def _save_model(self, epoch, batch, logs):
+        import os
+
+        final = self.filepath
+        name = Path(final).name
+        stem, suffix = name.split(".")[0], name[len(name.split(".")[0]) :]
+        tmp = Path(final).with_name(f".{stem}.{os.getpid()}.tmp{suffix}")
+        self.filepath = str(tmp)
+        try:
+            super()._save_model(epoch, batch, logs)
+            if tmp.is_file():
+                os.replace(tmp, final)
+        finally:
+            self.filepath = final
+            tmp.unlink(missing_ok=True)
+
+
 def load_best_weights(path: Path, epoch: int) -> list | None:
     """The weights ResumableEarlyStopping saved for 0-based ``epoch``, or None when neither file has them."""
     for candidate in (path, path.with_suffix(".prev.npz")):
@@ -140,6 +161,30 @@ class ResumeState(keras.callbacks.Callback):
         callback.best, callback.wait, callback.cooldown_counter = best, wait, cooldown
 
 
+def trim_training_log(run: RunDir) -> None:
+    """Before resuming: keep only the CSV log rows of epochs the backup holds, dropping a row half
+    written when the process was killed and the row of an epoch finished but not backed up."""
+    import json
+
+    from .io import write_text
+
+    metadata = run.root / BACKUP_DIR / "training_metadata.json"
+    log = run.path("training_log")
+    if not (metadata.is_file() and log.is_file()):
+        return
+    backed_up = int(json.loads(metadata.read_text())["epoch"])
+    lines = log.read_text().splitlines()
+    if not lines:
+        return
+    width = lines[0].count(",")
+    kept = [
+        line
+        for line in lines[1:]
+        if line.count(",") == width and line.split(",")[0].isdigit() and int(line.split(",")[0]) < backed_up
+    ]
+    write_text(log, "\n".join([lines[0], *kept]) + "\n")
+
+
 def previous_epochs(run: RunDir) -> list[dict[str, Any]]:
     """The CSV log's rows (0-based epoch) for the epochs a killed run finished and backed up."""
     import json
@@ -188,7 +233,7 @@ def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = N
         EpochRecorder(),
         # Before EarlyStopping and CSVLogger, so its per-epoch keys reach the log and its stop wins.
         *([] if data is None else [collapse_monitor(data, config)]),
-        keras.callbacks.ModelCheckpoint(
+        AtomicModelCheckpoint(
             run.path("best_checkpoint"), monitor=config["checkpoint_monitor"], save_best_only=True, verbose=0
         ),
         ResumableEarlyStopping(

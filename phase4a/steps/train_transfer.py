@@ -70,6 +70,10 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     if not resuming:
         shutil.rmtree(backup, ignore_errors=True)  # leftovers of a run killed in its first epoch
         run.path("training_log").unlink(missing_ok=True)  # the CSV log is appended across resumed runs
+    else:
+        from ..training import trim_training_log
+
+        trim_training_log(run)
     from .. import distribute, feature_cache
 
     distribute.configure_threads(config)
