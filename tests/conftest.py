@@ -6,12 +6,14 @@
   copy them with ``copy_run`` before changing anything); ``trained_cnn_run``: after steps 01-05.
 - ``offline_keras``: KERAS_HOME in a tmp dir and Keras' downloader replaced by a stub that fails
   like an offline machine, so nothing ever touches the network.
-- ``one_code_version`` (automatic): ``git describe`` runs once per session.
+- ``one_code_version`` (automatic): ``git describe`` runs once per session; ``keep_op_determinism``
+  (automatic): TensorFlow's global op determinism is restored after each test.
 - ``snapshot``: ``snapshot(dir)`` -> {relative path: (size, mtime_ns)}, to show that nothing changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import urllib.error
 from pathlib import Path
@@ -47,6 +49,26 @@ def one_code_version():
         yield version
 
 
+@contextlib.contextmanager
+def op_determinism_kept():
+    """Steps run in-process switch TensorFlow's global op determinism on (seed_everything); put it back
+    as it was, so later tests (e.g. of jit_compile, which Keras turns off under determinism) see a clean state."""
+    from tensorflow.python.framework import config as tf_config
+
+    was = tf_config.is_op_determinism_enabled()
+    try:
+        yield
+    finally:
+        if tf_config.is_op_determinism_enabled() != was:
+            (tf_config.enable_op_determinism if was else tf_config.disable_op_determinism)()
+
+
+@pytest.fixture(autouse=True)
+def keep_op_determinism():
+    with op_determinism_kept():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def isolated_last_run(tmp_path_factory, monkeypatch):
     """Keep step 01's record of the last run directory out of the project's phase4a_outputs/."""
@@ -63,7 +85,7 @@ def run_steps(run_dir: Path, overrides: list[str], last_step: int, tmp_root: Pat
     from phase4a.steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
 
     mains = [load_pretrained.main, modify_architecture.main, train_transfer.main, evaluate_compare.main]
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, op_determinism_kept():
         patch.setattr(cli, "LAST_RUN_FILE", tmp_root / "LAST_RUN")
         assert setup_config.main(["--run-dir", str(run_dir), *overrides]) == 0
         for main in mains[: last_step - 1]:
