@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from .backbones import BACKBONES, build_architecture, set_layer_weights, true_colour_indices, weighted_layers
-from .preprocessing import ChannelNormalization, channel_stats
+from .preprocessing import channel_selection, channel_stats
 
 
 def learned_conv1x1(x, config: dict[str, Any]):
@@ -32,7 +32,7 @@ def learned_conv1x1(x, config: dict[str, Any]):
 def true_colour_selection(x, config: dict[str, Any]):
     """B4, B3, B2 in RGB order; nothing to train."""
     indices = true_colour_indices(config["band_names"])
-    return ChannelNormalization(indices, [0.0] * 3, [1.0] * 3, name="true_colour")(x)
+    return channel_selection(x, indices, "true_colour")
 
 
 BAND_ADAPTERS = {

@@ -2,7 +2,7 @@
 
 preprocessing='none' is the report's behaviour: reflectance in [0, 1] goes into the backbone as is.
 preprocessing='imagenet' scales the bands to 0-255 (what ImageNet images are) and then applies the
-backbone's preprocess_input, written here as a serialisable layer so it lives inside the saved model:
+backbone's preprocess_input, written here with built-in layers so it lives inside the saved model:
 
 - caffe (ResNet50, VGG16): RGB -> BGR, subtract the ImageNet channel means, no scaling
 - tf (ResNet50V2, MobileNetV2): x / 127.5 - 1
@@ -11,9 +11,8 @@ backbone's preprocess_input, written here as a serialisable layer so it lives in
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
+import numpy as np
 
 from .backbones import BACKBONES
 
@@ -26,40 +25,38 @@ PREPROCESS_MODES: dict[str, tuple[tuple[int, ...], tuple[float, ...], tuple[floa
 PIXEL_RANGE = 255.0  # ImageNet images are 8-bit
 
 
-@keras.saving.register_keras_serializable(package="phase4a")
-class ChannelNormalization(keras.layers.Layer):
-    """Reorder channels, then (x - mean) / std per channel: a preprocess_input that saves with the model."""
+def channel_selection(x, indices: list[int], name: str):
+    """Output channel j = input channel indices[j]: a frozen one-hot 1x1 convolution.
 
-    def __init__(self, order: list[int], mean: list[float], std: list[float], **kwargs):
-        super().__init__(**kwargs)
-        self.order = [int(i) for i in order]
-        self.mean = [float(m) for m in mean]
-        self.std = [float(s) for s in std]
-
-    def call(self, inputs):
-        x = keras.ops.take(inputs, self.order, axis=-1)
-        return (x - keras.ops.convert_to_tensor(self.mean, x.dtype)) / keras.ops.convert_to_tensor(self.std, x.dtype)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "order": self.order, "mean": self.mean, "std": self.std}
+    Built-in layers only, so saved models load in any process without registering custom classes.
+    """
+    layer = keras.layers.Conv2D(len(indices), 1, use_bias=False, trainable=False, name=name)
+    y = layer(x)
+    kernel = np.zeros((1, 1, x.shape[-1], len(indices)), "float32")
+    kernel[0, 0, indices, range(len(indices))] = 1.0
+    layer.set_weights([kernel])
+    return y
 
 
 def channel_stats(backbone: str) -> tuple[tuple[int, ...], tuple[float, ...], tuple[float, ...]]:
     return PREPROCESS_MODES[BACKBONES[backbone].preprocess_mode]
 
 
-def rgb_preprocess_layer(backbone: str) -> ChannelNormalization:
+def _normalize(x, mean: list[float], std: list[float]):
+    if all(m == 0 for m in mean) and all(s == 1 for s in std):
+        return x  # EfficientNet: it normalises inside itself
+    return keras.layers.Normalization(mean=mean, variance=[s * s for s in std], name="imagenet_preprocess")(x)
+
+
+def rgb_preprocess(x, backbone: str):
     """The backbone's preprocess_input for a three-channel RGB input in 0-255."""
     order, mean, std = channel_stats(backbone)
-    return ChannelNormalization(list(order), list(mean), list(std), name="imagenet_preprocess")
+    if list(order) != [0, 1, 2]:
+        x = channel_selection(x, list(order), "rgb_to_bgr")
+    return _normalize(x, list(mean), list(std))
 
 
-def band_preprocess_layer(backbone: str, source_channels: list[int]) -> ChannelNormalization:
+def band_preprocess(x, backbone: str, source_channels: list[int]):
     """For a widened first conv: band i is normalised like the backbone channel whose kernel it got."""
     _, mean, std = channel_stats(backbone)
-    return ChannelNormalization(
-        list(range(len(source_channels))),
-        [mean[c] for c in source_channels],
-        [std[c] for c in source_channels],
-        name="imagenet_preprocess",
-    )
+    return _normalize(x, [mean[c] for c in source_channels], [std[c] for c in source_channels])

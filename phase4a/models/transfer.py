@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import keras
 
 from .adapters import apply_band_adapter, first_conv_sources, widen_first_conv
 from .freezing import backbone_call_kwargs
-from .preprocessing import PIXEL_RANGE, band_preprocess_layer, rgb_preprocess_layer
+from .preprocessing import PIXEL_RANGE, band_preprocess, rgb_preprocess
 from .simple_cnn import build_simple_cnn
 
 
@@ -49,10 +50,10 @@ def build_transfer_model(
     if config["band_adapter"] == "first_conv":
         sources = first_conv_sources(config["backbone"], config["band_names"])
         backbone = widen_first_conv(config["backbone"], backbone, (*backbone.input_shape[1:3], len(sources)), sources)
-        preprocess = band_preprocess_layer(config["backbone"], sources)
+        preprocess = partial(band_preprocess, backbone=config["backbone"], source_channels=sources)
     else:
         x = apply_band_adapter(config["band_adapter"], x, config)
-        preprocess = rgb_preprocess_layer(config["backbone"])
+        preprocess = partial(rgb_preprocess, backbone=config["backbone"])
     if config["preprocessing"] == "imagenet":
         x = preprocess(x)
     x = backbone(x, **backbone_call_kwargs(config))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from phase4a.models.backbones import BACKBONES, fold_imagenet_rescaling
-from phase4a.models.preprocessing import rgb_preprocess_layer
+from phase4a.models.preprocessing import rgb_preprocess
 from phase4a.models.transfer import build_model
 
 from .conftest import N_CLASSES, PATCH_SHAPE, make_config
@@ -20,7 +20,9 @@ def test_layer_matches_keras_preprocess_input(backbone):
     images = np.random.default_rng(1).uniform(0, 255, size=(2, 4, 4, 3)).astype("float32")
     module = importlib.import_module(f"keras.applications.{BACKBONES[backbone].module}")
     expected = module.preprocess_input(images.copy())
-    assert np.allclose(np.asarray(rgb_preprocess_layer(backbone)(images)), expected, atol=1e-4)
+    inputs = keras.Input((4, 4, 3))
+    layer = keras.Model(inputs, rgb_preprocess(inputs, backbone))
+    assert np.allclose(np.asarray(layer(images)), expected, atol=1e-4)
 
 
 def _upstream(model, inner):
