@@ -8,7 +8,7 @@ import pytest
 from phase4a.models.adapters import BAND_ADAPTERS
 from phase4a.models.backbones import BACKBONES
 from phase4a.models.simple_cnn import build_simple_cnn
-from phase4a.models.transfer import build_model, find_backbone
+from phase4a.models.transfer import backbone_input_side, build_model, find_backbone
 
 from .conftest import N_CLASSES, PATCH_SHAPE, make_config
 
@@ -36,15 +36,9 @@ def test_report_model_is_the_reports(backbone_cache):
     assert find_backbone(model).input_shape == (None, 32, 32, 3)
 
 
-@pytest.mark.parametrize(
-    ("overrides", "side", "resize_layer"),
-    [({"input_size": 64}, 64, "resize"), ({"upsample_factor": 8}, 64, "upsample")],
-)
-def test_input_size_or_upsample_factor(overrides, side, resize_layer):
-    from phase4a.models.transfer import backbone_input_side
-
-    config = make_config(**overrides)
-    assert backbone_input_side(config, 8) == side
+@pytest.mark.parametrize(("overrides", "side"), [({"input_size": 64}, 64), ({"upsample_factor": 8}, 64)])
+def test_input_size_or_upsample_factor(overrides, side):
+    assert backbone_input_side(make_config(**overrides), 8) == side
     assert backbone_input_side(make_config(upsample_factor=1), 32) == 32  # larger patches used directly
 
 
