@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -53,14 +54,21 @@ def one_code_version():
 def op_determinism_kept():
     """Steps run in-process switch TensorFlow's global op determinism on (seed_everything); put it back
     as it was, so later tests (e.g. of jit_compile, which Keras turns off under determinism) see a clean state."""
-    from tensorflow.python.framework import config as tf_config
+    def tf_config():  # only when TensorFlow is loaded: tests that never import it stay fast
+        if "tensorflow" not in sys.modules:
+            return None
+        from tensorflow.python.framework import config
 
-    was = tf_config.is_op_determinism_enabled()
+        return config
+
+    config = tf_config()
+    was = bool(config and config.is_op_determinism_enabled())
     try:
         yield
     finally:
-        if tf_config.is_op_determinism_enabled() != was:
-            (tf_config.enable_op_determinism if was else tf_config.disable_op_determinism)()
+        config = tf_config()
+        if config is not None and config.is_op_determinism_enabled() != was:
+            (config.enable_op_determinism if was else config.disable_op_determinism)()
 
 
 @pytest.fixture(autouse=True)
