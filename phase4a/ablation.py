@@ -47,6 +47,7 @@ DEFAULT_PRESETS = (
 )
 REFERENCE = "report"  # every other run is compared with this one, pairwise, on the same patches
 DATA_FILES = ("data", "data_summary", "sample_patches")  # step 01's data artefacts, shared by all runs
+INTERRUPTED = 130  # the exit code a step's main returns after Ctrl-C (phase4a.cli.run_step)
 RESULTS_CSV = "ablation_results.csv"
 RESULTS_MD = "ablation_results.md"
 RESULTS_PNG = "ablation_accuracy.png"
@@ -80,6 +81,8 @@ def is_complete(run_dir: Path, config_hash: str, data_hash: str) -> bool:
 
 
 def _check(code: int, script: str, preset: str) -> None:
+    if code == INTERRUPTED:  # Ctrl-C inside a step: stop the sweep, not just this preset
+        raise KeyboardInterrupt
     if code != 0:
         raise Phase4AError(
             f"preset {preset!r}: {script} exited with {code} (message above); fix it and re-run the sweep"

@@ -123,3 +123,15 @@ def test_a_tiny_real_sweep_of_one_preset_then_resume(tmp_path, capsys):
     assert ablation.main(argv) == 0
     output = capsys.readouterr().out
     assert "simplecnn: complete in" in output and "running in" not in output
+
+
+def test_ctrl_c_in_a_step_stops_the_whole_sweep(tmp_path, presets):
+    calls = []
+
+    def interrupted(preset, run_dir, overrides, reference):
+        calls.append(preset)
+        ablation._check(ablation.INTERRUPTED, "step 04", preset)
+
+    with pytest.raises(KeyboardInterrupt):
+        ablation.sweep(presets, tmp_path, TINY, run_one=interrupted)
+    assert calls == ["report"]
