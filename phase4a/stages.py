@@ -47,6 +47,8 @@ ARTEFACTS: dict[str, str] = {
     # Written by step 04 when config train_baseline is true; step 05 pairs its predictions (McNemar).
     "baseline_model": "baseline_model.keras",
 }
+# Artefacts a step writes only when the config asks for them.
+OPTIONAL_ARTEFACTS = frozenset({"baseline_model", "baseline_history"})
 
 STAGES: dict[str, Stage] = {
     "setup": Stage(1, "phase4a_01_setup_and_config.py", (), ("config", "data", "data_summary", "sample_patches")),
