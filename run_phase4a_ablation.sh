@@ -3,8 +3,8 @@
 #
 # Usage: ./run_phase4a_ablation.sh [--presets a,b,c] [--sweep-dir DIR] [--key value ...]
 #   Default presets: report, the report's "Future considerations" that exist as presets, simplecnn.
-#   --key value options go to every run's step 01. Mock defaults: --weights none --epochs 2; for real
-#   data add e.g. --data_source week3 --data_dir DIR --weights imagenet --epochs 50.
+#   --key value options go to every run's step 01. Mock data (the default) runs fast and offline:
+#   --weights none --epochs 2 --phase_epochs 1. With --data_source the report's settings apply.
 # Finished runs (same config and data) are skipped: re-running resumes an interrupted sweep.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,7 +15,11 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
 fi
 source tools/ensure_venv.sh requirements.txt
 
-# Random-initialised weights need no download; two epochs exercise every preset. Later options win.
-FAST_OFFLINE=(--weights none --epochs 2)
+# On mock data: random-initialised weights need no download, and two epochs (one per progressive
+# phase) exercise every preset. Real data keeps the report's settings. Later options win.
+FAST_OFFLINE=()
+if [[ " $* " != *" --data_source "* && " $* " != *" --data-source "* && " $* " != *" --data_source="* ]]; then
+    FAST_OFFLINE=(--weights none --epochs 2 --phase_epochs 1)
+fi
 
 "$PHASE4A_PYTHON" -m phase4a.ablation "${FAST_OFFLINE[@]}" "$@"

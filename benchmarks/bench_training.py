@@ -157,13 +157,13 @@ def copy_run(source: Path, target: Path, **overrides) -> Path:
 def pipeline_fit(run_dir: Path) -> dict:
     """Step 04's own training path, in this process, as the step runs it (seeded first)."""
     from phase4a import config as config_module
-    from phase4a.seeding import seed_everything
+    from phase4a.seeding import prepare_runtime
     from phase4a.stages import RunDir
     from phase4a.steps.train_transfer import train_transfer
 
     run = RunDir(run_dir)
     config = config_module.load(run_dir / "config.json")
-    seed_everything(config["seed"], config["deterministic"])
+    prepare_runtime(config)
     started = time.perf_counter()
     history = train_transfer(run, config, retrain=True, verbose=0)
     return {

@@ -84,14 +84,14 @@ def report_unexpected(error: BaseException, script: str) -> int:
 def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
     """Check inputs, load the config, seed, run ``work``, record the step; user errors become one line."""
     from .provenance import record_step
-    from .seeding import seed_everything
+    from .seeding import prepare_runtime
 
     run = RunDir(args.run_dir or default_run_dir())
     try:
         started = time.perf_counter()
         run.require_inputs(stage)
         config = config_module.load(run.require("config"))
-        seed_everything(config["seed"], config["deterministic"])
+        prepare_runtime(config)
         ready = time.perf_counter()
         work(run, config, args)
         finished = time.perf_counter()

@@ -1,6 +1,8 @@
-"""One seed for Python, NumPy and TensorFlow."""
+"""The process-wide TensorFlow runtime of a step: thread counts, then one seed for everything."""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -11,3 +13,12 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     keras.utils.set_random_seed(seed)  # seeds Python's random, NumPy and TensorFlow together
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def prepare_runtime(config: dict[str, Any]) -> None:
+    """Apply the config's thread counts, which TensorFlow accepts only before its runtime starts
+    (seeding starts it), then seed."""
+    from .distribute import configure_threads
+
+    configure_threads(config)
+    seed_everything(config["seed"], config["deterministic"])

@@ -12,25 +12,16 @@ from phase4a.paths import PROJECT_ROOT
 from phase4a.stages import ARTEFACTS, MANIFEST, OPTIONAL_ARTEFACTS, STAGES
 from phase4a.steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
 
-TINY = [
-    "--weights",
-    "none",
-    "--epochs",
-    "1",
-    "--mock_train_size",
-    "40",
-    "--mock_val_counts",
-    "2,2,2,2,2",
-    "--batch_size",
-    "8",
-]
+from .conftest import op_determinism_kept
+
+TINY = "--weights none --epochs 1 --mock_train_size 40 --mock_val_counts 2,2,2,2,2 --batch_size 8".split()
 STEP_MAINS = [load_pretrained.main, modify_architecture.main, train_transfer.main, evaluate_compare.main]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, op_determinism_kept():
         patch.setattr(cli, "LAST_RUN_FILE", root / "LAST_RUN")
         assert setup_config.main(["--run-dir", str(root / "mock"), *TINY]) == 0
         for main in STEP_MAINS:

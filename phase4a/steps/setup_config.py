@@ -112,14 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         print(config_module.describe_keys())
         return 0
     from ..provenance import record_step
-    from ..seeding import seed_everything
+    from ..seeding import prepare_runtime
 
     try:
         started = time.perf_counter()
         config = config_module.resolve(args.preset, config_module.parse_overrides(rest))
         run = RunDir(args.run_dir or default_run_dir(config["data_source"]))
         replacing = check_overwrite(run, config, args.overwrite)
-        seed_everything(config["seed"], config["deterministic"])
+        prepare_runtime(config)
         ready = time.perf_counter()
         summary = setup(config, run)
         if replacing:

@@ -76,7 +76,6 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         trim_training_log(run)
     from .. import distribute, feature_cache
 
-    distribute.configure_threads(config)
     strategy = distribute.make_strategy(config.get("distribution_strategy", "default"))
     distribution = distribute.describe(config, strategy)
     with strategy.scope():
