@@ -256,8 +256,8 @@ def _batchnorm_cause(
     return _cause(
         "BatchNorm in training mode on small batches",
         evidence,
-        "call the backbone with training=False (keras-io transfer-learning guide) so BatchNorm keeps its "
-        "ImageNet statistics, also after unfreezing.",
+        "--bn_inference true (or the imagenet_preprocessing preset): BatchNorm keeps its ImageNet "
+        "statistics, also after unfreezing, as the keras-io transfer-learning guide's training=False intends.",
     )
 
 
