@@ -13,7 +13,7 @@ from typing import Any
 from . import config as config_module
 from .errors import Phase4AError
 from .paths import MOCK_RUN_DIR, OUTPUTS_ROOT
-from .stages import STAGES, RunDir
+from .stages import ARTEFACTS, STAGES, RunDir
 
 # Step 01 records the run directory it wrote here, so later steps run alone find it by default.
 LAST_RUN_FILE = OUTPUTS_ROOT / "LAST_RUN"
@@ -81,6 +81,19 @@ def report_unexpected(error: BaseException, script: str) -> int:
     return 1
 
 
+def artefact_times(run: RunDir, stage: str) -> dict[str, int | None]:
+    paths = {key: run.path(key) for key in STAGES[stage].writes}
+    return {key: path.stat().st_mtime_ns if path.is_file() else None for key, path in paths.items()}
+
+
+def report_written(run: RunDir, stage: str, before: dict[str, int | None]) -> None:
+    """Name the artefacts this step (re)wrote, from the one stage table."""
+    after = artefact_times(run, stage)
+    written = [ARTEFACTS[key] for key, mtime in after.items() if mtime is not None and mtime != before[key]]
+    if written:
+        print(f"wrote {', '.join(written)} to {run.root}")
+
+
 def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
     """Check inputs, load the config, seed, run ``work``, record the step; user errors become one line."""
     from .provenance import record_step
@@ -93,8 +106,10 @@ def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
         config = config_module.load(run.require("config"))
         prepare_runtime(config)
         ready = time.perf_counter()
+        before = artefact_times(run, stage)
         work(run, config, args)
         finished = time.perf_counter()
+        report_written(run, stage, before)
         record_step(
             run,
             stage,

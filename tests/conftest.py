@@ -54,6 +54,7 @@ def one_code_version():
 def op_determinism_kept():
     """Steps run in-process switch TensorFlow's global op determinism on (seed_everything); put it back
     as it was, so later tests (e.g. of jit_compile, which Keras turns off under determinism) see a clean state."""
+
     def tf_config():  # only when TensorFlow is loaded: tests that never import it stay fast
         if "tensorflow" not in sys.modules:
             return None

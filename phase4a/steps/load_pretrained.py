@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
             print("weights: random initialisation (--weights none): no ImageNet features are transferred")
         else:
             print(f"weights: {source} {inspection['weights'].get('path', inspection['weights'].get('cache_dir', ''))}")
-        print(f"wrote pretrained_inspection.json, backbone_layers.csv, backbone.weights.h5 to {run.root}")
 
     return run_step("pretrained", args, work)
 

@@ -78,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{counts['backbone']}: {layers['frozen']} of {layers['layers']} layers frozen; model has "
             f"{params['trainable']:,} trainable of {params['total']:,} parameters"
         )
-        print(f"wrote model_untrained.keras, architecture.txt, architecture.json to {run.root}")
 
     return run_step("architecture", args, work)
 

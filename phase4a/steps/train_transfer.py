@@ -151,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
             f"last val_accuracy {last['val_accuracy']:.4f}, val_loss {last['val_loss']:.4f}; "
             f"kept weights of epoch {history['restored_best_epoch']} (best {history['monitor']})"
         )
-        print(f"wrote transfer_model.keras, transfer_model.h5, training_history.json, training_log.csv to {run.root}")
 
     return run_step("train", args, work)
 
