@@ -76,13 +76,13 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         trim_training_log(run)
     from .. import distribute, feature_cache
 
-    strategy = distribute.make_strategy(config.get("distribution_strategy", "default"))
+    strategy = distribute.make_strategy(config["distribution_strategy"])
     distribution = distribute.describe(config, strategy)
     with strategy.scope():
         model = load_keras_model(run.require("untrained_model"), "re-run phase4a_03_modify_architecture.py")
         compile_model(model, config)
     callbacks = make_callbacks(run, config, data)
-    use_cache = config.get("cache_features", False) and not needs_full_model_fit(config)
+    use_cache = config["cache_features"] and not needs_full_model_fit(config)
     plan = feature_cache.plan_cache(model) if use_cache else None
     phases = None
     cache_info: dict[str, Any] = {"used": False}
@@ -98,7 +98,7 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     else:
         fit(model, data, config, callbacks, verbose=verbose, global_batch_size=distribution["global_batch_size"])
     wall = time.perf_counter() - started
-    distribute.record_in_manifest(run, {**distribution, "jit_compile": bool(config.get("jit_compile", False))})
+    distribute.record_in_manifest(run, {**distribution, "jit_compile": config["jit_compile"]})
     early_stopping = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping))
     epochs = history_records(run.path("training_log"))
     history = {
@@ -114,7 +114,7 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         "config_hash": config_hash,
         "data_hash": data_hash,
         "distribution": distribution,
-        "jit_compile": bool(config.get("jit_compile", False)),
+        "jit_compile": config["jit_compile"],
         "feature_cache": cache_info,
         # Progressive unfreezing: per phase its epochs, learning rate and trainable set; else None.
         "phases": phases,
@@ -125,9 +125,10 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         model.save(tmp)
     with atomic_path(run.path("model_h5")) as tmp:
         model.save(tmp)
-    write_json(run.path("history"), history)
     if config["train_baseline"]:
         write_baseline(run, data, config, verbose)
+    # Written last: its presence marks the run finished (already_trained), baseline included.
+    write_json(run.path("history"), history)
     return history
 
 
