@@ -4,10 +4,11 @@ Usage:
   python -m phase4a.ablation [--presets a,b,c] [--sweep-dir DIR] [--key value ...]
 
 Each preset runs the five steps in its own run directory, ``<sweep-dir>/<preset>``; ``--key value``
-options go to every run's step 01 (e.g. ``--weights none --epochs 2``). Step 01's data are made once,
-in ``<sweep-dir>/data``, and copied into every run, so all runs train and validate on byte-identical
-splits. A run whose ``evaluation_metrics.json`` carries the same config and data hash is complete and
-is not run again, so an interrupted sweep resumes where it stopped. Writes ``ablation_results.csv``,
+options go to every run's step 01 (e.g. ``--weights none --epochs 2``). The sweep's data are made
+once, in ``<sweep-dir>/data``; each run's step 01 still loads and checks the source, then its data.npz
+is replaced by that copy, so all runs train and validate on byte-identical splits. A run whose
+``evaluation_metrics.json`` carries the same config and data hash is complete and is not run again,
+so an interrupted sweep resumes where it stopped. Writes ``ablation_results.csv``,
 ``ablation_results.md`` (table and a summary derived from it) and ``ablation_accuracy.png``.
 """
 
