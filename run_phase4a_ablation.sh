@@ -5,6 +5,8 @@
 #   Default presets: report, the report's "Future considerations" that exist as presets, simplecnn.
 #   --key value options go to every run's step 01. Mock data (the default) runs fast and offline:
 #   --weights none --epochs 2 --phase_epochs 1. With --data_source the report's settings apply.
+# The data are made once (step 01 into <sweep-dir>/data); each preset's step 01 reads that data.npz
+# (--data_source npz), so every run has byte-identical splits.
 # Finished runs (same config and data) are skipped: re-running resumes an interrupted sweep.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -5,17 +5,18 @@ Usage:
 
 Each preset runs the five steps in its own run directory, ``<sweep-dir>/<preset>``; ``--key value``
 options go to every run's step 01 (e.g. ``--weights none --epochs 2``). The sweep's data are made
-once, in ``<sweep-dir>/data``; each run's step 01 still loads and checks the source, then its data.npz
-is replaced by that copy, so all runs train and validate on byte-identical splits. A run whose
-``evaluation_metrics.json`` carries the same config and data hash is complete and is not run again,
-so an interrupted sweep resumes where it stopped. Writes ``ablation_results.csv``,
-``ablation_results.md`` (table and a summary derived from it) and ``ablation_accuracy.png``.
+once, by step 01 into ``<sweep-dir>/data``; every preset's step 01 then reads that file instead of the
+source (``--data_source npz --data_npz <sweep-dir>/data/data.npz``: checked, and copied byte for byte),
+so all runs train and validate on byte-identical splits and each run's manifest names the file its
+data came from. A run whose ``evaluation_metrics.json`` carries the same config and data hash is
+complete and is not run again, so an interrupted sweep resumes where it stopped. Writes
+``ablation_results.csv``, ``ablation_results.md`` (table and a summary derived from it) and
+``ablation_accuracy.png``.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import traceback
 from collections.abc import Callable
@@ -28,9 +29,9 @@ import pandas as pd
 from . import config as config_module
 from . import statistics
 from .errors import ConfigError, Phase4AError
-from .io import read_json, save_figure, sha256_file, write_json, write_text
+from .io import read_json, save_figure, sha256_file, write_text
 from .paths import default_run_dir
-from .stages import ARTEFACTS, MANIFEST, STAGES, RunDir
+from .stages import RunDir
 
 # The report's configuration, its "Future considerations" in the order the report lists them
 # (less freezing, higher learning rate, simpler backbones, feature extraction, progressive
@@ -47,13 +48,12 @@ DEFAULT_PRESETS = (
     "simplecnn",
 )
 REFERENCE = "report"  # every other run is compared with this one, pairwise, on the same patches
-DATA_FILES = ("data", "data_summary", "sample_patches")  # step 01's data artefacts, shared by all runs
 INTERRUPTED = 130  # the exit code a step's main returns after Ctrl-C (phase4a.cli.run_step)
 RESULTS_CSV = "ablation_results.csv"
 RESULTS_MD = "ablation_results.md"
 RESULTS_PNG = "ablation_accuracy.png"
 
-RunFunction = Callable[[str, Path, list[str], Path], None]
+RunFunction = Callable[[str, Path, list[str]], None]
 
 
 def available_presets(requested: list[str] | None) -> list[str]:
@@ -90,41 +90,24 @@ def _check(code: int, script: str, preset: str) -> None:
         )
 
 
-def _share_data(reference: Path, run: RunDir) -> None:
-    """Replace a run's step-01 data with the sweep's, so every run sees byte-identical splits.
+def shared_data_options(overrides: list[str], reference: Path) -> list[str]:
+    """Every preset's step-01 options: the sweep's, then its data.npz as the data source (later options
+    win). The path is absolute, so the config (and its hash) does not depend on the working directory."""
+    data = RunDir(reference).path("data").resolve()
+    return [*overrides, "--data_source", "npz", "--data_npz", str(data)]
 
-    Copying (not regenerating) matters: data.npz is a zip with timestamps, so even identical arrays
-    saved twice hash differently, and the data hash is what ties metrics to their data.
+
+def run_preset(preset: str, run_dir: Path, run_options: list[str]) -> None:
+    """Steps 01 to 05 for one preset, in-process through each step's main; step 04 resumes if interrupted.
+
+    ``run_options``: step 01's options, from :func:`shared_data_options`.
     """
-    source = RunDir(reference)
-    for key in DATA_FILES:
-        shutil.copyfile(source.path(key), run.path(key))
-    _record_shared_data(run, reference)
-
-
-def _record_shared_data(run: RunDir, reference: Path) -> None:
-    """Keep step 01's manifest entry true: the hashes of the copied files, and where they came from."""
-    path = run.root / MANIFEST
-    if not path.is_file():
-        return
-    manifest = read_json(path)
-    entry = manifest["steps"].get(f"{STAGES['setup'].number:02d}_setup")
-    if entry is None:
-        return
-    entry["outputs"].update({ARTEFACTS[key]: sha256_file(run.path(key)) for key in DATA_FILES})
-    entry["data_copied_from"] = str(reference)
-    write_json(path, manifest)
-
-
-def run_preset(preset: str, run_dir: Path, overrides: list[str], reference: Path) -> None:
-    """Steps 01 to 05 for one preset, in-process through each step's main; step 04 resumes if interrupted."""
     import keras
 
     from .steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
 
     run_args = ["--run-dir", str(run_dir)]
-    _check(setup_config.main([*run_args, "--overwrite", "--preset", preset, *overrides]), "step 01", preset)
-    _share_data(reference, RunDir(run_dir))
+    _check(setup_config.main([*run_args, "--overwrite", "--preset", preset, *run_options]), "step 01", preset)
     for main, script in (
         (load_pretrained.main, "step 02"),
         (modify_architecture.main, "step 03"),
@@ -163,15 +146,16 @@ def sweep(
     """Run every preset not already complete; returns the results table and failures by preset."""
     reference = make_reference_data(sweep_dir, overrides)
     data_hash = sha256_file(RunDir(reference).path("data"))
+    run_options = shared_data_options(overrides, reference)
     failures = {}
     for preset in presets:
         run_dir = sweep_dir / preset
-        if is_complete(run_dir, expected_hash(preset, overrides), data_hash):
+        if is_complete(run_dir, expected_hash(preset, run_options), data_hash):
             print(f"=== {preset}: complete in {run_dir}, not run again")
             continue
         print(f"=== {preset}: running in {run_dir}")
         try:
-            run_one(preset, run_dir, overrides, reference)
+            run_one(preset, run_dir, run_options)
         except Phase4AError as error:
             failures[preset] = str(error)
             print(f"error: {error}", file=sys.stderr)
@@ -179,7 +163,7 @@ def sweep(
             failures[preset] = f"{type(error).__name__}: {error}"
             traceback.print_exc()
     finished = [
-        p for p in presets if p not in failures and is_complete(sweep_dir / p, expected_hash(p, overrides), data_hash)
+        p for p in presets if p not in failures and is_complete(sweep_dir / p, expected_hash(p, run_options), data_hash)
     ]
     return results_table(sweep_dir, finished), failures
 

@@ -21,9 +21,11 @@ REPORT_BAND_NAMES = ["B2", "B3", "B4", "B8", "B11", "B12"]
 DEFAULTS: dict[str, Any] = {
     # --- data ---
     # mock | week3 (a Week 3 data directory) | raster (a GeoTIFF and labelled polygons) |
-    # earth_engine (a Sentinel-2 composite exported from Earth Engine, then cut like raster)
+    # earth_engine (a Sentinel-2 composite exported from Earth Engine, then cut like raster) |
+    # npz (the data.npz an earlier step 01 wrote, copied byte for byte: runs that must share one split)
     "data_source": "mock",
     "data_dir": "",  # the Week 3 data directory, for data_source=week3
+    "data_npz": "",  # the step-01 data.npz to reuse, for data_source=npz (the ablation sweep uses it)
     # --- raster and Earth Engine sources (README "Real data") ---
     "raster_path": "",  # the GeoTIFF to cut; for earth_engine, where the export is written and reused
     "polygons_path": "",  # labelled polygons: GeoJSON, GeoPackage or shapefile
@@ -122,7 +124,7 @@ DEFAULTS: dict[str, Any] = {
 
 # Keys whose value must come from a fixed set.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data_source": ("mock", "week3", "raster", "earth_engine"),
+    "data_source": ("mock", "week3", "raster", "earth_engine", "npz"),
     "ee_cloud_mask": ("scl", "qa60"),
     "upsample_interpolation": ("bilinear", "nearest"),
     "band_adapter": ("conv1x1", "rgb", "first_conv"),  # see phase4a/models/adapters.py
@@ -299,6 +301,8 @@ def validate(config: dict[str, Any]) -> None:
         )
     if config["data_source"] == "week3" and not config["data_dir"]:
         raise ConfigError("--data_source week3 needs --data_dir DIR (the Week 3 data directory)")
+    if config["data_source"] == "npz" and not config["data_npz"]:
+        raise ConfigError("--data_source npz needs --data_npz FILE (the data.npz an earlier step 01 wrote)")
     if config["data_source"] in ("raster", "earth_engine"):
         for key in ("polygons_path", "raster_path"):
             if not config[key]:

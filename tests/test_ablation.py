@@ -1,5 +1,6 @@
 """The ablation runner: preset choice, shared data, resuming without re-running, results and summary."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from phase4a.errors import ConfigError
 from phase4a.evaluation import accuracy_statistics, classification_metrics, compare_with_baseline
 from phase4a.io import sha256_file, write_json, write_text
 from phase4a.stages import RunDir
+from phase4a.steps import setup_config
 
 TINY = ["--weights", "none", "--epochs", "1", "--mock_train_size", "20", "--mock_val_counts", "2,2,2,2,2"]
 NAMES = config_module.REPORT_CLASS_NAMES
@@ -22,17 +24,18 @@ CORRECT = {"report": 2, "higher_lr": 9}
 
 
 class FakeRun:
-    """Stands in for run_preset: writes what steps 01-05 would, and counts calls per preset."""
+    """Stands in for run_preset: runs the real step 01 (on the sweep's data.npz), writes what steps
+    02-05 would, and counts calls per preset."""
 
     def __init__(self):
         self.calls: list[str] = []
 
-    def __call__(self, preset: str, run_dir: Path, overrides: list[str], reference: Path) -> None:
+    def __call__(self, preset: str, run_dir: Path, run_options: list[str]) -> None:
         self.calls.append(preset)
-        config = config_module.resolve(preset, config_module.parse_overrides(overrides))
         run = RunDir(run_dir)
-        run.root.mkdir(parents=True, exist_ok=True)
-        ablation._share_data(reference, run)
+        step01 = ["--run-dir", str(run.root), "--overwrite", "--preset", preset, *run_options]
+        ablation._check(setup_config.main(step01), "step 01", preset)
+        config = config_module.load(run.path("config"))
         predicted = np.zeros(10, dtype=int) if CORRECT[preset] == 2 else np.r_[Y_TRUE[:9], 0]
         metrics = classification_metrics(Y_TRUE, predicted, NAMES)
         stored = {
@@ -71,6 +74,7 @@ def test_sweep_resumes_without_rerunning_finished_entries(tmp_path, presets):
     assert fake.calls == presets and not failures
     assert list(results["preset"]) == presets
     assert results["data_hash"].nunique() == 1  # every run got the sweep's data, byte for byte
+    assert results["data_hash"].iloc[0] == sha256_file(tmp_path / "data" / "data.npz")
 
     again = FakeRun()
     resumed, _ = ablation.sweep(presets, tmp_path, TINY, run_one=again)
@@ -85,13 +89,38 @@ def test_a_run_of_another_config_is_run_again(tmp_path, presets):
     assert changed.calls == presets
 
 
+def test_each_run_reads_the_sweeps_data_npz_and_the_source_is_loaded_once(tmp_path, presets, monkeypatch):
+    from phase4a.data import mock
+
+    generated = []
+    generate = mock.generate_mock_dataset
+
+    def counted(**kwargs):
+        generated.append(kwargs)
+        return generate(**kwargs)
+
+    monkeypatch.setattr(mock, "generate_mock_dataset", counted)
+    ablation.sweep(presets, tmp_path, TINY, run_one=FakeRun())
+    assert len(generated) == 1  # for <sweep>/data only: each preset's step 01 reads its data.npz
+
+    shared = (tmp_path / "data" / "data.npz").resolve()
+    for preset in presets:
+        run = RunDir(tmp_path / preset)
+        config = config_module.load(run.path("config"))
+        assert (config["data_source"], config["data_npz"]) == ("npz", str(shared))
+        manifest = json.loads((run.root / "run_manifest.json").read_text())
+        assert manifest["source_data"] == {"path": str(shared), "sha256": sha256_file(shared)}
+        assert manifest["steps"]["01_setup"]["outputs"]["data.npz"] == sha256_file(shared)
+        assert run.path("sample_patches").read_bytes() == (tmp_path / "data" / "sample_patches.png").read_bytes()
+
+
 def test_a_failed_run_is_reported_and_the_others_still_run(tmp_path, presets):
     fake = FakeRun()
 
-    def failing(preset, run_dir, overrides, reference):
+    def failing(preset, run_dir, run_options):
         if preset == "report":
             raise RuntimeError("boom")
-        fake(preset, run_dir, overrides, reference)
+        fake(preset, run_dir, run_options)
 
     results, failures = ablation.sweep(presets, tmp_path, TINY, run_one=failing)
     assert list(failures) == ["report"] and "boom" in failures["report"]
@@ -123,12 +152,15 @@ def test_a_tiny_real_sweep_of_one_preset_then_resume(tmp_path, capsys):
     assert ablation.main(argv) == 0
     output = capsys.readouterr().out
     assert "simplecnn: complete in" in output and "running in" not in output
+    manifest = json.loads((tmp_path / "simplecnn" / "run_manifest.json").read_text())
+    assert manifest["source_data"]["path"] == str((tmp_path / "data" / "data.npz").resolve())
+    assert manifest["data_hash"] == sha256_file(tmp_path / "data" / "data.npz")
 
 
 def test_ctrl_c_in_a_step_stops_the_whole_sweep(tmp_path, presets):
     calls = []
 
-    def interrupted(preset, run_dir, overrides, reference):
+    def interrupted(preset, run_dir, run_options):
         calls.append(preset)
         ablation._check(ablation.INTERRUPTED, "step 04", preset)
 

@@ -51,6 +51,7 @@ def test_unknown_key_suggests_the_close_one():
         (["--monitor", "loss"], "--monitor 'loss' is not one of"),
         (["--weights", "/nonexistent/w.h5"], "neither 'imagenet', 'none' nor an existing file"),
         (["--data_source", "week3"], "needs --data_dir"),
+        (["--data_source", "npz"], "--data_source npz needs --data_npz FILE"),
         (["--mock_val_counts", "1,2"], "give one count per class"),
     ],
 )

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
-from .dataset import Dataset
+import numpy as np
+
+from ..errors import DataError
+from ..io import read_json
+from ..stages import ARTEFACTS, STAGES
+from .dataset import Dataset, canonical_band
+from .dataset import load as load_data_npz
+from .dataset import validate as validate_dataset
+
+# What step 01 writes into data.npz (phase4a.data.dataset.save); the polygon ids are optional.
+STEP01_ARRAYS = ("X_train", "y_train", "X_val", "y_val", "class_names", "band_names")
 
 
 def load_source(config: dict[str, Any]) -> Dataset:
     source = config["data_source"]
+    if source == "npz":
+        return load_step01_npz(config)
     if source == "mock":
         from .mock import generate_mock_dataset
 
@@ -65,3 +79,93 @@ def load_source(config: dict[str, Any]) -> Dataset:
     ):
         dataset.band_names = list(config["band_names"])
     return dataset
+
+
+def load_step01_npz(config: dict[str, Any]) -> Dataset:
+    """The ``data.npz`` an earlier step 01 wrote, checked against the dataset contract and this config.
+
+    Its values are step 01's scaled reflectance, so step 01 stores the file as it is (a byte copy, see
+    phase4a.steps.setup_config) and never scales it again. The notes name the file, so the manifest
+    records its path and sha256 (``source_data``), and carry the summary of the step 01 that made it.
+    """
+    path = Path(config["data_npz"])
+    script = STAGES["setup"].script
+    if not path.is_file():
+        raise DataError(
+            f"--data_npz {path} not found; point it at the {ARTEFACTS['data']} an earlier {script} wrote "
+            "(in its --run-dir), or run that step first"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [name for name in STEP01_ARRAYS if name not in data]
+        if missing:
+            raise DataError(
+                f"{path} lacks {', '.join(missing)}, so no step 01 wrote it; --data_source npz reads "
+                f"the {ARTEFACTS['data']} of {script} (for other arrays use --data_source week3)"
+            )
+        dataset = load_data_npz(path)
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
+        raise DataError(
+            f"{path} is not a readable .npz file ({exc}); it is damaged: re-run {script} to write it again"
+        ) from None
+    validate_dataset(dataset)
+    for split, X, y, _ in dataset.splits():
+        if X.dtype != np.float32 or y.dtype != np.int64:
+            raise DataError(
+                f"{path} holds X_{split} as {X.dtype} and y_{split} as {y.dtype}, not step 01's float32 and "
+                f"int64; --data_source npz reads the {ARTEFACTS['data']} of {script} (for other arrays use "
+                "--data_source week3)"
+            )
+    check_matches_config(dataset, config, path)
+    dataset.notes = {"source": "npz", "path": str(path.resolve()), **_made_by(path)}
+    if dataset.groups_train is not None and dataset.groups_val is not None:
+        from .splits import leakage_warning
+
+        warning = leakage_warning(dataset.groups_train, dataset.groups_val)
+        if warning:
+            dataset.notes["leakage_warning"] = warning
+    return dataset
+
+
+def check_matches_config(dataset: Dataset, config: dict[str, Any], path: Path) -> None:
+    """Later steps build the model from the config's classes, bands and patch size: they must be the data's."""
+    if dataset.class_names != config["class_names"]:
+        raise DataError(
+            f"{path} has classes {','.join(dataset.class_names)} but --class_names is "
+            f"{','.join(config['class_names'])}; pass --class_names {','.join(dataset.class_names)} "
+            "(in that order: it fixes the label indices)"
+        )
+    if [canonical_band(name) for name in dataset.band_names] != [canonical_band(name) for name in config["band_names"]]:
+        raise DataError(
+            f"{path} has bands {','.join(dataset.band_names)} but --band_names is "
+            f"{','.join(config['band_names'])}; pass --band_names {','.join(dataset.band_names)}"
+        )
+    side = dataset.X_train.shape[1]
+    if side != config["patch_size"]:
+        raise DataError(
+            f"{path} has {side}x{side} patches but --patch_size is {config['patch_size']}; pass --patch_size {side}"
+        )
+
+
+def _made_by(path: Path) -> dict[str, Any]:
+    """The source and scaling recorded by the step 01 that wrote ``path`` (its data_summary.json beside
+    it), so a run on shared data still says where the data first came from; empty if there is none."""
+    summary_path = path.parent / ARTEFACTS["data_summary"]
+    try:
+        summary = read_json(summary_path)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(summary, dict) or not isinstance(summary.get("source"), dict):
+        return {}
+    made_by = {"origin": summary["source"]}
+    if isinstance(summary.get("scaling"), dict):
+        made_by["origin_scaling"] = summary["scaling"]
+    return made_by
+
+
+def original_source(notes: dict[str, Any]) -> str | None:
+    """The source the data first came from (mock, week3...), following npz copies back to it."""
+    while notes.get("source") == "npz" and isinstance(notes.get("origin"), dict):
+        notes = notes["origin"]
+    source = notes.get("source")
+    return None if source == "npz" else source

@@ -4,6 +4,7 @@ Usage:
   python phase4a_01_setup_and_config.py                          # the report's config, mock data
   python phase4a_01_setup_and_config.py --preset report --weights none --epochs 5
   python phase4a_01_setup_and_config.py --data_source week3 --data_dir path/to/week3
+  python phase4a_01_setup_and_config.py --data_source npz --data_npz other_run/data.npz   # share a split
   python phase4a_01_setup_and_config.py --list-presets           # or --list-keys
 
 Any config key can be overridden with --key value (see --list-keys); unknown keys are rejected.
@@ -23,9 +24,9 @@ from .. import config as config_module
 from .. import plots
 from ..cli import OneLineParser, remember_run_dir, report_error, report_unexpected
 from ..data import dataset as dataset_module
-from ..data.sources import load_source
+from ..data.sources import load_source, original_source
 from ..errors import OutputError, Phase4AError
-from ..io import save_figure, write_json
+from ..io import atomic_path, save_figure, write_json
 from ..paths import default_run_dir
 from ..stages import ARTEFACTS, BACKUP_DIR, MANIFEST, STAGES, RunDir
 
@@ -34,10 +35,16 @@ def setup(config: dict[str, Any], run: RunDir) -> dict[str, Any]:
     """Load, validate and scale the data; write config, data, summary and sample figure."""
     raw = load_source(config)
     dataset_module.validate(raw)
-    scaled, decision = dataset_module.normalise(raw, config["reflectance_scale"], config["reflectance_offset"])
+    reused = config["data_source"] == "npz"  # an earlier step 01's data.npz: scaled already, never twice
+    scale, offset = (1.0, 0.0) if reused else (config["reflectance_scale"], config["reflectance_offset"])
+    scaled, decision = dataset_module.normalise(raw, scale, offset)
     summary = dataset_module.summarise(raw, scaled, decision)
     config_module.save(run.path("config"), config)
-    dataset_module.save(run.path("data"), scaled)
+    if reused:  # copied, not saved again: npz zips hold timestamps, and the copy must hash the same
+        with atomic_path(run.path("data")) as tmp:
+            shutil.copyfile(config["data_npz"], tmp)
+    else:
+        dataset_module.save(run.path("data"), scaled)
     write_json(run.path("data_summary"), summary)
     save_figure(run.path("sample_patches"), plots.sample_patches(scaled, seed=config["seed"]))
     return summary
@@ -84,9 +91,12 @@ def print_summary(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) 
         print(f"  reflectance scaled as (value + {scaling['offset']:g}) / {scaling['divisor']:g}")
     if "warning" in scaling:
         print(f"warning: {scaling['warning']}")
-    if config["data_source"] == "mock":
-        print("note: mock data is synthetic; its numbers validate the code, not the science")
     source = summary["source"]
+    if config["data_source"] == "npz":
+        origin = original_source(source)
+        print(f"  {ARTEFACTS['data']} copied from {source['path']}" + (f" (made from {origin} data)" if origin else ""))
+    if config["data_source"] == "mock" or original_source(source) == "mock":
+        print("note: mock data is synthetic; its numbers validate the code, not the science")
     if "polygons_used" in source:
         print(f"  {source['polygons_used']} of {source['polygons_total']} polygons gave patches")
     for reason, count in source.get("skipped", {}).items():
