@@ -111,6 +111,10 @@ DEFAULTS: dict[str, Any] = {
     # --deterministic false; off by default so the default run stays bit-reproducible (README
     # "Performance" has the measured speed-up).
     "jit_compile": False,
+    # Compute Conv2D input gradients as forward convolutions: TensorFlow's CPU kernel for them is
+    # 50-100x slower than the forward pass on ResNet50's 1x1 and 2x2 maps, and most of a training
+    # step. Same numbers to float rounding, same saved model (phase4a/models/conv_gradient.py).
+    "fast_conv_gradient": True,
     # tf.distribute strategy: default (one device) | mirrored (all local GPUs, or logical CPUs) |
     # multi_worker (several machines via TF_CONFIG). Global batch = batch_size x replicas.
     "distribution_strategy": "default",

@@ -1,0 +1,112 @@
+"""A faster input gradient for Conv2D on CPU, the cost that dominates training the report's model.
+
+TensorFlow's CPU kernel for a convolution's input gradient (``Conv2DBackpropInput``) costs time in
+proportion to batch x kernel size rather than to the arithmetic, so on ResNet50's last stages (1x1
+and 2x2 feature maps of 32x32 inputs, 512-2048 channels) it runs 50-100x slower than the forward
+convolution: 190 ms against 2 ms for a 3x3, 512-channel layer at batch 32 on this project's 2-core
+machine. The same gradient is a forward convolution of the output gradient with the flipped,
+transposed kernel, which runs at forward speed. ``use_fast_conv_gradients`` makes a model's Conv2D
+layers compute it that way; the numbers agree with TensorFlow's own gradient to float rounding
+(tests/models/test_conv_gradient.py) and the saved model is unchanged, since only the layer
+instances' ``convolution_op`` is replaced, never their class or config.
+
+Strided 1x1 convolutions (ResNet's downsampling shortcuts) become a strided slice followed by a
+stride-1 convolution, which is the same function. Other strided kernels (ResNet's 7x7 stem, on
+large maps where TensorFlow's kernel is fast), dilated and grouped convolutions keep TensorFlow's own
+gradient. README "Performance" has the measured speed-up.
+"""
+
+from __future__ import annotations
+
+import types
+
+import keras
+import tensorflow as tf
+
+
+def _same_padding_before(size: int, kernel: int, stride: int) -> int:
+    """Rows TensorFlow's SAME padding adds before the input (it puts the odd one after)."""
+    out = -(-size // stride)
+    return max((out - 1) * stride + kernel - size, 0) // 2
+
+
+def input_gradient(dy, kernel, input_shape, strides: tuple[int, int], padding: str):
+    """d(loss)/d(input) of ``tf.nn.conv2d(x, kernel, strides, padding)`` (NHWC) from ``dy``.
+
+    Zeros are inserted between output-gradient pixels for strides > 1; after padding by the kernel
+    size less the forward padding, a VALID correlation with the spatially flipped kernel, in and out
+    channels swapped, gives the input gradient, exactly as Conv2DBackpropInput defines it.
+    """
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    sh, sw = strides
+    height, width = input_shape[1], input_shape[2]
+    ho, wo = dy.shape[1], dy.shape[2]
+    if sh > 1 or sw > 1:
+        n, c = tf.shape(dy)[0], tf.shape(dy)[3]
+        dy = tf.reshape(dy, [n, ho, 1, wo, 1, c])
+        dy = tf.pad(dy, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]])
+        dy = tf.reshape(dy, [n, ho * sh, wo * sw, c])[:, : (ho - 1) * sh + 1, : (wo - 1) * sw + 1]
+    top = _same_padding_before(height, kh, sh) if padding == "SAME" else 0
+    left = _same_padding_before(width, kw, sw) if padding == "SAME" else 0
+    dilated_h, dilated_w = (ho - 1) * sh + 1, (wo - 1) * sw + 1
+    rows = [kh - 1 - top, height + top - dilated_h]
+    cols = [kw - 1 - left, width + left - dilated_w]
+    dy = tf.pad(dy, [[0, 0], rows, cols, [0, 0]])
+    flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+    return tf.nn.conv2d(dy, flipped, 1, "VALID")
+
+
+def conv2d(x, kernel, strides: tuple[int, int], padding: str):
+    """``tf.nn.conv2d`` whose input gradient is ``input_gradient``; the kernel gradient is TensorFlow's."""
+
+    @tf.custom_gradient
+    def convolve(x, kernel):
+        def gradient(dy):
+            dx = input_gradient(dy, kernel, x.shape, strides, padding)
+            dk = tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=tf.shape(kernel), out_backprop=dy, strides=[1, *strides, 1], padding=padding
+            )
+            return dx, dk
+
+        return tf.nn.conv2d(x, kernel, strides, padding), gradient
+
+    # A tensor, not the layer's variable: custom_gradient would otherwise want variable gradients too.
+    return convolve(x, tf.convert_to_tensor(kernel))
+
+
+def _is_eligible(layer) -> bool:
+    return (
+        type(layer) is keras.layers.Conv2D
+        and layer.data_format == "channels_last"
+        and layer.groups == 1
+        and tuple(layer.dilation_rate) == (1, 1)
+        and (tuple(layer.strides) == (1, 1) or tuple(layer.kernel_size) == (1, 1))
+    )
+
+
+def _fast_convolution_op(layer, inputs, kernel):
+    if None in inputs.shape[1:3]:  # the padding arithmetic needs the feature map's size
+        return keras.layers.Conv2D.convolution_op(layer, inputs, kernel)
+    strides, padding = tuple(layer.strides), layer.padding.upper()
+    if strides != (1, 1):  # a 1x1 kernel: SAME and VALID both sample every stride-th pixel from the first
+        return conv2d(inputs[:, :: strides[0], :: strides[1]], kernel, (1, 1), "VALID")
+    return conv2d(inputs, kernel, strides, padding)
+
+
+def _all_layers(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def use_fast_conv_gradients(model: keras.Model) -> int:
+    """Give every eligible Conv2D layer in ``model`` (nested models included) the fast input gradient.
+
+    Call before the training function is traced (before ``fit``); idempotent. Returns how many layers
+    use it. Serialization is untouched: a saved model loads as plain Keras layers.
+    """
+    layers = [layer for layer in _all_layers(model) if _is_eligible(layer)]
+    for layer in layers:
+        layer.convolution_op = types.MethodType(_fast_convolution_op, layer)
+    return len(layers)

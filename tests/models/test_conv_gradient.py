@@ -1,0 +1,100 @@
+"""The fast Conv2D input gradient equals TensorFlow's, and a patched model still saves as plain Keras."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from phase4a.models.backbones import build_architecture
+from phase4a.models.conv_gradient import conv2d, use_fast_conv_gradients
+from phase4a.models.transfer import build_model
+
+from .conftest import N_CLASSES, PATCH_SHAPE, make_config
+
+
+def gradients(convolve, x, kernel):
+    with tf.GradientTape() as tape:
+        tape.watch([x, kernel])
+        y = convolve(x, kernel)
+        loss = tf.reduce_sum(y * tf.cos(y))  # a non-uniform output gradient
+    return tape.gradient(loss, [x, kernel])
+
+
+@pytest.mark.parametrize(
+    "side, kernel_size, stride, padding",
+    [
+        (8, 3, 1, "SAME"),
+        (1, 3, 1, "SAME"),  # ResNet50's last stage at 32x32 input: a 3x3 kernel on a 1x1 map
+        (2, 1, 1, "VALID"),
+        (5, 2, 1, "SAME"),  # even kernel: SAME pads more after than before
+        (7, 3, 2, "SAME"),  # odd side, strided
+        (6, 4, 3, "SAME"),
+        (9, 7, 2, "VALID"),  # ResNet's stem shape
+        (8, 1, 2, "VALID"),
+    ],
+)
+def test_conv2d_gradients_match_tensorflow(side, kernel_size, stride, padding):
+    rng = np.random.default_rng(side * 100 + kernel_size * 10 + stride)
+    x = tf.constant(rng.normal(size=(3, side, side, 4)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 4, 5)), tf.float32)
+    expected = gradients(lambda x, k: tf.nn.conv2d(x, k, stride, padding), x, kernel)
+    got = gradients(lambda x, k: conv2d(x, k, (stride, stride), padding), x, kernel)
+    for want, have in zip(expected, got):
+        np.testing.assert_allclose(have.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def small_convnet():
+    inputs = keras.Input((9, 9, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(6, 1, strides=2)(x)  # a strided 1x1 shortcut: slice, then convolve
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="same")(x)  # strided 3x3: TensorFlow's own gradient
+    x = keras.layers.Conv2D(6, 3, dilation_rate=2, padding="same")(x)  # dilated: TensorFlow's own
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, outputs)
+
+
+def model_gradients(model, x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        # Inference mode: dropout would draw a new mask per call, and batch statistics of two
+        # samples on a 1x1 map make BatchNorm's gradient ill-conditioned; the convolutions are the same.
+        loss = tf.reduce_sum(tf.sin(model(x, training=False)))
+    return tape.gradient(loss, [x, *model.trainable_variables])
+
+
+def assert_same_gradients(model, x) -> int:
+    expected = model_gradients(model, x)
+    patched = use_fast_conv_gradients(model)
+    for want, have in zip(expected, model_gradients(model, x), strict=True):
+        np.testing.assert_allclose(have.numpy(), want.numpy(), rtol=1e-3, atol=1e-5)
+    return patched
+
+
+def test_only_eligible_layers_are_patched_and_gradients_agree():
+    keras.utils.set_random_seed(0)
+    x = tf.random.normal((2, 9, 9, 3), seed=1)
+    assert assert_same_gradients(small_convnet(), x) == 2
+
+
+def test_report_model_gradients_agree_from_loss_to_band_adapter():
+    keras.utils.set_random_seed(0)
+    config = make_config()
+    model = build_model(config, build_architecture("resnet50", (32, 32, 3)), PATCH_SHAPE, N_CLASSES)
+    x = tf.random.uniform((2, *PATCH_SHAPE), seed=2)
+    # Every ResNet50 convolution but the 7x7 stem, and the 1x1 band adapter in front of it.
+    assert assert_same_gradients(model, x) == 53 - 1 + 1
+
+
+def test_patched_model_saves_and_loads_as_plain_keras(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = small_convnet()
+    config_before = [layer.get_config() for layer in model.layers]
+    use_fast_conv_gradients(model)
+    assert [layer.get_config() for layer in model.layers] == config_before
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert all("convolution_op" not in vars(layer) for layer in loaded.layers)
+    x = np.random.default_rng(0).normal(size=(2, 9, 9, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
