@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .data.sources import original_source
 from .evaluation import model_label
 
 
@@ -59,9 +60,14 @@ def summary_lines(ctx: dict[str, Any]) -> list[str]:
             "Weights were randomly initialised (`--weights none`), so no ImageNet features were transferred; "
             "this run checks the pipeline, not transfer learning."
         )
-    if ctx["config"]["data_source"] == "mock":
+    if synthetic_data(ctx):
         lines.append("Data are synthetic (mock): the numbers validate the code, not the science.")
     return lines
+
+
+def synthetic_data(ctx: dict[str, Any]) -> bool:
+    """Mock data, directly or through an npz copy of them (the ablation sweep's shared data)."""
+    return original_source(ctx["data_summary"]["source"]) == "mock"
 
 
 def configuration_table(ctx: dict[str, Any]) -> str:
@@ -312,7 +318,7 @@ def _caveat_finding(ctx: dict[str, Any]) -> str | None:
     caveats = []
     if ctx["config"]["weights"] == "none":
         caveats.append("random-initialised weights (nothing was transferred)")
-    if ctx["config"]["data_source"] == "mock":
+    if synthetic_data(ctx):
         caveats.append("synthetic data")
     if not caveats:
         return None

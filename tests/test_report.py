@@ -47,8 +47,9 @@ def _epochs(collapsed: bool, count: int = 6) -> list[dict]:
     return records
 
 
-def context(predicted: np.ndarray, collapsed: bool, **config_changes) -> dict:
+def context(predicted: np.ndarray, collapsed: bool, source: dict | None = None, **config_changes) -> dict:
     config = {**config_module.resolve("report"), **config_changes}
+    summary = {**SUMMARY, "source": source or {"source": config["data_source"]}}
     metrics = classification_metrics(Y_TRUE, predicted, NAMES)
     epochs = _epochs(collapsed)
     history = {
@@ -65,7 +66,7 @@ def context(predicted: np.ndarray, collapsed: bool, **config_changes) -> dict:
         "config": config,
         "config_hash": config_module.config_hash(config),
         "data_hash": "ab" * 32,
-        "data_summary": SUMMARY,
+        "data_summary": summary,
         "inspection": {"weights": {"kind": config["weights"]}, "layers": 175},
         "architecture": {
             "backbone_layers": {"layers": 175, "frozen": 150},
@@ -77,7 +78,7 @@ def context(predicted: np.ndarray, collapsed: bool, **config_changes) -> dict:
         "metrics": metrics,
         "comparison": compare_with_baseline(metrics, PUBLISHED_BASELINE),
         "statistics": accuracy_statistics(Y_TRUE, predicted, 5, PUBLISHED_BASELINE, config),
-        "diagnosis": {**diagnose(epochs, config, SUMMARY, backbone_layers=175), "recorded": True},
+        "diagnosis": {**diagnose(epochs, config, summary, backbone_layers=175), "recorded": True},
         "environment": {
             "code_version": "0.1.0+git.test",
             "packages": {"python": "3.11", "tensorflow": "2.20.0"},
@@ -124,6 +125,14 @@ def test_collapsed_run_reports_collapse_interval_and_causes(collapsed_ctx):
     assert "(10/75)" in text
     assert "share of frozen layers" in text and "input scale" in text
     assert "synthetic data" in text
+
+
+@pytest.mark.parametrize("origin, synthetic", [("mock", True), ("week3", False)])
+def test_data_copied_through_npz_keep_the_caveat_of_their_origin(origin, synthetic):
+    # The ablation sweep's runs read a shared data.npz: whether the data are synthetic is their origin.
+    source = {"source": "npz", "origin": {"source": origin}}
+    ctx = context(Y_TRUE.copy(), collapsed=False, source=source, data_source="npz", weights="imagenet")
+    assert ("synthetic data" in "\n".join(findings(ctx))) is synthetic
 
 
 def test_findings_change_when_the_numbers_change(collapsed_ctx, good_ctx):
