@@ -104,7 +104,7 @@ def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
         started = time.perf_counter()
         run.require_inputs(stage)
         config = config_module.load(run.require("config"))
-        prepare_runtime(config)
+        prepare_runtime(config, STAGES[stage].uses_tensorflow)
         ready = time.perf_counter()
         before = artefact_times(run, stage)
         work(run, config, args)

@@ -14,6 +14,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from .models.inference import predict_probabilities
+
 # Per-epoch keys this module writes into the Keras logs and reads back in diagnose().
 DISTINCT = "val_distinct_classes"
 TOP_CLASS = "val_top_class"
@@ -76,8 +78,10 @@ class CollapseMonitor(keras.callbacks.Callback):
         flat_epochs: int = 5,
         stop_on_collapse: bool = False,
         stop_on_flat: bool = False,
+        batch_size: int = 32,
     ):
         super().__init__()
+        self.batch_size = batch_size
         if flat_epochs < 2:
             raise ValueError(f"flat_epochs must be at least 2 (a single epoch is always flat), got {flat_epochs}")
         self.x_val = x_val
@@ -100,7 +104,7 @@ class CollapseMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        probabilities = np.asarray(self.model.predict(self.x_val, verbose=0))
+        probabilities = predict_probabilities(self.model, self.x_val, self.batch_size)
         spread = prediction_spread(probabilities, self.n_classes)
         val_loss = float(logs["val_loss"]) if "val_loss" in logs else _cross_entropy(probabilities, self.y_val)
         record = {

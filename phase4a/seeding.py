@@ -1,8 +1,11 @@
-"""The process-wide TensorFlow runtime of a step: thread counts, then one seed for everything."""
+"""The process-wide runtime of a step: TensorFlow's thread counts, then one seed for everything."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
+
+import numpy as np
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -15,9 +18,14 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def prepare_runtime(config: dict[str, Any]) -> None:
+def prepare_runtime(config: dict[str, Any], uses_tensorflow: bool = True) -> None:
     """Apply the config's thread counts, which TensorFlow accepts only before its runtime starts
-    (seeding starts it), then seed."""
+    (seeding starts it), then seed. A step without TensorFlow seeds Python and NumPy only, and never
+    imports it."""
+    if not uses_tensorflow:
+        random.seed(config["seed"])
+        np.random.seed(config["seed"])
+        return
     from .distribute import configure_threads
 
     configure_threads(config)

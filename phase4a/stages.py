@@ -18,6 +18,8 @@ class Stage:
     script: str
     reads: tuple[str, ...]
     writes: tuple[str, ...]
+    # Only steps that run TensorFlow pay for starting it (3-5 s a process on a 2-core machine).
+    uses_tensorflow: bool = True
 
 
 # Artefact key -> file name inside the run directory.
@@ -51,7 +53,13 @@ ARTEFACTS: dict[str, str] = {
 OPTIONAL_ARTEFACTS = frozenset({"baseline_model", "baseline_history"})
 
 STAGES: dict[str, Stage] = {
-    "setup": Stage(1, "phase4a_01_setup_and_config.py", (), ("config", "data", "data_summary", "sample_patches")),
+    "setup": Stage(
+        1,
+        "phase4a_01_setup_and_config.py",
+        (),
+        ("config", "data", "data_summary", "sample_patches"),
+        uses_tensorflow=False,
+    ),
     "pretrained": Stage(
         2,
         "phase4a_02_load_pretrained.py",

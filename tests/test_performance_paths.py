@@ -18,7 +18,7 @@ from phase4a import config as config_module
 from phase4a import distribute, feature_cache
 from phase4a.errors import ConfigError
 from phase4a.stages import RunDir
-from phase4a.training import compile_model, make_callbacks, make_datasets
+from phase4a.training import build_training_variables, compile_model, make_callbacks, make_datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,6 +88,28 @@ def test_compile_model_passes_jit_compile():
     assert model.jit_compile is False
     compile_model(model, small_config(jit_compile=False))
     assert model.jit_compile is False
+
+
+def test_training_variables_are_built_before_fit_without_touching_weights_or_metrics():
+    model = tiny_transfer_model(adapter_trainable=True)
+    compile_model(model, small_config())
+    weights = [w.numpy().copy() for w in model.weights]
+    build_training_variables(model, tiny_data())
+    assert model.optimizer.built  # so fit's first trace creates no variables and runs once
+    assert all(np.array_equal(before, w.numpy()) for before, w in zip(weights, model.weights, strict=True))
+    assert all(float(v.numpy()) == 0 for metric in model.metrics for v in metric.variables)
+
+
+def test_step_01_does_not_start_tensorflow(tmp_path):
+    # Step 01 only reads and writes arrays: importing TensorFlow would cost it 3-5 s for nothing.
+    script = (
+        "import sys; from phase4a.steps.setup_config import main; "
+        f"code = main(['--run-dir', {str(tmp_path)!r}, '--weights', 'none']); "
+        "sys.exit(code or ('tensorflow' in sys.modules and 3))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "data.npz").is_file()
 
 
 # --- input pipeline ------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from ..data import dataset as dataset_module
 from ..diagnostics import diagnose
 from ..evaluation import accuracy_statistics, classification_metrics, compare_with_baseline, model_label
 from ..io import load_keras_model, read_json, save_figure, sha256_file, write_json, write_text
+from ..models.inference import predict_probabilities
 from ..provenance import environment
 from ..report import build_report
 from ..stages import RunDir
@@ -41,7 +42,7 @@ def baseline_predictions(run: RunDir, X_val: np.ndarray, batch_size: int) -> np.
         return None
     import keras
 
-    return keras.models.load_model(path).predict(X_val, batch_size=batch_size, verbose=0).argmax(axis=1)
+    return predict_probabilities(keras.models.load_model(path), X_val, batch_size).argmax(axis=1)
 
 
 def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     data_summary = read_json(run.require("data_summary"))
     inspection = read_json(run.require("inspection"))
     model = load_keras_model(run.require("model_keras"), "re-run phase4a_04_train_transfer.py --retrain")
-    probabilities = model.predict(data.X_val, batch_size=config["batch_size"], verbose=0)
+    probabilities = predict_probabilities(model, data.X_val, config["batch_size"])
     predicted = probabilities.argmax(axis=1)
     baseline_predicted = baseline_predictions(run, data.X_val, config["batch_size"])
     metrics = classification_metrics(data.y_val, predicted, data.class_names)

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_module.resolve(args.preset, config_module.parse_overrides(rest))
         run = RunDir(args.run_dir or default_run_dir(config["data_source"]))
         replacing = check_overwrite(run, config, args.overwrite)
-        prepare_runtime(config)
+        prepare_runtime(config, STAGES["setup"].uses_tensorflow)
         ready = time.perf_counter()
         summary = setup(config, run)
         if replacing:
