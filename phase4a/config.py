@@ -184,9 +184,10 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "report": Preset("the Week 4 report's exact configuration (ResNet50, 150 frozen layers, lr 1e-4)"),
     "feature_extraction": Preset(
-        "freeze the whole backbone (called with training=False) and train adapter + head at lr 1e-3: "
-        "the report's 'feature extraction' idea, ImageNet features kept intact",
-        {"freeze": "all", "learning_rate": 1e-3},
+        "freeze the whole backbone, its first convolution widened to all six bands (no trainable adapter), "
+        "and train the head at lr 1e-3: the report's 'feature extraction' idea; backbone features are "
+        "computed once and cached",
+        {"freeze": "all", "band_adapter": "first_conv", "learning_rate": 1e-3},
     ),
     "less_freezing": Preset(
         "freeze 80 of 175 layers instead of 150 (the report suggests 50-100) so conv4 and conv5 can adapt",

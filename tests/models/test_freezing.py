@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from phase4a.errors import ConfigError
+from phase4a.feature_cache import plan_cache
 from phase4a.models.freezing import freeze_first_layers, frozen_count, initial_frozen_count, progressive_plan
 from phase4a.models.transfer import build_model, find_backbone, parameter_counts
 
 from .conftest import N_CLASSES, PATCH_SHAPE, make_config
 
 HEAD = 2048 * 128 + 128 + 128 * 5 + 5
-CONV1X1 = 6 * 3 + 3
 
 
 @pytest.mark.parametrize(
@@ -38,15 +38,15 @@ def test_bad_freezing_is_a_config_error(backbone_cache):
         frozen_count("resnet50", backbone_cache("resnet50"), make_config(freeze="until", freeze_until="conv9"))
 
 
-def test_feature_extraction_trains_only_adapter_and_head(backbone_cache):
+def test_feature_extraction_trains_only_the_head_on_cacheable_features(backbone_cache):
     config = make_config("feature_extraction")
     model = build_model(config, backbone_cache("resnet50"), PATCH_SHAPE, N_CLASSES)
-    backbone = find_backbone(model)
-    try:
-        freeze_first_layers(backbone, initial_frozen_count("resnet50", backbone, config))
-        assert parameter_counts(model)["trainable"] == HEAD + CONV1X1
-    finally:
-        freeze_first_layers(backbone, 0)  # the backbone is shared by the session
+    backbone = find_backbone(model)  # first_conv: a widened copy, so the shared backbone is untouched
+    freeze_first_layers(backbone, initial_frozen_count("resnet50", backbone, config))
+    assert parameter_counts(model)["trainable"] == HEAD
+    # Nothing trainable in front of the head: step 04 computes the backbone's features once.
+    plan = plan_cache(model)
+    assert plan is not None and plan.head_layers == ["head_dense", "head_dropout", "predictions"]
 
 
 def test_progressive_plan_unfreezes_stage_by_stage(backbone_cache):
