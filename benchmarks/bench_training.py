@@ -3,15 +3,17 @@
 Usage: python -m benchmarks.bench_training [--epochs N] [--work-dir DIR] [--skip-driver]
 
 1. The mock driver (steps 01..05, each its own process, the mock's fast config): wall time of each
-   step split into start-up and work (run_manifest.json) and peak RSS (os.wait4 per child).
+   step split into start-up (wall - work: interpreter, imports, TensorFlow start, exit) and work (the
+   step's own function, from run_manifest.json), and peak RSS (os.wait4 per child).
 2. Step 04's training path (phase4a.steps.train_transfer, report config, mock 300/75 data) vs a
    minimal hand-written ``model.fit`` of the identical model file and data, in this process:
    steady-state samples/s (epochs after the first; epoch time includes validation) and the ratio.
+   The pipeline is also run with ``fast_conv_gradient false`` (TensorFlow's own Conv2D gradient).
 3. FLOP/s: forward FLOPs counted per layer (Conv2D and Dense multiply-adds x 2; BatchNorm, ReLU,
    adds and pooling ignored: under 1%). Convention: a training sample costs 3x forward, a validation
    sample 1x. Compared with dense float32 matmul FLOP/s measured here (tf.linalg.matmul 2048^2).
-4. Feature extraction (backbone and band adapter frozen, BN in inference mode): step 04 with and
-   without cached backbone features, per-epoch seconds.
+4. The feature_extraction preset (steps 01-03 run for it): step 04 with and without cached backbone
+   features, per-epoch seconds.
 Timings are noisy on a shared 2-core machine: other processes may run at the same time.
 """
 
@@ -54,10 +56,10 @@ def run_child(cmd: list[str]) -> dict:
     return {"wall": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
-def bench_driver(run_dir: Path, extra: list[str]) -> dict:
+def bench_driver(run_dir: Path, extra: list[str], scripts: tuple[str, ...] = STEPS) -> dict:
     started = time.perf_counter()
     steps = {}
-    for script in STEPS:
+    for script in scripts:
         args = [sys.executable, script, "--run-dir", str(run_dir)]
         if script.startswith("phase4a_01"):
             args += MOCK_ARGS + extra
@@ -65,8 +67,8 @@ def bench_driver(run_dir: Path, extra: list[str]) -> dict:
     total = time.perf_counter() - started
     manifest = json.loads((run_dir / "run_manifest.json").read_text())
     for (name, entry), script in zip(sorted(manifest["steps"].items()), STEPS):
-        steps[script].update(entry["seconds"])
-        steps[script]["step"] = name
+        work = entry["seconds"]["work"]
+        steps[script].update(step=name, work=work, startup=round(steps[script]["wall"] - work, 3))
     return {"wall_seconds": round(total, 3), "steps": steps}
 
 
@@ -176,20 +178,6 @@ def pipeline_fit(run_dir: Path) -> dict:
     }
 
 
-def freeze_for_feature_extraction(run_dir: Path) -> None:
-    """Backbone and band adapter frozen: what a feature-extraction preset trains (the head only)."""
-    import keras
-
-    path = run_dir / "model_untrained.keras"
-    model = keras.models.load_model(path)
-    for layer in model.layers:
-        if isinstance(layer, keras.Model) or layer.name == "band_reduction":
-            layer.trainable = False
-            for inner in getattr(layer, "layers", []):
-                inner.trainable = False
-    model.save(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the throughput runs (>= 2)")
@@ -233,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plain model.fit, {args.epochs} epochs ...", flush=True)
     plain = plain_fit(driver_dir / "model_untrained.keras", data, args.epochs, 32)
     print(f"pipeline (step 04 path), {args.epochs} epochs ...", flush=True)
-    pipe_dir = copy_run(driver_dir, work / "pipeline", epochs=args.epochs)
-    pipe = pipeline_fit(pipe_dir)
-    for entry in (plain, pipe):
+    pipe = pipeline_fit(copy_run(driver_dir, work / "pipeline", epochs=args.epochs))
+    print(f"pipeline with TensorFlow's Conv2D gradient, {args.epochs} epochs ...", flush=True)
+    tf_gradient = pipeline_fit(copy_run(driver_dir, work / "tf_gradient", epochs=args.epochs, fast_conv_gradient=False))
+    for entry in (plain, pipe, tf_gradient):
         sec = steady(entry["epoch_seconds"])
         entry["steady_epoch_seconds"] = round(sec, 3)
         entry["samples_per_second"] = round(n_train / sec, 2)
@@ -244,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         entry["percent_of_matmul"] = round(100 * entry["achieved_flops"] / result["matmul_flops"], 1)
     result["plain_keras"] = plain
     result["pipeline"] = pipe
+    result["pipeline_tf_conv_gradient"] = tf_gradient
     result["pipeline_over_plain"] = round(pipe["samples_per_second"] / plain["samples_per_second"], 3)
     # Determinism: the driver's step 04 (2 epochs, its own process) vs this run's first 2 epochs.
     driver_history = json.loads((driver_dir / "training_history.json").read_text())
@@ -252,12 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     result["deterministic_across_processes"] = driver_loss[:k] == pipe["loss"][:k]
 
     fe = {}
+    preset_dir = work / "feature_extraction"
+    print("feature_extraction preset, steps 01-03 ...", flush=True)
+    bench_driver(preset_dir, ["--preset", "feature_extraction", *args.step01.split()], STEPS[:3])
     for cached in (False, True):
         label = "cached" if cached else "uncached"
         print(f"feature extraction, {label}, {args.epochs} epochs ...", flush=True)
-        fe_dir = copy_run(driver_dir, work / f"fe_{label}", epochs=args.epochs, cache_features=cached)
-        freeze_for_feature_extraction(fe_dir)
-        entry = pipeline_fit(fe_dir)
+        entry = pipeline_fit(copy_run(preset_dir, work / f"fe_{label}", epochs=args.epochs, cache_features=cached))
         entry["steady_epoch_seconds"] = round(steady(entry["epoch_seconds"]), 4)
         fe[label] = entry
     fe["later_epoch_speedup"] = round(fe["uncached"]["steady_epoch_seconds"] / fe["cached"]["steady_epoch_seconds"], 1)
@@ -277,7 +268,12 @@ def print_table(r: dict) -> None:
     print(f"\nmatmul float32: {gflops:.1f} GFLOP/s; forward {mflop:.1f} MFLOP per sample")
     print(f"convention: {r['flop_convention']}")
     print(f"{'training':<24}{'steady s/epoch':>15}{'samples/s':>11}{'1st/steady':>11}{'% matmul':>10}")
-    for name, e in (("plain model.fit", p), ("pipeline (step 04)", q)):
+    rows = (
+        ("plain model.fit", p),
+        ("pipeline (step 04)", q),
+        ("pipeline, TF conv grad", r["pipeline_tf_conv_gradient"]),
+    )
+    for name, e in rows:
         print(
             f"{name:<24}{e['steady_epoch_seconds']:>15.2f}{e['samples_per_second']:>11.1f}"
             f"{e['first_over_steady']:>11.2f}{e['percent_of_matmul']:>10.1f}"
