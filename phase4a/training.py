@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,27 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 BEST_WEIGHTS_FILE = "early_stopping_best.npz"  # in BACKUP_DIR: EarlyStopping's best weights, for a resume
+# Progressive unfreezing, in BACKUP_DIR: the records of the finished phases and the weights the last one ended with.
+FINISHED_PHASES_FILE = "finished_phases.json"
+PHASE_END_WEIGHTS_FILE = "phase_end_weights.npz"
+
+
+def write_weights(path: Path, weights: list, **tags: int) -> None:
+    """Model weights (``get_weights`` order) as an uncompressed npz, with integer tags saying whose they are."""
+    from .io import write_npz
+
+    arrays = {f"w{i}": array for i, array in enumerate(weights)}
+    write_npz(path, compressed=False, **{key: np.array(value) for key, value in tags.items()}, **arrays)
+
+
+def read_weights(path: Path, **tags: int) -> list | None:
+    """The weights ``write_weights`` saved in ``path``, or None when it is missing or its tags differ."""
+    if not path.is_file():
+        return None
+    with np.load(path) as stored:
+        if any(int(stored[key]) != value for key, value in tags.items()):
+            return None
+        return [stored[f"w{i}"] for i in range(len(stored.files) - len(tags))]
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -56,13 +78,10 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         path = self.best_weights_path
         if path is None or not self.restore_best_weights or self.best_weights is None or self.best_epoch != epoch:
             return
-        from .io import write_npz
-
         path = Path(path)
         if path.is_file():
             path.replace(path.with_suffix(".prev.npz"))
-        arrays = {f"w{i}": weights for i, weights in enumerate(self.best_weights)}
-        write_npz(path, compressed=False, epoch=np.array(epoch), **arrays)
+        write_weights(path, self.best_weights, epoch=epoch)
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -89,10 +108,9 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 def load_best_weights(path: Path, epoch: int) -> list | None:
     """The weights ResumableEarlyStopping saved for 0-based ``epoch``, or None when neither file has them."""
     for candidate in (path, path.with_suffix(".prev.npz")):
-        if candidate.is_file():
-            with np.load(candidate) as stored:
-                if int(stored["epoch"]) == epoch:
-                    return [stored[f"w{i}"] for i in range(len(stored.files) - 1)]
+        weights = read_weights(candidate, epoch=epoch)
+        if weights is not None:
+            return weights
     return None
 
 
@@ -109,31 +127,35 @@ class ResumeState(keras.callbacks.Callback):
     Keras' BackupAndRestore restores weights, optimizer and epoch only: without this, EarlyStopping
     would count patience from zero and call the first resumed epoch "best", and ModelCheckpoint would
     overwrite a better checkpoint. Listed last, so it runs after their own ``on_train_begin`` resets.
+
+    ``fit_progressive`` sets ``previous_epochs`` and ``first_epoch`` for each phase: EarlyStopping and
+    ReduceLROnPlateau restart with every phase, so they replay only the epochs from ``first_epoch`` on,
+    while ModelCheckpoint's best spans the whole run.
     """
 
-    def __init__(self, previous_epochs: list[dict[str, Any]], best_weights_path: Path, callbacks: list):
+    def __init__(self, previous_epochs: list[dict[str, Any]], callbacks: list):
         super().__init__()
         self.previous_epochs = previous_epochs  # 0-based "epoch" plus the logged metrics
-        self.best_weights_path = best_weights_path
+        self.first_epoch = 0
         self.model_callbacks = callbacks
 
     def on_train_begin(self, logs=None):
-        if not self.previous_epochs:
-            return
+        this_phase = [row for row in self.previous_epochs if row["epoch"] >= self.first_epoch]
         for callback in self.model_callbacks:
-            if isinstance(callback, keras.callbacks.EarlyStopping):
-                self._replay_early_stopping(callback)
-            elif isinstance(callback, keras.callbacks.ReduceLROnPlateau):
-                self._replay_reduce_lr(callback)
+            if isinstance(callback, ResumableEarlyStopping) and this_phase:
+                self._replay_early_stopping(callback, this_phase)
+            elif isinstance(callback, keras.callbacks.ReduceLROnPlateau) and this_phase:
+                self._replay_reduce_lr(callback, this_phase)
             elif isinstance(callback, keras.callbacks.ModelCheckpoint):
                 for row in self.previous_epochs:
                     value = row.get(callback.monitor)
                     if value is not None and _improves(callback.monitor, value, callback.best):
                         callback.best = value
 
-    def _replay_early_stopping(self, callback) -> None:
+    @staticmethod
+    def _replay_early_stopping(callback: ResumableEarlyStopping, rows: list[dict[str, Any]]) -> None:
         best, best_epoch, wait = None, 0, 0
-        for row in self.previous_epochs:
+        for row in rows:
             value = row.get(callback.monitor)
             if value is None:
                 continue
@@ -143,11 +165,12 @@ class ResumeState(keras.callbacks.Callback):
         callback.best, callback.best_epoch, callback.wait = best, int(best_epoch), wait
         if callback.restore_best_weights:
             # None when lost (not expected): Keras then takes the first resumed epoch's weights as best.
-            callback.best_weights = load_best_weights(self.best_weights_path, int(best_epoch))
+            callback.best_weights = load_best_weights(Path(callback.best_weights_path), int(best_epoch))
 
-    def _replay_reduce_lr(self, callback) -> None:
+    @staticmethod
+    def _replay_reduce_lr(callback: keras.callbacks.ReduceLROnPlateau, rows: list[dict[str, Any]]) -> None:
         best, wait, cooldown = None, 0, 0
-        for row in self.previous_epochs:
+        for row in rows:
             value = row.get(callback.monitor)
             if value is None:
                 continue
@@ -162,18 +185,47 @@ class ResumeState(keras.callbacks.Callback):
         callback.best, callback.wait, callback.cooldown_counter = best, wait, cooldown
 
 
-def trim_training_log(run: RunDir) -> None:
-    """Before resuming: keep only the CSV log rows of epochs the backup holds, dropping a row half
-    written when the process was killed and the row of an epoch finished but not backed up."""
+def backed_up_epochs(backup_dir: Path) -> int:
+    """The epochs (0-based, the next to run) that Keras' BackupAndRestore backup in ``backup_dir`` holds; 0: none."""
     import json
 
+    metadata = backup_dir / "training_metadata.json"
+    return int(json.loads(metadata.read_text())["epoch"]) if metadata.is_file() else 0
+
+
+def phase_backup_dir(backup: Path, phase: int) -> Path:
+    """Progressive phase ``phase``'s BackupAndRestore directory inside BACKUP_DIR."""
+    return backup / f"phase_{phase}"
+
+
+def finished_phases(backup: Path) -> list[dict[str, Any]]:
+    """The records of the progressive phases a killed run finished (``fit_progressive`` skips them)."""
+    from .io import read_json
+
+    path = backup / FINISHED_PHASES_FILE
+    return read_json(path) if path.is_file() else []
+
+
+def resume_epoch(backup: Path, config: dict[str, Any]) -> int:
+    """The epoch (0-based) a killed run continues at from ``backup`` (BACKUP_DIR); 0: nothing to resume.
+
+    Progressive runs continue the first unfinished phase: at its backed-up epoch, or at its start when
+    it has no backup yet (killed in its first epoch, or between phases).
+    """
+    if config["progressive_stages"] == 0:
+        return backed_up_epochs(backup)
+    finished = len(finished_phases(backup))
+    return backed_up_epochs(phase_backup_dir(backup, finished)) or finished * config["phase_epochs"]
+
+
+def trim_training_log(run: RunDir, epochs: int) -> None:
+    """Before resuming at ``epochs``: keep only the CSV log rows of the epochs before it, dropping a row
+    half written when the process was killed and the row of an epoch finished but not backed up."""
     from .io import write_text
 
-    metadata = run.root / BACKUP_DIR / "training_metadata.json"
     log = run.path("training_log")
-    if not (metadata.is_file() and log.is_file()):
+    if not log.is_file():
         return
-    backed_up = int(json.loads(metadata.read_text())["epoch"])
     lines = log.read_text().splitlines()
     if not lines:
         return
@@ -181,27 +233,23 @@ def trim_training_log(run: RunDir) -> None:
     kept = [
         line
         for line in lines[1:]
-        if line.count(",") == width and line.split(",")[0].isdigit() and int(line.split(",")[0]) < backed_up
+        if line.count(",") == width and line.split(",")[0].isdigit() and int(line.split(",")[0]) < epochs
     ]
     write_text(log, "\n".join([lines[0], *kept]) + "\n")
 
 
-def previous_epochs(run: RunDir) -> list[dict[str, Any]]:
-    """The CSV log's rows (0-based epoch) for the epochs a killed run finished and backed up."""
-    import json
-
+def previous_epochs(run: RunDir, epochs: int) -> list[dict[str, Any]]:
+    """The CSV log's rows (0-based epoch; of a repeated epoch the last) for the epochs before ``epochs``."""
     import pandas as pd
 
-    metadata = run.root / BACKUP_DIR / "training_metadata.json"
     log = run.path("training_log")
-    if not (metadata.is_file() and log.is_file()):
+    if epochs == 0 or not log.is_file():
         return []
     try:
-        backed_up = int(json.loads(metadata.read_text())["epoch"])
         rows = pd.read_csv(log).drop_duplicates(subset="epoch", keep="last")
     except (ValueError, KeyError, OSError, pd.errors.EmptyDataError):
         return []
-    return [row for row in rows.to_dict(orient="records") if int(row["epoch"]) < backed_up]
+    return [row for row in rows.to_dict(orient="records") if int(row["epoch"]) < epochs]
 
 
 def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
@@ -260,7 +308,7 @@ def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = N
         keras.callbacks.BackupAndRestore(str(run.root / BACKUP_DIR), double_checkpoint=True),
     ]
     # Last: after the callbacks' own on_train_begin resets, restore their state of the killed run.
-    return [*callbacks, ResumeState(previous_epochs(run), best_weights, callbacks)]
+    return [*callbacks, ResumeState(previous_epochs(run, backed_up_epochs(run.root / BACKUP_DIR)), callbacks)]
 
 
 def make_datasets(X_train, y_train, X_val, y_val, batch_size: int, seed: int, augment: Callable | None = None):
@@ -356,15 +404,20 @@ def fit_progressive(
     data: Dataset,
     config: dict[str, Any],
     callbacks: list,
+    run: RunDir,
     verbose: int | str = "auto",
     global_batch_size: int | None = None,
 ) -> list[dict[str, Any]]:
     """Phase 0 trains the head (backbone frozen); phase k unfreezes the top k stages, recompiles at
     learning_rate x phase_lr_factor ** k and trains phase_epochs more epochs. Returns one record per phase.
 
-    EarlyStopping and ReduceLROnPlateau restart with each phase. BackupAndRestore is left out: its
-    saved optimizer state belongs to one phase's trainable set, so a killed progressive run restarts.
+    ``callbacks`` are make_callbacks' for ``run``. EarlyStopping and ReduceLROnPlateau restart with each
+    phase. A killed run resumes like a plain one, per phase: a saved optimizer state belongs to one phase's
+    trainable set, so each phase has its own BackupAndRestore directory in BACKUP_DIR (in place of
+    make_callbacks' one), and each finished phase leaves its record and the weights it ended with, so a
+    restart skips the finished phases and continues the unfinished one at its next epoch.
     """
+    from .io import write_json
     from .models.freezing import freeze_first_layers, progressive_plan, stage_ends
     from .models.transfer import find_backbone, parameter_counts
 
@@ -372,37 +425,61 @@ def fit_progressive(
     plan = progressive_plan(config["backbone"], backbone, config)
     stages = stage_ends(config["backbone"], backbone)
     recorder = next(cb for cb in callbacks if isinstance(cb, EpochRecorder))
-    callbacks = [cb for cb in callbacks if not isinstance(cb, keras.callbacks.BackupAndRestore)]
-    for callback in callbacks:
-        if isinstance(callback, ResumableEarlyStopping):
-            callback.best_weights_path = None  # no resume here, so no need for its best weights on disk
-    phases = []
-    for phase, frozen in enumerate(plan):
+    early_stopping = next(cb for cb in callbacks if isinstance(cb, ResumableEarlyStopping))
+    resume_state = next(cb for cb in callbacks if isinstance(cb, ResumeState))
+    backup = run.root / BACKUP_DIR
+    phases = finished_phases(backup)
+    if phases:
+        # Written before the record that lists the phase (below); when they are a later phase's (killed
+        # between the two), that phase's kept backup replaces them.
+        model.set_weights(read_weights(backup / PHASE_END_WEIGHTS_FILE))
+    for phase in range(len(phases), len(plan)):
+        frozen = plan[phase]
         freeze_first_layers(backbone, frozen, config["bn_inference"])
         learning_rate = config["learning_rate"] * config["phase_lr_factor"] ** phase
         compile_model(model, {**config, "learning_rate": learning_rate})
         recorder.phase = phase
-        start = phase * config["phase_epochs"]
-        result = fit(
-            model,
-            data,
-            {**config, "epochs": start + config["phase_epochs"]},
-            callbacks,
-            verbose,
-            global_batch_size,
-            initial_epoch=start,
-        )
+        start, end = phase * config["phase_epochs"], (phase + 1) * config["phase_epochs"]
+        phase_backup = phase_backup_dir(backup, phase)
+        resume_from = backed_up_epochs(phase_backup)
+        if not resume_from:
+            # Leftovers of a kill in the phase's first epoch, such as a half-written first backup, which
+            # BackupAndRestore would fail to load (it has no previous one to fall back on).
+            shutil.rmtree(phase_backup, ignore_errors=True)
+        early_stopping.best_weights_path = phase_backup / BEST_WEIGHTS_FILE
+        resume_state.first_epoch = start
+        resume_state.previous_epochs = previous_epochs(run, resume_from or start)
+        # Kept after the phase (delete_checkpoint=False) until its record is written: a kill in between
+        # resumes the phase at its end instead of running it again.
+        phase_callbacks = [
+            keras.callbacks.BackupAndRestore(str(phase_backup), double_checkpoint=True, delete_checkpoint=False)
+            if isinstance(cb, keras.callbacks.BackupAndRestore)
+            else cb
+            for cb in callbacks
+        ]
+        # Keras (3.15) keeps the epoch a BackupAndRestore restored for every later fit: the next phase
+        # would start there instead of at its own first epoch.
+        model._initial_epoch = None
+        fit(model, data, {**config, "epochs": end}, phase_callbacks, verbose, global_batch_size, initial_epoch=start)
         phases.append(
             {
                 "phase": phase,
                 "first_epoch": start + 1,
-                "epochs_run": len(result.history.get("loss", [])),
+                # From the log, which also holds the phase's epochs run before a kill.
+                "epochs_run": sum(row["epoch"] >= start for row in previous_epochs(run, end)),
                 "learning_rate": learning_rate,
                 "frozen_layers": frozen,
-                "trainable_stages": [name for name, end in stages if end >= frozen],
+                "trainable_stages": [name for name, last in stages if last >= frozen],
                 "trainable_parameters": parameter_counts(model)["trainable"],
             }
         )
+        # The last phase needs no record: its backup, kept until the run ends, resumes it even after its
+        # last epoch. Weights before the record: a kill between them leaves this phase to finish again.
+        if phase < len(plan) - 1:
+            write_weights(backup / PHASE_END_WEIGHTS_FILE, model.get_weights())
+            write_json(backup / FINISHED_PHASES_FILE, phases)
+            shutil.rmtree(phase_backup)
+    shutil.rmtree(backup, ignore_errors=True)  # training finished: as BackupAndRestore does for a plain run
     return phases
 
 

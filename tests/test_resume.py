@@ -215,3 +215,143 @@ def test_killed_resnet_training_resumes(tmp_path, snapshot, prepared_run, copy_r
     facts = _kill_and_resume(run_dir, tmp_path, epochs, wait_s=500)
     _check_resumed(facts, epochs)
     _check_not_retrained(run_dir, tmp_path, snapshot)
+
+
+# ------------------------------------------------------------------ progressive unfreezing, killed in a phase
+
+# MobileNetV2 (random weights) in three phases of two one-step epochs: epochs 1-2 train the head only,
+# 3-4 and 5-6 one more backbone stage each.
+PROGRESSIVE_OVERRIDES = [
+    "--preset",
+    "progressive",
+    "--backbone",
+    "mobilenetv2",
+    "--progressive_stages",
+    "2",
+    "--phase_epochs",
+    "2",
+    *TINY_OVERRIDES,
+    "--mock_train_size",
+    "10",
+    "--batch_size",
+    "16",
+]
+
+
+class _Watcher:
+    """Builds a callback, placed just before BackupAndRestore, that records at the start of each epoch
+    the optimizer's step count and learning rate and the trainable weight count, and can kill the run at
+    the end of epoch ``kill_at``: after the CSV log has its row, before the backup has it (the worst moment)."""
+
+    def __init__(self, kill_at=None):
+        import keras
+
+        outer = self
+        self.started: dict[int, tuple[int, float, int]] = {}
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                optimizer = self.model.optimizer
+                outer.started[epoch] = (
+                    int(keras.ops.convert_to_numpy(optimizer.iterations)),
+                    float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+                    len(self.model.trainable_weights),
+                )
+
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == kill_at:
+                    raise KeyboardInterrupt("simulated kill")
+
+        self.callback = Callback()
+
+
+def _train_watched(run_dir: Path, watcher: _Watcher, monkeypatch, *options: str) -> int:
+    """Step 04 in-process, eagerly (no graph tracing: seconds, not minutes, for one-step epochs), with
+    ``watcher``'s callback among its callbacks; returns its exit status."""
+    import keras
+
+    from phase4a import training
+
+    from .models.test_progressive import eager_compile
+
+    make_callbacks = training.make_callbacks
+
+    def with_watcher(*args, **kwargs):
+        callbacks = make_callbacks(*args, **kwargs)
+        at = next(i for i, cb in enumerate(callbacks) if isinstance(cb, keras.callbacks.BackupAndRestore))
+        return [*callbacks[:at], watcher.callback, *callbacks[at:]]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "make_callbacks", with_watcher)
+        patch.setattr(training, "compile_model", eager_compile)
+        return train_transfer.main(["--run-dir", str(run_dir), "--quiet", *options])
+
+
+def test_killed_progressive_run_resumes_in_its_phase(tmp_path, monkeypatch, copy_run, snapshot, capsys):
+    """Killed at the end of epoch 4 (phase 1's second), before its backup: the restart skips phase 0,
+    runs epoch 4 again in phase 1 with that phase's learning rate, trainable set and optimizer state.
+    Killed again while writing phase 2's first backup: the next restart begins phase 2 afresh. The
+    history then has the epochs and phases of an uninterrupted run."""
+    from phase4a.training import FINISHED_PHASES_FILE
+
+    run = run_steps(tmp_path / "run", PROGRESSIVE_OVERRIDES, 3, tmp_path)
+    first = _Watcher(kill_at=3)
+    assert _train_watched(run, first, monkeypatch) == 130
+    assert _logged_epochs(run / "training_log.csv") == [0, 1, 2, 3]
+    backup = run / BACKUP_DIR
+    assert [p["phase"] for p in json.loads((backup / FINISHED_PHASES_FILE).read_text())] == [0]
+    assert json.loads((backup / "phase_1" / "training_metadata.json").read_text())["epoch"] == 3
+    assert not (run / "training_history.json").exists()
+
+    # Neither --retrain nor a backup of another config resumes: training starts again at epoch 1.
+    foreign = copy_run(run, "foreign")
+    owner = foreign / BACKUP_DIR / train_transfer.BACKUP_OWNER_FILE
+    owner.write_text(json.dumps({**json.loads(owner.read_text()), "config_hash": "another config"}))
+    for other_run, options in ((copy_run(run, "retrain"), ["--retrain"]), (foreign, [])):
+        assert _train_watched(other_run, _Watcher(kill_at=0), monkeypatch, *options) == 130
+        assert _logged_epochs(other_run / "training_log.csv") == [0], options
+        assert not (other_run / BACKUP_DIR / FINISHED_PHASES_FILE).exists()
+        assert json.loads((other_run / BACKUP_DIR / train_transfer.BACKUP_OWNER_FILE).read_text()) == json.loads(
+            (backup / train_transfer.BACKUP_OWNER_FILE).read_text()
+        )
+
+    second = _Watcher(kill_at=4)
+    assert _train_watched(run, second, monkeypatch) == 130
+    assert sorted(second.started) == [3, 4], "phase 0 and phase 1's first epoch are not run again"
+    # Epoch 4 starts as it did before the kill: phase 1's learning rate (1e-3 x 0.3), trainable set, and
+    # optimizer state (Adam's step count: one step per epoch). Phase 2 starts with a new optimizer.
+    assert second.started[3] == first.started[3]
+    assert [second.started[epoch][:2] for epoch in (3, 4)] == [(1, pytest.approx(3e-4)), (0, pytest.approx(9e-5))]
+    assert first.started[2][2] == second.started[3][2] < second.started[4][2]
+    assert [p["phase"] for p in json.loads((backup / FINISHED_PHASES_FILE).read_text())] == [0, 1]
+    (backup / "phase_2" / "latest.weights.h5").write_bytes(b"\x89HDF")  # as a kill in the middle of its save
+
+    third = _Watcher()
+    assert _train_watched(run, third, monkeypatch) == 0
+    assert sorted(third.started) == [4, 5]
+    assert third.started[4] == second.started[4]
+    history = json.loads((run / "training_history.json").read_text())
+
+    # The history of an uninterrupted run: all epochs once, all phases, each with its epochs.
+    assert history["resumed"] is True
+    assert _logged_epochs(run / "training_log.csv") == [0, 1, 2, 3, 4, 5]
+    assert [(e["epoch"], e["phase"]) for e in history["epochs"]] == [(1, 0), (2, 0), (3, 1), (4, 1), (5, 2), (6, 2)]
+    assert [e["learning_rate"] for e in history["epochs"]] == pytest.approx([1e-3, 1e-3, 3e-4, 3e-4, 9e-5, 9e-5])
+    assert history["epochs_run"] == history["max_epochs"] == 6 and history["stopped_early"] is False
+    phases = history["phases"]
+    assert [(p["phase"], p["first_epoch"], p["epochs_run"]) for p in phases] == [(0, 1, 2), (1, 3, 2), (2, 5, 2)]
+    assert [p["learning_rate"] for p in phases] == pytest.approx([1e-3, 3e-4, 9e-5])
+    assert [p["frozen_layers"] for p in phases] == [154, 143, 116]
+    assert phases[0]["trainable_parameters"] < phases[1]["trainable_parameters"] < phases[2]["trainable_parameters"]
+    val_loss = [entry["val_loss"] for entry in history["epochs"]]
+    assert history["restored_best_epoch"] == 1 + 4 + int(np.argmin(val_loss[4:]))  # the last phase's best
+    assert not backup.exists(), "the backup is removed when training finishes"
+
+    # A finished progressive run is not trained again without --retrain.
+    before = snapshot(run)
+    capsys.readouterr()
+    assert train_transfer.main(["--run-dir", str(run)]) == 0
+    assert "already trained" in capsys.readouterr().out
+    assert {k: v for k, v in snapshot(run).items() if k != "run_manifest.json"} == {
+        k: v for k, v in before.items() if k != "run_manifest.json"
+    }

@@ -23,6 +23,9 @@ from ..data import dataset as dataset_module
 from ..io import atomic_path, load_keras_model, read_json, sha256_file, write_json
 from ..stages import BACKUP_DIR, RunDir
 
+# In BACKUP_DIR: the config and data hashes of the run it backs up; another config's backup is not resumed.
+BACKUP_OWNER_FILE = "owner.json"
+
 
 def already_trained(run: RunDir, config_hash: str, data_hash: str) -> bool:
     history = run.path("history")
@@ -54,7 +57,9 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         history_records,
         make_callbacks,
         needs_full_model_fit,
+        resume_epoch,
         total_epochs,
+        trim_training_log,
     )
 
     data = dataset_module.load(run.require("data"))
@@ -63,17 +68,17 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     if not retrain and already_trained(run, config_hash, data_hash):
         return None
     backup = run.root / BACKUP_DIR
-    if retrain:
-        shutil.rmtree(backup, ignore_errors=True)
-    # BackupAndRestore writes this after each finished epoch; without it there is nothing to resume.
-    resuming = (backup / "training_metadata.json").is_file()
+    owner = {"config_hash": config_hash, "data_hash": data_hash}
+    owned = (backup / BACKUP_OWNER_FILE).is_file() and read_json(backup / BACKUP_OWNER_FILE) == owner
+    # 0 when no epoch was backed up (nothing to resume), with --retrain, or for another config's backup.
+    resume_from = resume_epoch(backup, config) if owned and not retrain else 0
+    resuming = resume_from > 0
     if not resuming:
-        shutil.rmtree(backup, ignore_errors=True)  # leftovers of a run killed in its first epoch
+        shutil.rmtree(backup, ignore_errors=True)  # leftovers of a run killed in its first epoch, or of another
         run.path("training_log").unlink(missing_ok=True)  # the CSV log is appended across resumed runs
+        write_json(backup / BACKUP_OWNER_FILE, owner)
     else:
-        from ..training import trim_training_log
-
-        trim_training_log(run)
+        trim_training_log(run, resume_from)
     from .. import distribute, feature_cache
 
     strategy = distribute.make_strategy(config["distribution_strategy"])
@@ -89,7 +94,7 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     started = time.perf_counter()
     if config["progressive_stages"] > 0:
         with strategy.scope():
-            phases = fit_progressive(model, data, config, callbacks, verbose, distribution["global_batch_size"])
+            phases = fit_progressive(model, data, config, callbacks, run, verbose, distribution["global_batch_size"])
     elif plan is not None:
         with strategy.scope():
             _, cache_info = feature_cache.fit_with_cached_features(

@@ -10,6 +10,7 @@ from phase4a.data.dataset import Dataset
 from phase4a.models.backbones import build_architecture
 from phase4a.models.freezing import freeze_first_layers, initial_frozen_count
 from phase4a.models.transfer import build_model, find_backbone
+from phase4a.stages import BACKUP_DIR, RunDir
 
 from .conftest import N_CLASSES, PATCH_SHAPE, make_config
 
@@ -29,7 +30,7 @@ def eager_compile(model, config):
                   metrics=["accuracy"], run_eagerly=True)  # fmt: skip
 
 
-def test_phases_unfreeze_at_the_right_epochs(patches, monkeypatch):
+def test_phases_unfreeze_at_the_right_epochs(patches, monkeypatch, tmp_path):
     monkeypatch.setattr(training, "compile_model", eager_compile)
     config = make_config("progressive", backbone="mobilenetv2", progressive_stages=2, phase_epochs=2, batch_size=8)
     keras.utils.set_random_seed(0)
@@ -38,8 +39,8 @@ def test_phases_unfreeze_at_the_right_epochs(patches, monkeypatch):
     freeze_first_layers(backbone, initial_frozen_count("mobilenetv2", backbone, config), config["bn_inference"])
     X, y = patches
     data = Dataset(X, y, X[:5], np.arange(5), ["a", "b", "c", "d", "e"], list(config["band_names"]))
-    watcher, recorder = TrainableAtEpochStart(), training.EpochRecorder()
-    phases = training.fit_progressive(model, data, config, [recorder, watcher, keras.callbacks.History()], verbose=0)
+    watcher, run = TrainableAtEpochStart(), RunDir(tmp_path)
+    phases = training.fit_progressive(model, data, config, [watcher, *training.make_callbacks(run, config)], run, 0)
 
     assert [p["frozen_layers"] for p in phases] == [154, 143, 116]  # all; then top; then top + block_15
     assert [p["first_epoch"] for p in phases] == [1, 3, 5]
@@ -48,3 +49,4 @@ def test_phases_unfreeze_at_the_right_epochs(patches, monkeypatch):
     counts = watcher.counts
     assert counts[0] == counts[1] < counts[2] == counts[3] < counts[4] == counts[5]  # changes at epochs 3 and 5
     assert phases[0]["trainable_parameters"] < phases[1]["trainable_parameters"] < phases[2]["trainable_parameters"]
+    assert not (tmp_path / BACKUP_DIR).exists(), "the phases' backups are removed when training finishes"
