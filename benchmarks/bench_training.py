@@ -57,6 +57,7 @@ def run_child(cmd: list[str]) -> dict:
 
 
 def bench_driver(run_dir: Path, extra: list[str], scripts: tuple[str, ...] = STEPS) -> dict:
+    shutil.rmtree(run_dir, ignore_errors=True)  # a finished run would be skipped, not timed
     started = time.perf_counter()
     steps = {}
     for script in scripts:

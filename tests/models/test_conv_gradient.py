@@ -78,6 +78,14 @@ def test_only_eligible_layers_are_patched_and_gradients_agree():
     assert assert_same_gradients(small_convnet(), x) == 2
 
 
+def test_odd_kernel_on_a_one_pixel_map_uses_its_centre_tap_with_the_same_gradients():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((1, 1, 4))
+    x = keras.layers.Conv2D(5, 3, padding="same")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
+    assert assert_same_gradients(model, tf.random.normal((3, 1, 1, 4), seed=3)) == 1
+
+
 def test_report_model_gradients_agree_from_loss_to_band_adapter():
     keras.utils.set_random_seed(0)
     config = make_config()
