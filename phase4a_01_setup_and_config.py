@@ -5,9 +5,8 @@ Usage: python phase4a_01_setup_and_config.py --help
 The logic lives in phase4a/steps/setup_config.py.
 """
 
-import sys
-
+from phase4a.cli import exit_step
 from phase4a.steps.setup_config import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_step(main())

@@ -5,9 +5,8 @@ Usage: python phase4a_04_train_transfer.py --help
 The logic lives in phase4a/steps/train_transfer.py.
 """
 
-import sys
-
+from phase4a.cli import exit_step
 from phase4a.steps.train_transfer import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_step(main())

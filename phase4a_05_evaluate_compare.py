@@ -5,9 +5,8 @@ Usage: python phase4a_05_evaluate_compare.py --help
 The logic lives in phase4a/steps/evaluate_compare.py.
 """
 
-import sys
-
+from phase4a.cli import exit_step
 from phase4a.steps.evaluate_compare import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_step(main())

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import config as config_module
 from .errors import Phase4AError
@@ -58,6 +59,21 @@ def remember_run_dir(run_dir: Path) -> None:
     from .io import write_text
 
     write_text(LAST_RUN_FILE, str(run_dir.resolve()) + "\n")
+
+
+def exit_step(code: int) -> NoReturn:
+    """End a step's process with ``code``.
+
+    With TensorFlow loaded, the interpreter's teardown takes about 1.2 s here (a fifth of a step's
+    start-up cost) and does nothing a finished step needs: every output is written atomically and
+    closed. So flush what is printed and leave without it.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    if "tensorflow" in sys.modules:
+        os._exit(code)
+    sys.exit(code)
 
 
 def report_error(error: BaseException) -> int:

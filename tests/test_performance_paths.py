@@ -112,6 +112,16 @@ def test_step_01_does_not_start_tensorflow(tmp_path):
     assert (tmp_path / "data.npz").is_file()
 
 
+def test_exit_step_skips_teardown_but_keeps_output_and_exit_code():
+    script = (
+        "import tensorflow, sys; from phase4a.cli import exit_step; "
+        "print('written'); print('warned', file=sys.stderr); exit_step(3)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert done.stdout.strip() == "written" and done.stderr.strip().endswith("warned")
+
+
 # --- input pipeline ------------------------------------------------------------------------------
 
 

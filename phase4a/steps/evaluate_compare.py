@@ -15,7 +15,6 @@ validation_predictions.csv, confusion_matrix.png, training_curves.png and compar
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ import pandas as pd
 from .. import config as config_module
 from .. import plots
 from ..baseline import load_baseline
-from ..cli import run_step, step_parser
+from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..diagnostics import diagnose
 from ..evaluation import accuracy_statistics, classification_metrics, compare_with_baseline, model_label
@@ -133,4 +132,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_step(main())

@@ -11,12 +11,11 @@ layer, with whether the config freezes it) and backbone.weights.h5 for step 03.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import pandas as pd
 
-from ..cli import run_step, step_parser
+from ..cli import exit_step, run_step, step_parser
 from ..io import atomic_path, read_json, write_json, write_text
 from ..stages import RunDir
 
@@ -98,4 +97,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_step(main())

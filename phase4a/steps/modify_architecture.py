@@ -12,10 +12,9 @@ Writes model_untrained.keras, architecture.txt (readable summary) and architectu
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from ..cli import run_step, step_parser
+from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..io import atomic_path, read_json, write_json, write_text
 from ..stages import RunDir
@@ -83,4 +82,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_step(main())

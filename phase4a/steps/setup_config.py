@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from .. import config as config_module
 from .. import plots
-from ..cli import OneLineParser, remember_run_dir, report_error, report_unexpected
+from ..cli import OneLineParser, exit_step, remember_run_dir, report_error, report_unexpected
 from ..data import dataset as dataset_module
 from ..data.sources import load_source, original_source
 from ..errors import OutputError, Phase4AError
@@ -147,4 +146,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_step(main())

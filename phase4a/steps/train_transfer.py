@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from .. import config as config_module
-from ..cli import run_step, step_parser
+from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..io import atomic_path, load_keras_model, read_json, sha256_file, write_json
 from ..stages import BACKUP_DIR, RunDir
@@ -162,4 +162,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_step(main())
