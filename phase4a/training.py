@@ -261,6 +261,7 @@ def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
         flat_epochs=config["flat_epochs"],
         stop_on_collapse=config["collapse_stop"],
         stop_on_flat=config["flat_stop"],
+        batch_size=config["batch_size"],
     )
 
 
