@@ -164,30 +164,54 @@ def _split(dataset_stats: dict[str, Any], name: str) -> dict[str, Any]:
     return dataset_stats.get("splits", {}).get(name, {})
 
 
+def _epoch_list(epochs: list[int]) -> str:
+    return ("epoch " if len(epochs) == 1 else "epochs ") + ", ".join(str(epoch) for epoch in epochs)
+
+
 def _collapse_finding(records: list[dict[str, Any]], dataset_stats: dict[str, Any]) -> dict[str, Any]:
-    first = _first_epoch(records, COLLAPSED)
-    if first is None:
+    collapsed = [record for record in records if record.get(COLLAPSED)]
+    if not collapsed:
         return {"flag": False, "epoch": None}
-    top = int(first[TOP_CLASS])
-    name = _class_name(top, dataset_stats)
-    finding = {"flag": True, "epoch": int(first["epoch"]), "class": top, "class_name": name}
-    collapsed_epochs = sum(1 for record in records if record.get(COLLAPSED))
-    text = f"From epoch {first['epoch']} every validation sample is predicted as {name} ({collapsed_epochs} of "
-    text += f"{len(records)} epochs collapsed)."
+    # The collapsed class can change between epochs, and the kept (best) weights may come from any of
+    # them, so every class is named with its epochs rather than only the first.
+    epochs_by_class: dict[str, list[int]] = {}
+    for record in collapsed:
+        name = _class_name(int(record[TOP_CLASS]), dataset_stats)
+        epochs_by_class.setdefault(name, []).append(int(record["epoch"]))
+    first = collapsed[0]
+    name = _class_name(int(first[TOP_CLASS]), dataset_stats)
+    finding = {
+        "flag": True,
+        "epoch": int(first["epoch"]),
+        "class": int(first[TOP_CLASS]),
+        "class_name": name,
+        "epochs_by_class": epochs_by_class,
+    }
+    text = f"In {len(collapsed)} of {len(records)} epochs (from epoch {first['epoch']}) every validation sample "
+    if len(epochs_by_class) == 1:
+        text += f"is predicted as {name}."
+    else:
+        text += "is predicted as one class, which changes between epochs: "
+        text += "; ".join(f"{cls} ({_epoch_list(epochs)})" for cls, epochs in epochs_by_class.items()) + "."
     val_counts = _split(dataset_stats, "validation").get("class_counts", {})
     if val_counts:
-        share = val_counts.get(name, 0) / max(sum(val_counts.values()), 1)
-        finding["accuracy_if_collapsed"] = share
-        text += f" That caps validation accuracy at {name}'s share of the labels, {share:.2%}."
+        total = max(sum(val_counts.values()), 1)
+        shares = {cls: val_counts.get(cls, 0) / total for cls in epochs_by_class}
+        finding["accuracy_if_collapsed"] = shares[name]
+        text += " That caps validation accuracy at the class's share of the labels: "
+        text += ", ".join(f"{cls} {share:.2%}" for cls, share in shares.items()) + "."
     train_counts = _split(dataset_stats, "train").get("class_counts", {})
     if train_counts:
         majority = max(train_counts, key=train_counts.get)
         finding["is_training_majority"] = majority == name
-        text += (
-            f" {name} is the most frequent training class, the answer of a head that sees no usable features."
-            if majority == name
-            else f" {name} is not the most frequent training class ({majority} is)."
-        )
+        if list(epochs_by_class) == [majority]:
+            text += (
+                f" {majority} is the most frequent training class, the answer of a head that sees no usable features."
+            )
+        elif majority in epochs_by_class:
+            text += f" {majority} is the most frequent training class."
+        else:
+            text += f" The most frequent training class, {majority}, is not among them."
     finding["text"] = text
     return finding
 

@@ -156,6 +156,24 @@ def cause_names(diagnosis):
     return {cause["name"] for cause in diagnosis["causes"]}
 
 
+def test_collapse_finding_names_every_collapsed_class_with_its_epochs():
+    records = collapsed_records(epochs=4, top_class=2)
+    records[2][dg.TOP_CLASS] = 1  # epoch 3 collapses to Forest, the others to Parcels
+    collapse = dg.diagnose(records, REPORT_CONFIG, DATA_STATS, backbone_layers=175)["collapse"]
+    assert collapse["epochs_by_class"] == {"Parcels": [1, 2, 4], "Forest": [3]}
+    assert "Parcels (epochs 1, 2, 4); Forest (epoch 3)" in collapse["text"]
+    assert "Parcels 25.33%, Forest 28.00%" in collapse["text"]
+    assert "Agriculture, is not among them" in collapse["text"]
+
+
+def test_collapse_finding_on_the_training_majority():
+    collapse = dg.diagnose(collapsed_records(epochs=3), REPORT_CONFIG, DATA_STATS)["collapse"]
+    assert collapse["text"].startswith(
+        "In 3 of 3 epochs (from epoch 1) every validation sample is predicted as Agriculture."
+    )
+    assert "Agriculture is the most frequent training class, the answer of a head" in collapse["text"]
+
+
 def test_diagnose_the_report_run():
     diagnosis = dg.diagnose(collapsed_records(), REPORT_CONFIG, DATA_STATS, backbone_layers=175)
     assert diagnosis["collapse"]["flag"] and diagnosis["collapse"]["epoch"] == 1
