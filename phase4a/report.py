@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .data.sources import original_source
+from .data.sources import describe_scaling, original_source
 from .evaluation import model_label
 
 
@@ -117,13 +117,7 @@ def data_section(ctx: dict[str, Any]) -> list[str]:
     names = summary["class_names"]
     rows = [[name] + [summary["splits"][split]["class_counts"][name] for split in summary["splits"]] for name in names]
     rows.append(["**Total**"] + [summary["splits"][split]["samples"] for split in summary["splits"]])
-    scaling = summary["scaling"]
-    note = (
-        "already in [0, 1], not rescaled"
-        if scaling["already_scaled"]
-        else f"scaled as (value + {scaling['offset']:g}) / {scaling['divisor']:g}"
-    )
-    lines = [_table(["Class", *summary["splits"].keys()], rows), "", f"Reflectance: {note}."]
+    lines = [_table(["Class", *summary["splits"].keys()], rows), "", f"Reflectance: {describe_scaling(summary)}."]
     if "polygons_in_both_splits" in summary:
         lines.append(f"Polygons shared by both splits: {summary['polygons_in_both_splits']}.")
     return lines

@@ -169,3 +169,14 @@ def original_source(notes: dict[str, Any]) -> str | None:
         notes = notes["origin"]
     source = notes.get("source")
     return None if source == "npz" else source
+
+
+def describe_scaling(summary: dict[str, Any]) -> str:
+    """How the run's reflectance was scaled, in words; for copied data, by the step 01 that first scaled it."""
+    scaling, notes, copied = summary["scaling"], summary.get("source", {}), False
+    while scaling.get("already_scaled") and isinstance(notes.get("origin_scaling"), dict):
+        scaling, notes, copied = notes["origin_scaling"], notes.get("origin") or {}, True
+    if scaling.get("already_scaled"):
+        return "already in [0, 1], not rescaled"
+    text = f"scaled as (value + {scaling['offset']:g}) / {scaling['divisor']:g}"
+    return text + (f", by the step 01 that wrote the copied {ARTEFACTS['data']}" if copied else "")

@@ -23,7 +23,7 @@ from .. import config as config_module
 from .. import plots
 from ..cli import OneLineParser, exit_step, remember_run_dir, report_error, report_unexpected
 from ..data import dataset as dataset_module
-from ..data.sources import load_source, original_source
+from ..data.sources import describe_scaling, load_source, original_source
 from ..errors import OutputError, Phase4AError
 from ..io import atomic_path, save_figure, write_json
 from ..paths import default_run_dir
@@ -83,13 +83,9 @@ def print_summary(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) 
     for split, entry in summary["splits"].items():
         counts = ", ".join(f"{name} {count}" for name, count in entry["class_counts"].items())
         print(f"  {split}: {entry['samples']} patches ({counts})")
-    scaling = summary["scaling"]
-    if scaling["already_scaled"]:
-        print("  reflectance already in [0, 1]; not rescaled")
-    else:
-        print(f"  reflectance scaled as (value + {scaling['offset']:g}) / {scaling['divisor']:g}")
-    if "warning" in scaling:
-        print(f"warning: {scaling['warning']}")
+    print(f"  reflectance {describe_scaling(summary)}")
+    if "warning" in summary["scaling"]:
+        print(f"warning: {summary['scaling']['warning']}")
     source = summary["source"]
     if config["data_source"] == "npz":
         origin = original_source(source)

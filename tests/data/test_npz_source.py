@@ -33,7 +33,9 @@ def test_the_copy_is_byte_identical_and_the_manifest_names_its_origin(tmp_path, 
     source = made_run / "data.npz"
     run_dir = tmp_path / "run"
     assert run_step01(run_dir, "--data_npz", str(source)) == 0, capsys.readouterr().err
-    assert "data.npz copied from" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "data.npz copied from" in out
+    assert "reflectance scaled as (value + 0) / 10000, by the step 01 that wrote the copied data.npz" in out
     assert sha256_file(run_dir / "data.npz") == sha256_file(source)
 
     manifest = json.loads((run_dir / "run_manifest.json").read_text())
