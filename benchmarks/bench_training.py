@@ -2,12 +2,14 @@
 
 Usage: python -m benchmarks.bench_training [--epochs N] [--work-dir DIR] [--skip-driver]
 
-1. The mock driver (steps 01..05, each its own process, the mock's fast config): wall time of each
-   step split into start-up (wall - work: interpreter, imports, TensorFlow start, exit) and work (the
-   step's own function, from run_manifest.json), and peak RSS (os.wait4 per child).
+1. The mock driver's command (steps 01..05 in one process, phase4a.pipeline, the mock's fast config):
+   wall time, peak RSS, and each step's work (from run_manifest.json); then the five scripts one by
+   one, each its own process: per step wall time split into start-up (wall - work: interpreter,
+   imports, TensorFlow start, exit) and work, and peak RSS (os.wait4 per child).
 2. Step 04's training path (phase4a.steps.train_transfer, report config, mock 300/75 data) vs a
    minimal hand-written ``model.fit`` of the identical model file and data, in this process:
-   steady-state samples/s (epochs after the first; epoch time includes validation) and the ratio.
+   steady-state samples/s (epochs after the first; epoch time includes validation), the ratio, and
+   what the first epoch costs on top of a steady one (tracing and building the graphs).
    The pipeline is also run with ``fast_conv_gradient false`` (TensorFlow's own Conv2D gradient).
 3. FLOP/s: forward FLOPs counted per layer (Conv2D and Dense multiply-adds x 2; BatchNorm, ReLU,
    adds and pooling ignored: under 1%). Convention: a training sample costs 3x forward, a validation
@@ -56,8 +58,31 @@ def run_child(cmd: list[str]) -> dict:
     return {"wall": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
-def bench_driver(run_dir: Path, extra: list[str], scripts: tuple[str, ...] = STEPS) -> dict:
+def step_seconds(run_dir: Path) -> dict[str, dict]:
+    """Each step's start-up and work seconds as run_step recorded them in run_manifest.json."""
+    manifest = json.loads((run_dir / "run_manifest.json").read_text())
+    return {name: entry["seconds"] for name, entry in sorted(manifest["steps"].items())}
+
+
+def bench_driver(run_dir: Path, extra: list[str]) -> dict:
+    """The mock driver's own command (one process, phase4a.pipeline): wall, peak RSS, and per step
+    the start-up (config, seeding; the first TensorFlow step also loads TensorFlow) and work."""
     shutil.rmtree(run_dir, ignore_errors=True)  # a finished run would be skipped, not timed
+    process = run_child([sys.executable, "-m", "phase4a.pipeline", "--run-dir", str(run_dir), *MOCK_ARGS, *extra])
+    steps = step_seconds(run_dir)
+    work = sum(entry["work"] for entry in steps.values())
+    return {
+        "wall_seconds": process["wall"],
+        "peak_rss_mib": process["peak_rss_mib"],
+        "outside_steps_work": round(process["wall"] - work, 3),
+        "steps": steps,
+    }
+
+
+def bench_scripts(run_dir: Path, extra: list[str], scripts: tuple[str, ...] = STEPS) -> dict:
+    """The scripts one by one, each its own process (as a student runs them): per step wall time,
+    start-up (wall - work: interpreter, imports, TensorFlow start, exit), work and peak RSS."""
+    shutil.rmtree(run_dir, ignore_errors=True)
     started = time.perf_counter()
     steps = {}
     for script in scripts:
@@ -66,10 +91,8 @@ def bench_driver(run_dir: Path, extra: list[str], scripts: tuple[str, ...] = STE
             args += MOCK_ARGS + extra
         steps[script] = run_child(args)
     total = time.perf_counter() - started
-    manifest = json.loads((run_dir / "run_manifest.json").read_text())
-    for (name, entry), script in zip(sorted(manifest["steps"].items()), STEPS):
-        work = entry["seconds"]["work"]
-        steps[script].update(step=name, work=work, startup=round(steps[script]["wall"] - work, 3))
+    for (name, seconds), script in zip(step_seconds(run_dir).items(), scripts):
+        steps[script].update(step=name, work=seconds["work"], startup=round(steps[script]["wall"] - seconds["work"], 3))
     return {"wall_seconds": round(total, 3), "steps": steps}
 
 
@@ -198,8 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     driver_dir = work / "driver"
     if not args.skip_driver:
-        print("mock driver (5 processes) ...", flush=True)
+        print("mock driver (one process) ...", flush=True)
         result["driver"] = bench_driver(driver_dir, args.step01.split())
+        print("the five scripts, each its own process ...", flush=True)
+        result["scripts"] = bench_scripts(work / "scripts", args.step01.split())
     result["step01_options"] = MOCK_ARGS + args.step01.split()
     sys.path.insert(0, str(ROOT))
     import tensorflow as tf
@@ -230,22 +255,29 @@ def main(argv: list[str] | None = None) -> int:
         entry["steady_epoch_seconds"] = round(sec, 3)
         entry["samples_per_second"] = round(n_train / sec, 2)
         entry["first_over_steady"] = round(entry["epoch_seconds"][0] / sec, 2)
+        entry["first_epoch_overhead_seconds"] = round(entry["epoch_seconds"][0] - sec, 2)
         entry["achieved_flops"] = epoch_flops / sec
         entry["percent_of_matmul"] = round(100 * entry["achieved_flops"] / result["matmul_flops"], 1)
     result["plain_keras"] = plain
     result["pipeline"] = pipe
     result["pipeline_tf_conv_gradient"] = tf_gradient
     result["pipeline_over_plain"] = round(pipe["samples_per_second"] / plain["samples_per_second"], 3)
+
     # Determinism: the driver's step 04 (2 epochs, its own process) vs this run's first 2 epochs.
-    driver_history = json.loads((driver_dir / "training_history.json").read_text())
-    driver_loss = [e["loss"] for e in driver_history["epochs"]]
+    def losses(run_dir: Path) -> list[float]:
+        return [e["loss"] for e in json.loads((run_dir / "training_history.json").read_text())["epochs"]]
+
+    # Determinism: the driver's step 04 (2 epochs) vs the scripts' (own processes) and this run's first 2.
+    driver_loss = losses(driver_dir)
+    if (work / "scripts").is_dir():
+        result["driver_equals_scripts"] = driver_loss == losses(work / "scripts")
     k = min(len(driver_loss), len(pipe["loss"]))
     result["deterministic_across_processes"] = driver_loss[:k] == pipe["loss"][:k]
 
     fe = {}
     preset_dir = work / "feature_extraction"
     print("feature_extraction preset, steps 01-03 ...", flush=True)
-    bench_driver(preset_dir, ["--preset", "feature_extraction", *args.step01.split()], STEPS[:3])
+    bench_scripts(preset_dir, ["--preset", "feature_extraction", *args.step01.split()], STEPS[:3])
     for cached in (False, True):
         label = "cached" if cached else "uncached"
         print(f"feature extraction, {label}, {args.epochs} epochs ...", flush=True)
@@ -268,7 +300,9 @@ def print_table(r: dict) -> None:
     gflops, mflop = r["matmul_flops"] / 1e9, r["forward_flops_per_sample"] / 1e6
     print(f"\nmatmul float32: {gflops:.1f} GFLOP/s; forward {mflop:.1f} MFLOP per sample")
     print(f"convention: {r['flop_convention']}")
-    print(f"{'training':<24}{'steady s/epoch':>15}{'samples/s':>11}{'1st/steady':>11}{'% matmul':>10}")
+    print(
+        f"{'training':<24}{'steady s/epoch':>15}{'samples/s':>11}{'1st/steady':>11}{'1st - steady':>13}{'% matmul':>10}"
+    )
     rows = (
         ("plain model.fit", p),
         ("pipeline (step 04)", q),
@@ -277,9 +311,13 @@ def print_table(r: dict) -> None:
     for name, e in rows:
         print(
             f"{name:<24}{e['steady_epoch_seconds']:>15.2f}{e['samples_per_second']:>11.1f}"
-            f"{e['first_over_steady']:>11.2f}{e['percent_of_matmul']:>10.1f}"
+            f"{e['first_over_steady']:>11.2f}{e['first_epoch_overhead_seconds']:>12.1f}s{e['percent_of_matmul']:>10.1f}"
         )
-    print(f"pipeline / plain: {r['pipeline_over_plain']:.2f}x; deterministic: {r['deterministic_across_processes']}")
+    print(
+        f"pipeline / plain: {r['pipeline_over_plain']:.2f}x; same losses as the driver's step 04: "
+        f"{r['deterministic_across_processes']}; driver (one process) = scripts (a process each): "
+        f"{r.get('driver_equals_scripts')}"
+    )
     fe = r["feature_extraction"]
     print(
         f"feature extraction s/epoch after the first: uncached {fe['uncached']['steady_epoch_seconds']:.3f}, "
@@ -288,11 +326,16 @@ def print_table(r: dict) -> None:
     )
     if "driver" in r:
         d = r["driver"]
-        print(f"\nmock driver: {d['wall_seconds']:.1f} s wall")
+        print(
+            f"\nmock driver (one process): {d['wall_seconds']:.1f} s wall, peak RSS {d['peak_rss_mib']:.0f} MiB; "
+            f"outside the steps' work (interpreter, imports, TensorFlow start, exit): {d['outside_steps_work']:.1f} s"
+        )
+        print("  work per step: " + ", ".join(f"{name} {s['work']:.1f} s" for name, s in d["steps"].items()))
+        scripts = r["scripts"]
+        print(f"the five scripts one by one (a process each): {scripts['wall_seconds']:.1f} s wall")
         print(f"{'step':<36}{'wall':>7}{'startup':>9}{'work':>7}{'peak RSS MiB':>14}")
-        for script, s in d["steps"].items():
-            startup, work = s.get("startup", 0), s.get("work", 0)
-            print(f"{script:<36}{s['wall']:>7.1f}{startup:>9.1f}{work:>7.1f}{s['peak_rss_mib']:>14.0f}")
+        for script, s in scripts["steps"].items():
+            print(f"{script:<36}{s['wall']:>7.1f}{s['startup']:>9.1f}{s['work']:>7.1f}{s['peak_rss_mib']:>14.0f}")
 
 
 if __name__ == "__main__":

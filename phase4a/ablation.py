@@ -98,24 +98,15 @@ def shared_data_options(overrides: list[str], reference: Path) -> list[str]:
 
 
 def run_preset(preset: str, run_dir: Path, run_options: list[str]) -> None:
-    """Steps 01 to 05 for one preset, in-process through each step's main; step 04 resumes if interrupted.
+    """Steps 01 to 05 for one preset, in-process (phase4a.pipeline); step 04 resumes if interrupted.
 
     ``run_options``: step 01's options, from :func:`shared_data_options`.
     """
-    import keras
+    from .pipeline import run_steps
 
-    from .steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
-
-    run_args = ["--run-dir", str(run_dir)]
-    _check(setup_config.main([*run_args, "--overwrite", "--preset", preset, *run_options]), "step 01", preset)
-    for main, script in (
-        (load_pretrained.main, "step 02"),
-        (modify_architecture.main, "step 03"),
-        (train_transfer.main, "step 04"),
-        (evaluate_compare.main, "step 05"),
-    ):
-        _check(main(run_args), script, preset)
-    keras.backend.clear_session()  # one model per run; free the graph before the next
+    code, script = run_steps(run_dir, ["--overwrite", "--preset", preset, *run_options])
+    if script is not None:
+        _check(code, script, preset)
 
 
 def _reference_is_current(reference: RunDir, overrides: list[str]) -> bool:

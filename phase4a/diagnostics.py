@@ -54,9 +54,12 @@ def prediction_spread(y_pred: np.ndarray, n_classes: int) -> dict[str, Any]:
     }
 
 
-def _cross_entropy(probabilities: np.ndarray, y_true: np.ndarray) -> float:
-    picked = probabilities[np.arange(len(y_true)), y_true]
-    return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
+def validation_metrics(probabilities: np.ndarray, y_true: np.ndarray) -> dict[str, float]:
+    """``val_loss`` and ``val_accuracy`` of softmax outputs, with the loss and metric functions behind
+    Keras' validation pass (sparse categorical cross-entropy and accuracy), averaged over samples."""
+    loss = keras.losses.sparse_categorical_crossentropy(y_true, probabilities)
+    accuracy = keras.metrics.sparse_categorical_accuracy(y_true, probabilities)
+    return {"val_loss": float(np.mean(loss)), "val_accuracy": float(np.mean(accuracy))}
 
 
 class CollapseMonitor(keras.callbacks.Callback):
@@ -64,9 +67,12 @@ class CollapseMonitor(keras.callbacks.Callback):
 
     Epochs are numbered from 1, as in the saved training history. Validation loss is flat at epoch
     ``e`` when the last ``flat_epochs`` values (epochs ``e - K + 1 .. e``) lie within ``flat_tolerance``
-    of each other (max - min, absolute). ``val_loss`` comes from the logs; when ``fit`` has no
-    validation data it is computed from the predictions (the model must output probabilities).
-    Place this callback before History consumers such as CSVLogger and EarlyStopping in the list.
+    of each other (max - min, absolute).
+
+    When ``fit`` has no validation data, this callback is the validation pass: its one prediction of
+    the validation split also gives ``val_loss`` and ``val_accuracy`` (the model must output
+    probabilities), which saves Keras' separate evaluation of the same patches, and its traced graph.
+    Place it before the callbacks that read those logs (EarlyStopping, ModelCheckpoint, CSVLogger).
     """
 
     def __init__(
@@ -106,7 +112,9 @@ class CollapseMonitor(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         probabilities = predict_probabilities(self.model, self.x_val, self.batch_size)
         spread = prediction_spread(probabilities, self.n_classes)
-        val_loss = float(logs["val_loss"]) if "val_loss" in logs else _cross_entropy(probabilities, self.y_val)
+        if "val_loss" not in logs:
+            logs.update(validation_metrics(probabilities, self.y_val))
+        val_loss = float(logs["val_loss"])
         record = {
             "epoch": epoch + 1,
             "val_loss": val_loss,

@@ -90,7 +90,7 @@ def fit_with_cached_features(
     """Compute features once, fit the head on them; returns (keras History, info dict)."""
     import time
 
-    from .training import compile_model, make_datasets
+    from .training import compile_model, keras_validation, make_datasets
 
     batch = global_batch_size or config["batch_size"]
     started = time.perf_counter()
@@ -110,7 +110,12 @@ def fit_with_cached_features(
             callback.x_val = features_val
     train, val = make_datasets(features_train, data.y_train, features_val, data.y_val, batch, config["seed"])
     history = head.fit(
-        train, validation_data=val, epochs=config["epochs"], callbacks=callbacks, shuffle=False, verbose=verbose
+        train,
+        validation_data=keras_validation(val, callbacks),
+        epochs=config["epochs"],
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=verbose,
     )
     info = {
         "used": True,

@@ -115,6 +115,29 @@ def test_monitor_stops_on_collapse_and_on_flat_loss():
     assert "since epoch 1" in on_flat.stop_reason
 
 
+def test_without_validation_data_the_monitor_is_the_validation_pass():
+    """Its val_loss and val_accuracy are Keras' own evaluation of the same weights, to float rounding."""
+    x, y = toy_data()
+    model = learning_model()
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    monitor = dg.CollapseMonitor(x, y, N_CLASSES)
+    history = fit(model, monitor, epochs=1, validation=False)
+    loss, accuracy = model.evaluate(x, y, batch_size=16, verbose=0)
+    assert history.history["val_loss"] == [pytest.approx(loss, rel=1e-5)]
+    assert history.history["val_accuracy"] == [pytest.approx(accuracy)]
+    assert monitor.records[0]["val_loss"] == history.history["val_loss"][0]
+
+
+def test_training_fit_validates_through_the_monitor_only_when_there_is_one():
+    from phase4a.training import keras_validation
+
+    x, y = toy_data()
+    assert keras_validation("val", [keras.callbacks.History(), dg.CollapseMonitor(x, y, N_CLASSES)]) is None
+    assert keras_validation("val", [keras.callbacks.History()]) == "val"
+
+
 def drive(monitor, losses):
     """Feed given val_loss values to the monitor as if Keras had produced them."""
     for epoch, loss in enumerate(losses):

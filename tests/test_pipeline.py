@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from phase4a import cli
+from phase4a import cli, pipeline
 from phase4a.paths import PROJECT_ROOT
 from phase4a.stages import ARTEFACTS, MANIFEST, OPTIONAL_ARTEFACTS, STAGES
 from phase4a.steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
 
-from .conftest import op_determinism_kept
+from .conftest import TINY_CNN_OVERRIDES, op_determinism_kept
 
 TINY = "--weights none --epochs 1 --mock_train_size 40 --mock_val_counts 2,2,2,2,2 --batch_size 8".split()
 STEP_MAINS = [load_pretrained.main, modify_architecture.main, train_transfer.main, evaluate_compare.main]
@@ -120,6 +120,26 @@ def test_a_missing_input_names_the_step_that_makes_it(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"error: config.json not found in {tmp_path}; run phase4a_01_setup_and_config.py first"
     )
+
+
+def test_the_drivers_pipeline_runs_the_five_steps_in_one_process(tmp_path, trained_cnn_run, capsys):
+    """The same results as each script's main run one after the other (trained_cnn_run)."""
+    run = tmp_path / "run"
+    with op_determinism_kept():
+        assert pipeline.main(["--run-dir", str(run), *TINY_CNN_OVERRIDES]) == 0
+    out = capsys.readouterr().out
+    assert [line[4:] for line in out.splitlines() if line.startswith("=== ")] == [
+        stage.script for stage in STAGES.values()
+    ]
+    assert (run / ARTEFACTS["metrics"]).read_bytes() == (trained_cnn_run / ARTEFACTS["metrics"]).read_bytes()
+
+
+def test_the_drivers_pipeline_stops_at_the_failing_step(tmp_path, capsys):
+    assert pipeline.main(["--run-dir", str(tmp_path / "run"), "--learning_rat", "0.1"]) == 2
+    captured = capsys.readouterr()
+    assert "FAILED at phase4a_01_setup_and_config.py" in captured.out
+    assert "=== phase4a_02" not in captured.out
+    assert "--learning_rat" in captured.err
 
 
 @pytest.mark.parametrize("script", sorted(stage.script for stage in STAGES.values()))

@@ -51,19 +51,26 @@ def _without(value, keys):
 
 @pytest.mark.slow
 def test_mock_driver_twice_gives_identical_metrics(tmp_path):
-    """The real thing: ./run_phase4a_mock.sh (ResNet50, one process per step) twice, then another seed."""
+    """The real thing: ./run_phase4a_mock.sh (ResNet50, the five steps in one process) twice, the same
+    as the five scripts each in its own process, and another seed gives other numbers."""
     tiny = [option for option in TINY_OVERRIDES]
+    env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras")}
+
+    def check(command: list[str], **extra_env: str) -> None:
+        result = subprocess.run(command, cwd=PROJECT_ROOT, env={**env, **extra_env}, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
     def drive(name: str, *extra: str) -> bytes:
-        env = {**os.environ, "PHASE4A_MOCK_RUN_DIR": str(tmp_path / name), "KERAS_HOME": str(tmp_path / "keras")}
-        result = subprocess.run(
-            ["bash", "run_phase4a_mock.sh", *tiny, *extra], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        check(["bash", "run_phase4a_mock.sh", *tiny, *extra], PHASE4A_MOCK_RUN_DIR=str(tmp_path / name))
         return (tmp_path / name / ARTEFACTS["metrics"]).read_bytes()
 
     first = drive("a")
     assert drive("b") == first
+    scripts = tmp_path / "scripts"
+    for stage in STAGES.values():
+        step01 = ["--data_source", "mock", "--weights", "none", "--epochs", "2", *tiny] if stage.number == 1 else []
+        check([sys.executable, stage.script, "--run-dir", str(scripts), *step01])
+    assert (scripts / ARTEFACTS["metrics"]).read_bytes() == first
     assert drive("c", "--seed", "7") != first
 
 
