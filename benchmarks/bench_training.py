@@ -8,7 +8,7 @@ Usage: python -m benchmarks.bench_training [--epochs N] [--work-dir DIR] [--skip
    imports, TensorFlow start, exit) and work, and peak RSS (os.wait4 per child).
 2. Step 04's training path (phase4a.steps.train_transfer, report config, mock 300/75 data) vs a
    minimal hand-written ``model.fit`` of the identical model file and data, in this process:
-   steady-state samples/s (epochs after the first; epoch time includes validation), the ratio, and
+   steady-state samples/s (median epoch after the first; epoch time includes validation), the ratio, and
    what the first epoch costs on top of a steady one (tracing and building the graphs).
    The pipeline is also run with ``fast_conv_gradient false`` (TensorFlow's own Conv2D gradient).
 3. FLOP/s: forward FLOPs counted per layer (Conv2D and Dense multiply-adds x 2; BatchNorm, ReLU,
@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -129,8 +130,9 @@ def forward_flops(model) -> int:
 
 
 def steady(seconds: list[float]) -> float:
-    later = seconds[1:] or seconds
-    return sum(later) / len(later)
+    """A steady epoch: the median of the epochs after the first (one slow epoch, when the shared
+    machine stalls, moves a mean by half an epoch)."""
+    return statistics.median(seconds[1:] or seconds)
 
 
 class EpochTimer:
@@ -218,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "processor": platform.machine()},
         "notes": "shared 2-core machine: other processes may have run concurrently; expect +-20% noise",
         "flop_convention": "forward = 2 x multiply-adds of Conv2D+Dense; train sample = 3x forward, validation = 1x",
+        "steady_epoch": "median of the epochs after the first; epoch time includes the validation pass",
     }
     driver_dir = work / "driver"
     if not args.skip_driver:

@@ -88,6 +88,7 @@ def fit_with_cached_features(
     global_batch_size: int | None = None,
 ):
     """Compute features once, fit the head on them; returns (keras History, info dict)."""
+    import math
     import time
 
     from .training import compile_model, keras_validation, make_datasets
@@ -98,7 +99,9 @@ def fit_with_cached_features(
     features_train = compute_features(extractor, data.X_train, batch)
     features_val = compute_features(extractor, data.X_val, batch)
     feature_seconds = time.perf_counter() - started
-    compile_model(head, config)
+    # A head step takes well under a millisecond of arithmetic: one call per epoch instead of one per
+    # batch halves a later epoch here (about 60 -> 30 ms).
+    compile_model(head, config, steps_per_execution=math.ceil(len(features_train) / batch))
     # ModelCheckpoint calls ``self.model.save``: saving "the model" during fit saves the full model
     # (whose head is the head being trained). Weights-only saves (BackupAndRestore) stay the head's.
     object.__setattr__(head, "save", model.save)

@@ -265,9 +265,12 @@ def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
     )
 
 
-def compile_model(model: keras.Model, config: dict[str, Any]) -> None:
+def compile_model(model: keras.Model, config: dict[str, Any], steps_per_execution: int = 1) -> None:
     """Compile for training; with ``fast_conv_gradient``, Conv2D layers also get the faster input
-    gradient (models/conv_gradient.py), which must be in place before ``fit`` traces the step."""
+    gradient (models/conv_gradient.py), which must be in place before ``fit`` traces the step.
+
+    ``steps_per_execution``: batches per call of the traced train function (Keras), for models whose
+    steps are so small that the per-call cost dominates (the head on cached features)."""
     if config["fast_conv_gradient"]:
         use_fast_conv_gradients(model)
     model.compile(
@@ -276,6 +279,7 @@ def compile_model(model: keras.Model, config: dict[str, Any]) -> None:
         metrics=["accuracy"],
         # XLA (issue 7); Keras ignores it, with a warning, while op determinism is enabled.
         jit_compile=bool(config.get("jit_compile", False)) and not config.get("deterministic", False),
+        steps_per_execution=steps_per_execution,
     )
 
 

@@ -177,6 +177,28 @@ def test_cached_training_trains_the_head_of_the_full_model_and_saves_the_full_mo
     np.testing.assert_allclose(model.predict(data.X_val, verbose=0), via_cache, rtol=1e-5, atol=1e-6)
 
 
+def test_cached_training_has_the_losses_of_training_the_full_model(tmp_path):
+    """Several batches per epoch (the cached head runs an epoch's batches in one call), the same numbers."""
+    from phase4a.training import fit, history_records
+
+    data = tiny_data(n_train=40)
+    config = small_config(jit_compile=False, epochs=3)
+    losses = {}
+    for cached in (False, True):
+        run = RunDir(tmp_path / f"cached_{cached}")
+        model = tiny_transfer_model()
+        compile_model(model, config)
+        keras.utils.set_random_seed(config["seed"])
+        callbacks = make_callbacks(run, config, data)
+        if cached:
+            feature_cache.fit_with_cached_features(model, data, config, callbacks, feature_cache.plan_cache(model), 0)
+        else:
+            fit(model, data, config, callbacks, verbose=0)
+        losses[cached] = [(e["loss"], e["val_loss"]) for e in history_records(run.path("training_log"))]
+    assert len(losses[True]) == 3
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
+
+
 # --- distribution --------------------------------------------------------------------------------
 
 
