@@ -85,12 +85,16 @@ def save_figure(path: str | os.PathLike, figure) -> None:
 
 
 def load_keras_model(path: str | os.PathLike, remedy: str):
-    """``keras.models.load_model``, with a damaged or partial file reported as one line naming ``remedy``."""
+    """``keras.models.load_model``, with a damaged or partial file reported as one line naming ``remedy``.
+
+    Not compiled: every caller predicts or compiles for itself, and a trained model's optimizer
+    state (half of transfer_model.keras) is then not restored (0.4-0.7 s of a load here).
+    """
     import keras
 
     path = Path(path)
     try:
-        return keras.models.load_model(path)
+        return keras.models.load_model(path, compile=False)
     except Exception as exc:  # zipfile, h5py and Keras all raise their own types for a damaged file
         reason = (str(exc).strip().splitlines() or [""])[0][:160]
         raise DataError(

@@ -39,9 +39,8 @@ def baseline_predictions(run: RunDir, X_val: np.ndarray, batch_size: int) -> np.
     path = run.path("baseline_model")
     if not path.is_file():
         return None
-    import keras
-
-    return predict_probabilities(keras.models.load_model(path), X_val, batch_size).argmax(axis=1)
+    model = load_keras_model(path, "re-run phase4a_04_train_transfer.py --retrain")
+    return predict_probabilities(model, X_val, batch_size).argmax(axis=1)
 
 
 def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
