@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .cli import exit_step
+from .cli import OneLineParser, exit_step
 from .stages import STAGES
 
 StepMain = Callable[[list[str]], int]
@@ -62,8 +62,11 @@ def run_steps(run_dir: Path, step01_options: list[str]) -> tuple[int, str | None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False
+    parser = OneLineParser(
+        prog="python -m phase4a.pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,  # a step-01 option such as --run must not be taken for --run-dir
     )
     parser.add_argument("--run-dir", type=Path, required=True, help="the run directory every step uses")
     args, step01_options = parser.parse_known_args(argv)

@@ -134,6 +134,15 @@ def test_the_drivers_pipeline_runs_the_five_steps_in_one_process(tmp_path, train
     assert (run / ARTEFACTS["metrics"]).read_bytes() == (trained_cnn_run / ARTEFACTS["metrics"]).read_bytes()
 
 
+def test_the_drivers_pipeline_needs_a_run_directory(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        pipeline.main([])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: the following arguments are required: --run-dir; see python -m phase4a.pipeline --help"
+    )
+
+
 def test_the_drivers_pipeline_stops_at_the_failing_step(tmp_path, capsys):
     assert pipeline.main(["--run-dir", str(tmp_path / "run"), "--learning_rat", "0.1"]) == 2
     captured = capsys.readouterr()
