@@ -6,8 +6,8 @@ Usage:
 Each step is the ``main`` its script ``phase4a_0N_*.py`` runs, and steps share nothing but the files in
 the run directory, as when the scripts run one by one. One process imports TensorFlow once instead of
 four times (3-8 s each on a 2-core machine). Keras' global state is cleared before every step and each
-step seeds itself, so a step computes what it computes in a process of its own (the benchmark checks
-that the training losses are identical). Stops at the first step that fails, with its exit code.
+step seeds itself, so a step computes what it computes in a process of its own (a slow test checks
+the metrics byte for byte, the benchmark the training losses). Stops at the first step that fails, with its exit code.
 """
 
 from __future__ import annotations

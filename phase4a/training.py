@@ -290,7 +290,8 @@ def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = N
     callbacks = [
         # First: it is the validation pass (see fit), and its per-epoch keys reach the log and its stop wins.
         *([] if data is None else [collapse_monitor(data, config)]),
-        # Before ReduceLROnPlateau, to log the rate the epoch ran at.
+        # After the monitor, so an epoch's time includes its validation pass; before ReduceLROnPlateau,
+        # so the logged rate is the one the epoch ran at.
         EpochRecorder(),
         AtomicModelCheckpoint(
             run.path("best_checkpoint"), monitor=config["checkpoint_monitor"], save_best_only=True, verbose=0
