@@ -266,7 +266,6 @@ def main(argv: list[str] | None = None) -> int:
     result["pipeline_tf_conv_gradient"] = tf_gradient
     result["pipeline_over_plain"] = round(pipe["samples_per_second"] / plain["samples_per_second"], 3)
 
-    # Determinism: the driver's step 04 (2 epochs, its own process) vs this run's first 2 epochs.
     def losses(run_dir: Path) -> list[float]:
         return [e["loss"] for e in json.loads((run_dir / "training_history.json").read_text())["epochs"]]
 

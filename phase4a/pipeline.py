@@ -25,20 +25,10 @@ from .stages import STAGES
 StepMain = Callable[[list[str]], int]
 
 
-# Stage -> the module in phase4a/steps whose ``main`` its script runs.
-STEP_MODULES = {
-    "setup": "setup_config",
-    "pretrained": "load_pretrained",
-    "architecture": "modify_architecture",
-    "train": "train_transfer",
-    "evaluate": "evaluate_compare",
-}
-
-
 def step_mains() -> Iterator[tuple[str, StepMain]]:
     """(script, main) of every step, in order; imported one by one, so step 01 runs before TensorFlow loads."""
-    for name, stage in sorted(STAGES.items(), key=lambda item: item[1].number):
-        yield stage.script, importlib.import_module(f"{__package__}.steps.{STEP_MODULES[name]}").main
+    for stage in STAGES.values():
+        yield stage.script, importlib.import_module(f"{__package__}.steps.{stage.module}").main
 
 
 def fresh_keras_state() -> None:

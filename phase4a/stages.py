@@ -16,6 +16,7 @@ from .errors import MissingInputError
 class Stage:
     number: int
     script: str
+    module: str  # in phase4a/steps: the module whose ``main`` the script runs
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     # Only steps that run TensorFlow pay for starting it (3-5 s a process on a 2-core machine).
@@ -52,10 +53,12 @@ ARTEFACTS: dict[str, str] = {
 # Artefacts a step writes only when the config asks for them.
 OPTIONAL_ARTEFACTS = frozenset({"baseline_model", "baseline_history"})
 
+# In the order the steps run.
 STAGES: dict[str, Stage] = {
     "setup": Stage(
         1,
         "phase4a_01_setup_and_config.py",
+        "setup_config",
         (),
         ("config", "data", "data_summary", "sample_patches"),
         uses_tensorflow=False,
@@ -63,24 +66,28 @@ STAGES: dict[str, Stage] = {
     "pretrained": Stage(
         2,
         "phase4a_02_load_pretrained.py",
+        "load_pretrained",
         ("config", "data_summary"),
         ("inspection", "backbone_layers", "backbone_weights"),
     ),
     "architecture": Stage(
         3,
         "phase4a_03_modify_architecture.py",
+        "modify_architecture",
         ("config", "data", "inspection", "backbone_weights"),
         ("untrained_model", "architecture", "architecture_counts"),
     ),
     "train": Stage(
         4,
         "phase4a_04_train_transfer.py",
+        "train_transfer",
         ("config", "data", "untrained_model"),
         ("model_keras", "model_h5", "best_checkpoint", "history", "training_log", "baseline_model", "baseline_history"),
     ),
     "evaluate": Stage(
         5,
         "phase4a_05_evaluate_compare.py",
+        "evaluate_compare",
         ("config", "data", "model_keras", "history"),
         ("metrics", "predictions", "confusion_matrix", "training_curves", "report"),
     ),
