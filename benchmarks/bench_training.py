@@ -9,11 +9,15 @@ Usage: python -m benchmarks.bench_training [--epochs N] [--work-dir DIR] [--skip
 2. Step 04's training path (phase4a.steps.train_transfer, report config, mock 300/75 data) vs a
    minimal hand-written ``model.fit`` of the identical model file and data, in this process:
    steady-state samples/s (median epoch after the first; epoch time includes validation), the ratio, and
-   what the first epoch costs on top of a steady one (tracing and building the graphs).
+   what the first epoch costs on top of a steady one (tracing and building the graphs). Step 04's
+   epochs are also timed with its per-epoch callbacks (checkpoint, early-stopping weights, backup),
+   which plain ``model.fit`` does not have.
    The pipeline is also run with ``fast_conv_gradient false`` (TensorFlow's own Conv2D gradient).
 3. FLOP/s: forward FLOPs counted per layer (Conv2D and Dense multiply-adds x 2; BatchNorm, ReLU,
    adds and pooling ignored: under 1%). Convention: a training sample costs 3x forward, a validation
-   sample 1x. Compared with dense float32 matmul FLOP/s measured here (tf.linalg.matmul 2048^2).
+   sample 1x. Compared with dense float32 matmul FLOP/s (tf.linalg.matmul 2048^2) measured here in two
+   child processes, with TensorFlow's oneDNN kernels and with its own (TF_ENABLE_ONEDNN_OPTS=1 / 0): the
+   faster is the machine's rate.
 4. The feature_extraction preset (steps 01-03 run for it): step 04 with and without cached backbone
    features, per-epoch seconds.
 Timings are noisy on a shared 2-core machine: other processes may run at the same time.
@@ -98,6 +102,7 @@ def bench_scripts(run_dir: Path, extra: list[str], scripts: tuple[str, ...] = ST
 
 
 def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
+    """Best-of-``repeats`` float32 FLOP/s of an n x n matmul in this process."""
     import tensorflow as tf
 
     a = tf.random.uniform((n, n), dtype=tf.float32)
@@ -109,6 +114,23 @@ def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
         tf.linalg.matmul(a, b).numpy()
         best = min(best, time.perf_counter() - started)
     return 2 * n**3 / best
+
+
+def matmul_flops_by_kernels() -> dict[str, float]:
+    """Matmul FLOP/s with oneDNN's kernels and with TensorFlow's own, each in a child process (the
+    switch is read when TensorFlow loads); ``best``: the faster, the machine's rate."""
+    rates = {}
+    for label, switch in (("onednn", "1"), ("tensorflow_own", "0")):
+        output = subprocess.run(
+            [sys.executable, "-c", "from benchmarks.bench_training import matmul_flops; print(matmul_flops())"],
+            cwd=ROOT,
+            env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": switch},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        rates[label] = float(output.split()[-1])
+    return {**rates, "best": max(rates.values())}
 
 
 def forward_flops(model) -> int:
@@ -182,9 +204,34 @@ def copy_run(source: Path, target: Path, **overrides) -> Path:
     return target
 
 
+class CallbackSpan:
+    """Two callbacks around step 04's own list: the first notes when each epoch begins, the last when
+    every callback has finished with it (checkpoint, early-stopping weights, backup)."""
+
+    def __init__(self):
+        import keras
+
+        span = self
+        self.begins, self.ends = [], []
+
+        class _First(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                span.begins.append(time.perf_counter())
+
+        class _Last(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                span.ends.append(time.perf_counter())
+
+        self.first, self.last = _First(), _Last()
+
+    def seconds(self) -> list[float]:
+        return [round(end - begin, 3) for begin, end in zip(self.begins, self.ends)]
+
+
 def pipeline_fit(run_dir: Path) -> dict:
     """Step 04's own training path, in this process, as the step runs it (seeded first)."""
     from phase4a import config as config_module
+    from phase4a import training
     from phase4a.seeding import prepare_runtime
     from phase4a.stages import RunDir
     from phase4a.steps.train_transfer import train_transfer
@@ -192,10 +239,17 @@ def pipeline_fit(run_dir: Path) -> dict:
     run = RunDir(run_dir)
     config = config_module.load(run_dir / "config.json")
     prepare_runtime(config)
+    span = CallbackSpan()
+    make_callbacks = training.make_callbacks
+    training.make_callbacks = lambda *args, **kwargs: [span.first, *make_callbacks(*args, **kwargs), span.last]
     started = time.perf_counter()
-    history = train_transfer(run, config, retrain=True, verbose=0)
+    try:
+        history = train_transfer(run, config, retrain=True, verbose=0)
+    finally:
+        training.make_callbacks = make_callbacks
     return {
         "epoch_seconds": [round(e["seconds"], 3) for e in history["epochs"]],
+        "epoch_seconds_with_callbacks": span.seconds(),
         "val_loss": [e["val_loss"] for e in history["epochs"]],
         "loss": [e["loss"] for e in history["epochs"]],
         "feature_cache": history.get("feature_cache"),
@@ -234,8 +288,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from phase4a.data import dataset as dataset_module
 
-    print("matmul ...", flush=True)
-    result["matmul_flops"] = matmul_flops()
+    print("matmul, oneDNN's kernels and TensorFlow's own ...", flush=True)
+    result["matmul_flops_by_kernels"] = matmul_flops_by_kernels()
+    result["matmul_flops"] = result["matmul_flops_by_kernels"]["best"]
+    result["tf_enable_onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default: on)")
     data = dataset_module.load(driver_dir / "data.npz")
     n_train, n_val = len(data.X_train), len(data.X_val)
     import keras
@@ -253,14 +309,19 @@ def main(argv: list[str] | None = None) -> int:
     pipe = pipeline_fit(copy_run(driver_dir, work / "pipeline", epochs=args.epochs))
     print(f"pipeline with TensorFlow's Conv2D gradient, {args.epochs} epochs ...", flush=True)
     tf_gradient = pipeline_fit(copy_run(driver_dir, work / "tf_gradient", epochs=args.epochs, fast_conv_gradient=False))
+
+    def summarise(entry: dict, epoch_seconds: list[float], suffix: str = "") -> None:
+        sec = steady(epoch_seconds)
+        entry["steady_epoch_seconds" + suffix] = round(sec, 3)
+        entry["samples_per_second" + suffix] = round(n_train / sec, 2)
+        entry["first_over_steady" + suffix] = round(epoch_seconds[0] / sec, 2)
+        entry["first_epoch_overhead_seconds" + suffix] = round(epoch_seconds[0] - sec, 2)
+        entry["achieved_flops" + suffix] = epoch_flops / sec
+        entry["percent_of_matmul" + suffix] = round(100 * epoch_flops / sec / result["matmul_flops"], 1)
+
     for entry in (plain, pipe, tf_gradient):
-        sec = steady(entry["epoch_seconds"])
-        entry["steady_epoch_seconds"] = round(sec, 3)
-        entry["samples_per_second"] = round(n_train / sec, 2)
-        entry["first_over_steady"] = round(entry["epoch_seconds"][0] / sec, 2)
-        entry["first_epoch_overhead_seconds"] = round(entry["epoch_seconds"][0] - sec, 2)
-        entry["achieved_flops"] = epoch_flops / sec
-        entry["percent_of_matmul"] = round(100 * entry["achieved_flops"] / result["matmul_flops"], 1)
+        summarise(entry, entry["epoch_seconds"])
+    summarise(pipe, pipe["epoch_seconds_with_callbacks"], "_with_callbacks")
     result["plain_keras"] = plain
     result["pipeline"] = pipe
     result["pipeline_tf_conv_gradient"] = tf_gradient
@@ -299,22 +360,29 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(r: dict) -> None:
     p, q = r["plain_keras"], r["pipeline"]
-    gflops, mflop = r["matmul_flops"] / 1e9, r["forward_flops_per_sample"] / 1e6
-    print(f"\nmatmul float32: {gflops:.1f} GFLOP/s; forward {mflop:.1f} MFLOP per sample")
+    kernels, mflop = r["matmul_flops_by_kernels"], r["forward_flops_per_sample"] / 1e6
+    print(
+        f"\nmatmul float32: {kernels['onednn'] / 1e9:.1f} GFLOP/s with oneDNN, "
+        f"{kernels['tensorflow_own'] / 1e9:.1f} with TensorFlow's own kernels (% below: of the faster); "
+        f"forward {mflop:.1f} MFLOP per sample; TF_ENABLE_ONEDNN_OPTS: {r['tf_enable_onednn_opts']}"
+    )
     print(f"convention: {r['flop_convention']}")
     print(
         f"{'training':<24}{'steady s/epoch':>15}{'samples/s':>11}{'1st/steady':>11}{'1st - steady':>13}{'% matmul':>10}"
     )
     rows = (
-        ("plain model.fit", p),
-        ("pipeline (step 04)", q),
-        ("pipeline, TF conv grad", r["pipeline_tf_conv_gradient"]),
+        ("plain model.fit", p, ""),
+        ("pipeline (step 04)", q, ""),
+        ("step 04 with callbacks", q, "_with_callbacks"),
+        ("pipeline, TF conv grad", r["pipeline_tf_conv_gradient"], ""),
     )
-    for name, e in rows:
+    for name, e, suffix in rows:
         print(
-            f"{name:<24}{e['steady_epoch_seconds']:>15.2f}{e['samples_per_second']:>11.1f}"
-            f"{e['first_over_steady']:>11.2f}{e['first_epoch_overhead_seconds']:>12.1f}s{e['percent_of_matmul']:>10.1f}"
+            f"{name:<24}{e['steady_epoch_seconds' + suffix]:>15.2f}{e['samples_per_second' + suffix]:>11.1f}"
+            f"{e['first_over_steady' + suffix]:>11.2f}{e['first_epoch_overhead_seconds' + suffix]:>12.1f}s"
+            f"{e['percent_of_matmul' + suffix]:>10.1f}"
         )
+    print("(with callbacks: each epoch also counts step 04's checkpoint, early-stopping weights and backup)")
     print(
         f"pipeline / plain: {r['pipeline_over_plain']:.2f}x; same losses as the driver's step 04: "
         f"{r['deterministic_across_processes']}; driver (one process) = scripts (a process each): "

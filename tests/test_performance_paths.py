@@ -253,3 +253,24 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_with_the_global_batch():
     assert info["replicas"] == 2
     assert info["global_batch_size"] == 8
     assert info["epochs"] == 1
+
+
+def test_keras_saving_reuses_its_skipsets_and_saves_the_same_weights(tmp_path):
+    from keras.src.saving.saving_lib import get_attr_skipset
+
+    from phase4a.io import cache_keras_saving_skipsets
+
+    keras.backend.clear_session()
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(3)(inputs)))
+    model.save_weights(tmp_path / "before.weights.h5")
+    assert get_attr_skipset("Layer") is not get_attr_skipset("Layer")  # Keras 3.15 rebuilds it every time
+
+    cache_keras_saving_skipsets()
+    assert get_attr_skipset("Layer") is get_attr_skipset("Layer")
+    model.save_weights(tmp_path / "after.weights.h5")
+    restored = keras.models.clone_model(model)
+    restored.load_weights(tmp_path / "after.weights.h5")
+    for saved, original in zip(restored.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(saved, original)
+    restored.load_weights(tmp_path / "before.weights.h5")  # files from before the cache still load

@@ -151,9 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"already trained with this config and data in {run.root}; pass --retrain to train again")
             return
         last = history["epochs"][-1]
+        # A resumed run's epochs span processes, its wall time this process only: no difference then.
+        saving = history["wall_seconds_this_process"] - history["training_seconds"]
+        outside = "" if history["resumed"] else f" (+{saving:.1f} s outside them: checkpoints, backups)"
         print(
             f"trained {history['epochs_run']} of {history['max_epochs']} epochs "
-            f"in {history['training_seconds']:.1f} s; "
+            f"in {history['training_seconds']:.1f} s{outside}; "
             f"last val_accuracy {last['val_accuracy']:.4f}, val_loss {last['val_loss']:.4f}; "
             f"kept weights of epoch {history['restored_best_epoch']} (best {history['monitor']})"
         )
