@@ -13,7 +13,7 @@ import numpy as np
 
 from .augmentation import make_augment
 from .data.dataset import Dataset
-from .diagnostics import CollapseMonitor
+from .diagnostics import COLLAPSED, FLAT, CollapseMonitor
 from .models.conv_gradient import use_fast_conv_gradients
 from .stages import BACKUP_DIR, RunDir
 
@@ -120,6 +120,33 @@ def _improves(monitor: str, value: float, best: float | None) -> bool:
     return value < best if monitor.endswith("loss") else value > best
 
 
+def early_stopping_state(monitor: str, rows: list[dict[str, Any]]) -> tuple[float | None, int, int]:
+    """EarlyStopping's best value, best epoch and epochs waited since, after the logged ``rows``."""
+    best, best_epoch, wait = None, 0, 0
+    for row in rows:
+        value = row.get(monitor)
+        if value is None:
+            continue
+        wait += 1
+        if _improves(monitor, value, best):
+            best, best_epoch, wait = value, row["epoch"], 0
+    return best, int(best_epoch), wait
+
+
+def stopped_after(rows: list[dict[str, Any]], config: dict[str, Any]) -> bool:
+    """Whether training stopped at the last of the logged ``rows`` (one fit's epochs): EarlyStopping's
+    patience ran out, or the collapse monitor stopped it (``collapse_stop``, ``flat_stop``)."""
+    if not rows:
+        return False
+    last = rows[-1]
+    _, _, wait = early_stopping_state(config["monitor"], rows)
+    return (
+        (wait >= config["early_stopping_patience"] and last["epoch"] > 0)
+        or (config["collapse_stop"] and last.get(COLLAPSED) == 1)
+        or (config["flat_stop"] and last.get(FLAT) == 1)
+    )
+
+
 class ResumeState(keras.callbacks.Callback):
     """After a resume, give EarlyStopping, ModelCheckpoint and ReduceLROnPlateau the state they had
     when the run was killed, replayed from the CSV log of the epochs finished before the backup.
@@ -154,18 +181,11 @@ class ResumeState(keras.callbacks.Callback):
 
     @staticmethod
     def _replay_early_stopping(callback: ResumableEarlyStopping, rows: list[dict[str, Any]]) -> None:
-        best, best_epoch, wait = None, 0, 0
-        for row in rows:
-            value = row.get(callback.monitor)
-            if value is None:
-                continue
-            wait += 1
-            if _improves(callback.monitor, value, best):
-                best, best_epoch, wait = value, row["epoch"], 0
-        callback.best, callback.best_epoch, callback.wait = best, int(best_epoch), wait
+        best, best_epoch, wait = early_stopping_state(callback.monitor, rows)
+        callback.best, callback.best_epoch, callback.wait = best, best_epoch, wait
         if callback.restore_best_weights:
             # None when lost (not expected): Keras then takes the first resumed epoch's weights as best.
-            callback.best_weights = load_best_weights(Path(callback.best_weights_path), int(best_epoch))
+            callback.best_weights = load_best_weights(Path(callback.best_weights_path), best_epoch)
 
     @staticmethod
     def _replay_reduce_lr(callback: keras.callbacks.ReduceLROnPlateau, rows: list[dict[str, Any]]) -> None:
@@ -463,6 +483,10 @@ def fit_progressive(
         early_stopping.best_weights_path = phase_backup / BEST_WEIGHTS_FILE
         resume_state.first_epoch = start
         resume_state.previous_epochs = previous_epochs(run, resume_from or start)
+        # A phase that had stopped (killed before its record) is over: fit then runs no epoch, and its
+        # end restores the phase's best weights as it did before the kill.
+        phase_rows = [row for row in resume_state.previous_epochs if row["epoch"] >= start]
+        phase_end = resume_from if resume_from and stopped_after(phase_rows, config) else end
         # Kept after the phase (delete_checkpoint=False) until its record is written: a kill in between
         # resumes the phase at its end instead of running it again.
         phase_callbacks = [
@@ -474,7 +498,15 @@ def fit_progressive(
         # Keras (3.15) keeps the epoch a BackupAndRestore restored for every later fit: the next phase
         # would start there instead of at its own first epoch.
         model._initial_epoch = None
-        fit(model, data, {**config, "epochs": end}, phase_callbacks, verbose, global_batch_size, initial_epoch=start)
+        fit(
+            model,
+            data,
+            {**config, "epochs": phase_end},
+            phase_callbacks,
+            verbose,
+            global_batch_size,
+            initial_epoch=start,
+        )
         phases.append(
             {
                 "phase": phase,

@@ -355,3 +355,35 @@ def test_killed_progressive_run_resumes_in_its_phase(tmp_path, monkeypatch, copy
     assert {k: v for k, v in snapshot(run).items() if k != "run_manifest.json"} == {
         k: v for k, v in before.items() if k != "run_manifest.json"
     }
+
+
+def test_progressive_phase_that_stopped_before_a_kill_is_not_trained_on(tmp_path, monkeypatch):
+    """Each phase stops at its second epoch (a validation loss within 1e9 over two epochs counts as
+    flat). Killed after phase 0 stopped, before its record: the restart must not run phase 0's third
+    epoch, and the run ends with the epochs and phases of an uninterrupted one."""
+    from phase4a import training
+
+    flat = ["--phase_epochs", "3", "--flat_stop", "true", "--flat_tolerance", "1e9", "--flat_epochs", "2"]
+    run = run_steps(tmp_path / "run", [*PROGRESSIVE_OVERRIDES, *flat], 3, tmp_path)
+    write_weights = training.write_weights
+
+    def killed_before_the_phase_record(path, weights, **tags):
+        if path.name == training.PHASE_END_WEIGHTS_FILE:
+            raise KeyboardInterrupt("simulated kill")
+        write_weights(path, weights, **tags)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "write_weights", killed_before_the_phase_record)
+        assert _train_watched(run, _Watcher(), monkeypatch) == 130
+    assert _logged_epochs(run / "training_log.csv") == [0, 1]
+
+    resumed = _Watcher()
+    assert _train_watched(run, resumed, monkeypatch) == 0
+    assert sorted(resumed.started) == [3, 4, 6, 7]
+    history = json.loads((run / "training_history.json").read_text())
+    assert [(p["phase"], p["first_epoch"], p["epochs_run"]) for p in history["phases"]] == [
+        (0, 1, 2),
+        (1, 4, 2),
+        (2, 7, 2),
+    ]
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 4, 5, 7, 8]
