@@ -37,15 +37,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from phase4a.stages import STAGES
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-STEPS = (
-    "phase4a_01_setup_and_config.py",
-    "phase4a_02_load_pretrained.py",
-    "phase4a_03_modify_architecture.py",
-    "phase4a_04_train_transfer.py",
-    "phase4a_05_evaluate_compare.py",
-)
+STEPS = tuple(stage.script for stage in STAGES.values())
 # The mock driver's fast offline config (run_phase4a_mock.sh), on the report's 300/75 mock data.
 MOCK_ARGS = ["--overwrite", "--data_source", "mock", "--weights", "none", "--epochs", "2"]
 
@@ -283,7 +279,6 @@ def main(argv: list[str] | None = None) -> int:
         print("the five scripts, each its own process ...", flush=True)
         result["scripts"] = bench_scripts(work / "scripts", args.step01.split())
     result["step01_options"] = MOCK_ARGS + args.step01.split()
-    sys.path.insert(0, str(ROOT))
     import tensorflow as tf
 
     from phase4a.data import dataset as dataset_module

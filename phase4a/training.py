@@ -166,8 +166,12 @@ class ResumeState(keras.callbacks.Callback):
         self.first_epoch = 0
         self.model_callbacks = callbacks
 
+    def this_phase(self) -> list[dict[str, Any]]:
+        """The replayed epochs from ``first_epoch`` on: those of the phase being resumed."""
+        return [row for row in self.previous_epochs if row["epoch"] >= self.first_epoch]
+
     def on_train_begin(self, logs=None):
-        this_phase = [row for row in self.previous_epochs if row["epoch"] >= self.first_epoch]
+        this_phase = self.this_phase()
         for callback in self.model_callbacks:
             if isinstance(callback, ResumableEarlyStopping) and this_phase:
                 self._replay_early_stopping(callback, this_phase)
@@ -485,8 +489,7 @@ def fit_progressive(
         resume_state.previous_epochs = previous_epochs(run, resume_from or start)
         # A phase that had stopped (killed before its record) is over: fit then runs no epoch, and its
         # end restores the phase's best weights as it did before the kill.
-        phase_rows = [row for row in resume_state.previous_epochs if row["epoch"] >= start]
-        phase_end = resume_from if resume_from and stopped_after(phase_rows, config) else end
+        phase_end = resume_from if resume_from and stopped_after(resume_state.this_phase(), config) else end
         # Kept after the phase (delete_checkpoint=False) until its record is written: a kill in between
         # resumes the phase at its end instead of running it again.
         phase_callbacks = [
