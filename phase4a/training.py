@@ -14,6 +14,7 @@ import numpy as np
 from .augmentation import make_augment
 from .data.dataset import Dataset
 from .diagnostics import COLLAPSED, FLAT, CollapseMonitor
+from .fused_adam import use_fused_adam
 from .models.conv_gradient import use_fast_conv_gradients
 from .stages import BACKUP_DIR, RunDir
 
@@ -291,12 +292,13 @@ def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
 
 def compile_model(model: keras.Model, config: dict[str, Any], steps_per_execution: int = 1) -> None:
     """Compile for training; with ``fast_conv_gradient``, Conv2D layers also get the faster input
-    gradient (models/conv_gradient.py), which must be in place before ``fit`` traces the step.
+    gradient (models/conv_gradient.py), and with ``fused_adam`` Adam updates each weight in one pass
+    (fused_adam.py); both must be in place before ``fit`` traces the step.
 
     ``steps_per_execution``: batches per call of the traced train function (Keras), for models whose
     steps are so small that the per-call cost dominates (the head on cached features)."""
     if config["fast_conv_gradient"]:
-        use_fast_conv_gradients(model)
+        use_fast_conv_gradients(model, config["batch_size"])
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config["learning_rate"]),
         loss="sparse_categorical_crossentropy",
@@ -305,6 +307,8 @@ def compile_model(model: keras.Model, config: dict[str, Any], steps_per_executio
         jit_compile=bool(config.get("jit_compile", False)) and not config.get("deterministic", False),
         steps_per_execution=steps_per_execution,
     )
+    if config["fused_adam"]:
+        use_fused_adam(model.optimizer)
 
 
 def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = None) -> list[keras.callbacks.Callback]:

@@ -40,8 +40,33 @@ def test_conv2d_gradients_match_tensorflow(side, kernel_size, stride, padding):
     x = tf.constant(rng.normal(size=(3, side, side, 4)), tf.float32)
     kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 4, 5)), tf.float32)
     expected = gradients(lambda x, k: tf.nn.conv2d(x, k, stride, padding), x, kernel)
-    got = gradients(lambda x, k: conv2d(x, k, (stride, stride), padding), x, kernel)
+    got = gradients(lambda x, k: conv2d(x, k, (stride, stride), padding, batch_size=3), x, kernel)
     for want, have in zip(expected, got):
+        np.testing.assert_allclose(have.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_centre_tap_gradients_match_tensorflow_on_a_one_pixel_map():
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.normal(size=(3, 1, 1, 4)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(3, 3, 4, 5)), tf.float32)
+    expected = gradients(lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"), x, kernel)
+    got = gradients(lambda x, k: conv2d(x, k, (1, 1), "SAME", batch_size=3, centre_tap=True), x, kernel)
+    for want, have in zip(expected, got):
+        np.testing.assert_allclose(have.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch_size", [1, 64])  # 4 or 256 pixels against 16 output channels
+def test_pointwise_gradients_match_tensorflow_in_either_matmul_layout(batch_size):
+    # Traced with an unknown batch, as Keras traces fit's step, so batch_size picks the layout.
+    rng = np.random.default_rng(batch_size)
+    x = tf.constant(rng.normal(size=(6, 2, 2, 4)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(1, 1, 4, 16)), tf.float32)
+    signature = [tf.TensorSpec([None, 2, 2, 4]), tf.TensorSpec([1, 1, 4, 16])]
+    expected = tf.function(lambda x, k: gradients(lambda x, k: tf.nn.conv2d(x, k, 1, "VALID"), x, k), signature)
+    got = tf.function(
+        lambda x, k: gradients(lambda x, k: conv2d(x, k, (1, 1), "VALID", batch_size=batch_size), x, k), signature
+    )
+    for want, have in zip(expected(x, kernel), got(x, kernel)):
         np.testing.assert_allclose(have.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
 
 
@@ -66,7 +91,7 @@ def model_gradients(model, x):
 
 def assert_same_gradients(model, x) -> int:
     expected = model_gradients(model, x)
-    patched = use_fast_conv_gradients(model)
+    patched = use_fast_conv_gradients(model, batch_size=len(x))
     for want, have in zip(expected, model_gradients(model, x), strict=True):
         np.testing.assert_allclose(have.numpy(), want.numpy(), rtol=1e-3, atol=1e-5)
     return patched
@@ -99,7 +124,7 @@ def test_patched_model_saves_and_loads_as_plain_keras(tmp_path):
     keras.utils.set_random_seed(0)
     model = small_convnet()
     config_before = [layer.get_config() for layer in model.layers]
-    use_fast_conv_gradients(model)
+    use_fast_conv_gradients(model, batch_size=2)
     assert [layer.get_config() for layer in model.layers] == config_before
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
