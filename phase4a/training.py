@@ -16,6 +16,7 @@ from .data.dataset import Dataset
 from .diagnostics import COLLAPSED, FLAT, CollapseMonitor
 from .fused_adam import use_fused_adam
 from .models.conv_gradient import use_fast_conv_gradients
+from .models.frozen_batchnorm import use_fused_frozen_batchnorm
 from .stages import BACKUP_DIR, RunDir
 
 
@@ -292,13 +293,16 @@ def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
 
 def compile_model(model: keras.Model, config: dict[str, Any], steps_per_execution: int = 1) -> None:
     """Compile for training; with ``fast_conv_gradient``, Conv2D layers also get the faster input
-    gradient (models/conv_gradient.py), and with ``fused_adam`` Adam updates each weight in one pass
-    (fused_adam.py); both must be in place before ``fit`` traces the step.
+    gradient (models/conv_gradient.py), with ``fused_batchnorm`` frozen BatchNorm layers run as one
+    fused kernel (models/frozen_batchnorm.py), and with ``fused_adam`` Adam updates each weight in
+    one pass (fused_adam.py); all must be in place before ``fit`` traces the step.
 
     ``steps_per_execution``: batches per call of the traced train function (Keras), for models whose
     steps are so small that the per-call cost dominates (the head on cached features)."""
     if config["fast_conv_gradient"]:
         use_fast_conv_gradients(model, config["batch_size"])
+    if config["fused_batchnorm"]:
+        use_fused_frozen_batchnorm(model)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config["learning_rate"]),
         loss="sparse_categorical_crossentropy",

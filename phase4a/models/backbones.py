@@ -140,6 +140,16 @@ def weighted_layers(model) -> list:
     return [layer for layer in model.layers if layer.weights]
 
 
+def all_layers(model):
+    """Every layer of ``model``, those of nested models (the backbone) included."""
+    import keras
+
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
 def _imagenet_backbone(name: str, input_shape: tuple[int, int, int]):
     """ImageNet weights in the weights=None layout, so every source gives the same architecture.
 

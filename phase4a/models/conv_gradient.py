@@ -23,6 +23,8 @@ import types
 import keras
 import tensorflow as tf
 
+from .backbones import all_layers
+
 
 def _same_padding_before(size: int, kernel: int, stride: int) -> int:
     """Rows TensorFlow's SAME padding adds before the input (it puts the odd one after)."""
@@ -131,13 +133,6 @@ def _fast_convolution_op(layer, inputs, kernel, batch_size: int):
     return conv2d(inputs, kernel, strides, padding, batch_size)
 
 
-def _all_layers(model: keras.Model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-
-
 def use_fast_conv_gradients(model: keras.Model, batch_size: int) -> int:
     """Give every eligible Conv2D layer in ``model`` (nested models included) the fast input gradient.
 
@@ -149,7 +144,7 @@ def use_fast_conv_gradients(model: keras.Model, batch_size: int) -> int:
     def convolution_op(layer, inputs, kernel):
         return _fast_convolution_op(layer, inputs, kernel, batch_size)
 
-    layers = [layer for layer in _all_layers(model) if _is_eligible(layer)]
+    layers = [layer for layer in all_layers(model) if _is_eligible(layer)]
     for layer in layers:
         layer.convolution_op = types.MethodType(convolution_op, layer)
     return len(layers)

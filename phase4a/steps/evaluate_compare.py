@@ -28,6 +28,7 @@ from ..data import dataset as dataset_module
 from ..diagnostics import diagnose
 from ..evaluation import accuracy_statistics, classification_metrics, compare_with_baseline, model_label
 from ..io import load_keras_model, read_json, save_figure, sha256_file, write_json, write_text
+from ..models.frozen_batchnorm import use_fused_frozen_batchnorm
 from ..models.inference import predict_probabilities
 from ..provenance import environment
 from ..report import build_report
@@ -49,6 +50,8 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     data_summary = read_json(run.require("data_summary"))
     inspection = read_json(run.require("inspection"))
     model = load_keras_model(run.require("model_keras"), "re-run phase4a_04_train_transfer.py --retrain")
+    if config["fused_batchnorm"]:
+        use_fused_frozen_batchnorm(model)
     probabilities = predict_probabilities(model, data.X_val, config["batch_size"])
     predicted = probabilities.argmax(axis=1)
     baseline_predicted = baseline_predictions(run, data.X_val, config["batch_size"])
