@@ -10,8 +10,10 @@ layers compute it that way; the numbers agree with TensorFlow's own gradient to 
 (tests/models/test_conv_gradient.py) and the saved model is unchanged, since only the layer
 instances' ``convolution_op`` is replaced, never their class or config.
 
-Strided 1x1 convolutions (ResNet's downsampling shortcuts) become a strided slice followed by a
-stride-1 convolution, which is the same function. Other strided kernels (ResNet's 7x7 stem, on
+Stride-1 1x1 convolutions, most of ResNet50's, are matmuls over pixels and get both gradients as
+matmuls (``pointwise_gradients``), as does a 3x3 kernel on a 1x1 map, where only its centre tap
+meets a pixel. Strided 1x1 convolutions (ResNet's downsampling shortcuts) become a strided slice
+followed by a stride-1 convolution, which is the same function. Other strided kernels (ResNet's 7x7 stem, on
 large maps where TensorFlow's kernel is fast), dilated and grouped convolutions keep TensorFlow's own
 gradient. README "Performance" has the measured speed-up.
 """
@@ -61,8 +63,8 @@ def input_gradient(dy, kernel, input_shape, strides: tuple[int, int], padding: s
 def pointwise_gradients(dy, x, kernel, batch_size: int):
     """Both gradients of a stride-1 1x1 convolution, which is a matmul over pixels (rows).
 
-    No transposed copy of the kernel is made (on ResNet50's large 1x1 kernels those copies took
-    about 40% of the report model's step) and TensorFlow's ``Conv2DBackpropFilter``, slow on these
+    No transposed copy of the kernel is made (on ResNet50's large 1x1 kernels those copies took about
+    a fifth of the report model's step) and TensorFlow's ``Conv2DBackpropFilter``, slow on these
     shapes too, is not used. ``batch_size`` stands in for the batch dimension when it is unknown, as
     when Keras traces ``fit``'s step.
     """
