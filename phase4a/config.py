@@ -120,6 +120,7 @@ DEFAULTS: dict[str, Any] = {
     "fused_adam": True,
     # Frozen BatchNorm layers as one fused kernel: a quarter fewer graph operations for TensorFlow to
     # trace and optimise before the first epoch. Same function (phase4a/models/frozen_batchnorm.py).
+    # Not used for deterministic training on a GPU, where TensorFlow lacks a deterministic gradient.
     "fused_batchnorm": True,
     # tf.distribute strategy: default (one device) | mirrored (all local GPUs, or logical CPUs) |
     # multi_worker (several machines via TF_CONFIG). Global batch = batch_size x replicas.

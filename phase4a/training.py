@@ -16,7 +16,7 @@ from .data.dataset import Dataset
 from .diagnostics import COLLAPSED, FLAT, CollapseMonitor
 from .fused_adam import use_fused_adam
 from .models.conv_gradient import use_fast_conv_gradients
-from .models.frozen_batchnorm import use_fused_frozen_batchnorm
+from .models.frozen_batchnorm import trains_fused, use_fused_frozen_batchnorm
 from .stages import BACKUP_DIR, RunDir
 
 
@@ -301,7 +301,7 @@ def compile_model(model: keras.Model, config: dict[str, Any], steps_per_executio
     steps are so small that the per-call cost dominates (the head on cached features)."""
     if config["fast_conv_gradient"]:
         use_fast_conv_gradients(model, config["batch_size"])
-    if config["fused_batchnorm"]:
+    if config["fused_batchnorm"] and trains_fused(config["deterministic"]):
         use_fused_frozen_batchnorm(model)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=config["learning_rate"]),

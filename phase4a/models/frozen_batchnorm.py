@@ -12,6 +12,7 @@ training step stayed the same within the noise (README "Performance").
 It is the same function to float rounding (tests/models/test_frozen_batchnorm.py). Only the layer
 instances' ``call`` is replaced, never their class or config, so saved models are plain Keras.
 Trainable BatchNorm layers, which normalise with batch statistics while training, keep Keras' own.
+So does training with deterministic kernels on a GPU (``trains_fused``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ def _fused_call(layer, inputs, training=None, mask=None):
         is_training=False,
     )
     return outputs
+
+
+def trains_fused(deterministic: bool) -> bool:
+    """Whether training may use the fused kernel. TensorFlow has no deterministic GPU implementation
+    of its gradient in inference mode (under op determinism it raises UnimplementedError), so
+    deterministic training on a GPU keeps Keras' layer; the forward pass alone is deterministic."""
+    return not (deterministic and tf.config.list_logical_devices("GPU"))
 
 
 def use_fused_frozen_batchnorm(model: keras.Model) -> int:

@@ -10,6 +10,7 @@ import tensorflow as tf
 from phase4a.models.backbones import build_architecture
 from phase4a.models.frozen_batchnorm import use_fused_frozen_batchnorm
 from phase4a.models.transfer import build_model
+from phase4a.training import compile_model
 
 from .conftest import N_CLASSES, PATCH_SHAPE, make_config
 
@@ -72,6 +73,19 @@ def test_report_model_outputs_and_gradients_agree():
     # since dropout would draw a new mask per call; frozen BatchNorm runs in inference mode anyway.
     x = tf.random.uniform((4, *PATCH_SHAPE), seed=2)
     assert_same_function(model, x, training=False, expected_layers=53)
+
+
+@pytest.mark.parametrize(
+    "deterministic, gpus, fused", [(True, ["GPU:0"], False), (False, ["GPU:0"], True), (True, [], True)]
+)
+def test_deterministic_training_on_a_gpu_keeps_keras_batchnorm(monkeypatch, deterministic, gpus, fused):
+    # Under op determinism TensorFlow raises UnimplementedError for the fused kernel's GPU gradient.
+    monkeypatch.setattr(
+        tf.config, "list_logical_devices", lambda device_type=None: gpus if device_type == "GPU" else []
+    )
+    model = small_model(frozen=True)
+    compile_model(model, make_config(deterministic=deterministic))
+    assert ("call" in vars(model.layers[2])) is fused
 
 
 def test_patched_model_saves_and_loads_as_plain_keras(tmp_path):
