@@ -105,7 +105,7 @@ def conv2d(x, kernel, strides: tuple[int, int], padding: str, batch_size: int, c
                 dk = tf.pad(dk, [[kh // 2, (kh - 1) // 2], [kw // 2, (kw - 1) // 2], [0, 0], [0, 0]])
             return dx, dk
 
-        return tf.nn.conv2d(x, taps, strides, "VALID" if centre_tap else padding), gradient
+        return tf.nn.conv2d(x, taps, strides, padding), gradient
 
     # A tensor, not the layer's variable: custom_gradient would otherwise want variable gradients too.
     return convolve(x, tf.convert_to_tensor(kernel))
@@ -129,7 +129,7 @@ def _fast_convolution_op(layer, inputs, kernel, batch_size: int):
     if tuple(inputs.shape[1:3]) == (1, 1) and padding == "SAME" and kh % 2 and kw % 2:
         # On a 1x1 map (ResNet50's last stage at 32x32) only the centre tap ever meets a pixel:
         # a 1x1 convolution with it is the same function at a ninth of a 3x3 kernel's work.
-        return conv2d(inputs, kernel, (1, 1), padding, batch_size, centre_tap=True)
+        return conv2d(inputs, kernel, (1, 1), "VALID", batch_size, centre_tap=True)
     if strides != (1, 1):  # a 1x1 kernel: SAME and VALID both sample every stride-th pixel from the first
         return conv2d(inputs[:, :: strides[0], :: strides[1]], kernel, (1, 1), "VALID", batch_size)
     return conv2d(inputs, kernel, strides, padding, batch_size)

@@ -39,12 +39,11 @@ def small_model(frozen: bool, scale: bool = True, center: bool = True):
     x = norm(x)
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(x)))
     rng = np.random.default_rng(1)
-    norm.set_weights(
-        [
-            rng.uniform(0.5, 2.0, size=w.shape) if i % 2 else rng.normal(size=w.shape)
-            for i, w in enumerate(norm.get_weights())
-        ]
-    )
+    if scale:
+        norm.gamma.assign(rng.uniform(0.5, 2.0, size=4))
+    if center:
+        norm.beta.assign(rng.normal(size=4))
+    norm.moving_mean.assign(rng.normal(size=4))
     norm.moving_variance.assign(rng.uniform(0.1, 3.0, size=4))
     norm.trainable = not frozen
     return model
