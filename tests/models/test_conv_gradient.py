@@ -70,6 +70,20 @@ def test_pointwise_gradients_match_tensorflow_in_either_matmul_layout(batch_size
         np.testing.assert_allclose(have.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("kernel_size, side, centre_tap", [(3, 6, False), (1, 4, False), (3, 1, True)])
+def test_frozen_kernel_gets_no_gradient_and_the_same_input_gradient(kernel_size, side, centre_tap):
+    rng = np.random.default_rng(kernel_size + side)
+    x = tf.constant(rng.normal(size=(3, side, side, 4)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(kernel_size, kernel_size, 4, 5)), tf.float32)
+    expected = gradients(lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"), x, kernel)
+    padding = "VALID" if centre_tap else "SAME"
+    dx, dk = gradients(
+        lambda x, k: conv2d(x, k, (1, 1), padding, 3, centre_tap=centre_tap, kernel_gradient=False), x, kernel
+    )
+    assert dk is None
+    np.testing.assert_allclose(dx.numpy(), expected[0].numpy(), rtol=1e-4, atol=1e-4)
+
+
 def small_convnet():
     inputs = keras.Input((9, 9, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
@@ -101,6 +115,19 @@ def test_only_eligible_layers_are_patched_and_gradients_agree():
     keras.utils.set_random_seed(0)
     x = tf.random.normal((2, 9, 9, 3), seed=1)
     assert assert_same_gradients(small_convnet(), x) == 2
+
+
+def test_frozen_layers_pass_the_input_gradient_and_train_nothing():
+    keras.utils.set_random_seed(0)
+    model = small_convnet()
+    frozen = model.layers[1]  # the first 3x3 convolution, whose kernel then needs no gradient
+    frozen.trainable = False
+    x = tf.random.normal((2, 9, 9, 3), seed=1)
+    assert assert_same_gradients(model, x) == 2
+    with tf.GradientTape() as tape:
+        tape.watch(frozen.kernel.value)  # even when asked for: its kernel gradient is never built
+        loss = tf.reduce_sum(model(x, training=False))
+    assert tape.gradient(loss, frozen.kernel.value) is None
 
 
 def test_odd_kernel_on_a_one_pixel_map_uses_its_centre_tap_with_the_same_gradients():
