@@ -108,16 +108,19 @@ def conv2d(
         taps = kernel[kh // 2 : kh // 2 + 1, kw // 2 : kw // 2 + 1] if centre_tap else kernel
 
         def gradient(dy):
-            if not pointwise:
-                dx = input_gradient(dy, kernel, x.shape, strides, padding)
-                if not kernel_gradient:
-                    return dx, None
-                dk = tf.raw_ops.Conv2DBackpropFilter(
-                    input=x, filter_sizes=tf.shape(kernel), out_backprop=dy, strides=[1, *strides, 1], padding=padding
-                )
-                return dx, dk
-            dx, dk = pointwise_gradients(dy, x, taps, batch_size, kernel_gradient)
-            if centre_tap and kernel_gradient:
+            if pointwise:
+                dx, dk = pointwise_gradients(dy, x, taps, batch_size, kernel_gradient)
+            else:
+                dx, dk = input_gradient(dy, kernel, x.shape, strides, padding), None
+                if kernel_gradient:
+                    dk = tf.raw_ops.Conv2DBackpropFilter(
+                        input=x,
+                        filter_sizes=tf.shape(kernel),
+                        out_backprop=dy,
+                        strides=[1, *strides, 1],
+                        padding=padding,
+                    )
+            if centre_tap and dk is not None:
                 dk = tf.pad(dk, [[kh // 2, (kh - 1) // 2], [kw // 2, (kw - 1) // 2], [0, 0], [0, 0]])
             return dx, dk
 
