@@ -110,6 +110,59 @@ def test_callbacks_keep_their_state_across_a_resume(tmp_path):
     assert not (tmp_path / BACKUP_DIR).exists(), "the backup is removed when training finishes"
 
 
+@pytest.mark.parametrize("links", [True, False], ids=["hard-link", "copy"])
+def test_backup_keeps_the_previous_epoch_and_survives_a_failed_save(tmp_path, monkeypatch, links):
+    """Each backup replaces the last one whole; the one before is kept beside it (Keras' fallback when
+    the latest cannot be read), by hard link or, where links fail, by copy; a save that fails half-way
+    leaves both as they were."""
+    import keras
+
+    from phase4a.training import AtomicBackupAndRestore
+
+    if not links:
+        monkeypatch.setattr(os, "link", lambda *args: (_ for _ in ()).throw(OSError("no hard links here")))
+    backup_dir = tmp_path / "backup"
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    backup = AtomicBackupAndRestore(str(backup_dir), double_checkpoint=True)
+    backup.set_model(model)
+    saved = []
+    for epoch in range(2):
+        model.set_weights([w + 1 for w in model.get_weights()])
+        saved.append(model.get_weights())
+        backup.on_epoch_end(epoch)
+
+    def read(name):
+        readable = tmp_path / "read.weights.h5"  # Keras reads only files named *.weights.h5
+        readable.write_bytes((backup_dir / name).read_bytes())
+        restored = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        restored.load_weights(readable)
+        return restored.get_weights()
+
+    def check_files():
+        for name, weights in (("latest.weights.h5", saved[1]), ("latest.weights.h5.bkp", saved[0])):
+            for read_back, expected in zip(read(name), weights):
+                np.testing.assert_array_equal(read_back, expected)
+        assert json.loads((backup_dir / "training_metadata.json").read_text())["epoch"] == 2
+        assert json.loads((backup_dir / "training_metadata.json.bkp").read_text())["epoch"] == 1
+        assert sorted(p.name for p in backup_dir.iterdir()) == [
+            "latest.weights.h5",
+            "latest.weights.h5.bkp",
+            "training_metadata.json",
+            "training_metadata.json.bkp",
+        ]
+
+    check_files()
+
+    def killed_while_saving(path, **kwargs):
+        Path(path).write_bytes(b"\x89HDF")
+        raise KeyboardInterrupt("simulated kill")
+
+    monkeypatch.setattr(model, "save_weights", killed_while_saving)
+    with pytest.raises(KeyboardInterrupt):
+        backup.on_epoch_end(2)
+    check_files()
+
+
 # ------------------------------------------------------------------ a real process, killed
 
 
