@@ -107,39 +107,33 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore that writes each backup to a temporary file and renames it into place, and
-    keeps the previous one (``double_checkpoint``) as a hard link to the file being replaced instead
-    of a copy of it.
+    """BackupAndRestore that never copies or overwrites a backup: each is written to a temporary file
+    and renamed into place, and the one it replaces is renamed to the previous backup
+    (``double_checkpoint``: Keras' fallback when the latest cannot be read).
 
-    The report model's backup (weights and Adam's state) is 178 MB; Keras copies it every epoch before
-    overwriting it in place, which took 0.2-0.5 s of each epoch here. A kill while saving leaves both
-    the latest and the previous backup whole. Restoring is Keras' own.
+    Keras copies the latest backup (178 MB for the report model: weights and Adam's state) before
+    overwriting it in place, so this writes half the bytes per epoch, and a save killed half-way
+    leaves both backups whole. Restoring is Keras' own.
     """
 
-    def _save_model(self):
-        from .io import atomic_path, write_json
-
+    def on_train_begin(self, logs=None):
         latest, previous = Path(self._weights_path), Path(self._prev_weights_path)
-        metadata = Path(self._training_metadata_path)
+        if not latest.exists() and previous.is_file():
+            # Killed between a save's two renames: the metadata is still the previous backup's.
+            os.replace(previous, latest)
+        super().on_train_begin(logs)
+
+    def _save_model(self):
+        from .io import atomic_path, write_json, write_text
+
+        latest, metadata = Path(self._weights_path), Path(self._training_metadata_path)
         with atomic_path(latest) as tmp:
             self.model.save_weights(tmp, overwrite=True)
             if self.double_checkpoint and latest.is_file():
-                _keep_as(latest, previous)
                 if metadata.is_file():
-                    _keep_as(metadata, Path(self._prev_training_metadata_path))
+                    write_text(self._prev_training_metadata_path, metadata.read_text())
+                os.replace(latest, self._prev_weights_path)
         write_json(metadata, {"epoch": self._current_epoch, "batch": self._last_batch_seen})
-
-
-def _keep_as(current: Path, kept: Path) -> None:
-    """Make ``kept`` hold ``current``'s content: a hard link where the file system has them, else a copy."""
-    from .io import atomic_path
-
-    with atomic_path(kept) as tmp:
-        tmp.unlink()
-        try:
-            os.link(current, tmp)
-        except OSError:
-            shutil.copyfile(current, tmp)
 
 
 def load_best_weights(path: Path, epoch: int) -> list | None:

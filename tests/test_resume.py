@@ -110,19 +110,23 @@ def test_callbacks_keep_their_state_across_a_resume(tmp_path):
     assert not (tmp_path / BACKUP_DIR).exists(), "the backup is removed when training finishes"
 
 
-@pytest.mark.parametrize("links", [True, False], ids=["hard-link", "copy"])
-def test_backup_keeps_the_previous_epoch_and_survives_a_failed_save(tmp_path, monkeypatch, links):
-    """Each backup replaces the last one whole; the one before is kept beside it (Keras' fallback when
-    the latest cannot be read), by hard link or, where links fail, by copy; a save that fails half-way
-    leaves both as they were."""
+def test_backup_keeps_the_previous_epoch_and_survives_a_kill_while_saving(tmp_path, monkeypatch):
+    """Each backup replaces the last one whole and the one before is kept beside it (Keras' fallback
+    when the latest cannot be read); a save killed half-way leaves both as they were, and one killed
+    between its two renames resumes from the previous backup, with that backup's epoch."""
     import keras
 
     from phase4a.training import AtomicBackupAndRestore
 
-    if not links:
-        monkeypatch.setattr(os, "link", lambda *args: (_ for _ in ()).throw(OSError("no hard links here")))
     backup_dir = tmp_path / "backup"
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+
+    def dense():
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        model.compile(optimizer="adam", loss="mse")
+        model.optimizer.build(model.trainable_variables)
+        return model
+
+    model = dense()
     backup = AtomicBackupAndRestore(str(backup_dir), double_checkpoint=True)
     backup.set_model(model)
     saved = []
@@ -131,17 +135,17 @@ def test_backup_keeps_the_previous_epoch_and_survives_a_failed_save(tmp_path, mo
         saved.append(model.get_weights())
         backup.on_epoch_end(epoch)
 
-    def read(name):
+    def assert_weights(name, expected):
         readable = tmp_path / "read.weights.h5"  # Keras reads only files named *.weights.h5
         readable.write_bytes((backup_dir / name).read_bytes())
-        restored = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        restored = dense()
         restored.load_weights(readable)
-        return restored.get_weights()
+        for read_back, weights in zip(restored.get_weights(), expected):
+            np.testing.assert_array_equal(read_back, weights)
 
-    def check_files():
-        for name, weights in (("latest.weights.h5", saved[1]), ("latest.weights.h5.bkp", saved[0])):
-            for read_back, expected in zip(read(name), weights):
-                np.testing.assert_array_equal(read_back, expected)
+    def assert_backups():
+        assert_weights("latest.weights.h5", saved[1])
+        assert_weights("latest.weights.h5.bkp", saved[0])
         assert json.loads((backup_dir / "training_metadata.json").read_text())["epoch"] == 2
         assert json.loads((backup_dir / "training_metadata.json.bkp").read_text())["epoch"] == 1
         assert sorted(p.name for p in backup_dir.iterdir()) == [
@@ -151,7 +155,7 @@ def test_backup_keeps_the_previous_epoch_and_survives_a_failed_save(tmp_path, mo
             "training_metadata.json.bkp",
         ]
 
-    check_files()
+    assert_backups()
 
     def killed_while_saving(path, **kwargs):
         Path(path).write_bytes(b"\x89HDF")
@@ -160,7 +164,17 @@ def test_backup_keeps_the_previous_epoch_and_survives_a_failed_save(tmp_path, mo
     monkeypatch.setattr(model, "save_weights", killed_while_saving)
     with pytest.raises(KeyboardInterrupt):
         backup.on_epoch_end(2)
-    check_files()
+    assert_backups()
+
+    # The state a kill between the save's renames leaves: the latest moved to the previous' place.
+    os.replace(backup_dir / "latest.weights.h5", backup_dir / "latest.weights.h5.bkp")
+    resumed = dense()
+    restore = AtomicBackupAndRestore(str(backup_dir), double_checkpoint=True)
+    restore.set_model(resumed)
+    restore.on_train_begin()
+    for weights, expected in zip(resumed.get_weights(), saved[1]):
+        np.testing.assert_array_equal(weights, expected)
+    assert resumed._initial_epoch == 2
 
 
 # ------------------------------------------------------------------ a real process, killed
