@@ -103,7 +103,10 @@ def fit_with_cached_features(
     # batch halves a later epoch here (about 60 -> 30 ms).
     compile_model(head, config, steps_per_execution=math.ceil(len(features_train) / batch))
     # ModelCheckpoint calls ``self.model.save``: saving "the model" during fit saves the full model
-    # (whose head is the head being trained). Weights-only saves (BackupAndRestore) stay the head's.
+    # (whose head is the head being trained), with the optimizer that trains it: the frozen part has
+    # no trainable weights, so the two models' trainable weights are the same list. Weights-only saves
+    # (BackupAndRestore) stay the head's.
+    model.optimizer = head.optimizer
     object.__setattr__(head, "save", model.save)
     for callback in callbacks:
         # Callbacks that predict on the validation patches themselves (CollapseMonitor) now drive the
