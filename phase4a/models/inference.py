@@ -6,7 +6,7 @@ import numpy as np
 
 # Inference keeps no activations for a gradient, so this many training batches at once fit in memory
 # wherever training does. The report's 75 validation patches then take one call instead of three
-# padded batches of 32: 0.13 against 0.21 s per pass here (median of 20), 22% fewer samples computed.
+# padded batches of 32: 0.13 against 0.20 s per pass here (medians of 20, two runs), 22% fewer samples computed.
 TRAINING_BATCHES_PER_CALL = 4
 
 
