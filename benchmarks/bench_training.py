@@ -21,6 +21,10 @@ Usage: python -m benchmarks.bench_training [--epochs N] [--work-dir DIR] [--skip
    (peak, like the matmul's best of 10) each give a share.
 4. The feature_extraction preset (steps 01-03 run for it): step 04 with and without cached backbone
    features, per-epoch seconds.
+5. The graph cache (phase4a/graph_cache.py): every run above starts with it empty, as a first run
+   does; then step 04's training path runs once more in a new process, which reads the graphs the
+   in-process run traced and optimised: its first epoch against its steady one, and its losses
+   against the in-process run's. The mock driver is also run again, reading its own graphs.
 Timings are noisy on a shared 2-core machine: other processes may run at the same time.
 """
 
@@ -64,6 +68,13 @@ def step_seconds(run_dir: Path) -> dict[str, dict]:
     """Each step's start-up and work seconds as run_step recorded them in run_manifest.json."""
     manifest = json.loads((run_dir / "run_manifest.json").read_text())
     return {name: entry["seconds"] for name, entry in sorted(manifest["steps"].items())}
+
+
+def empty_graph_cache() -> Path:
+    """Empty the graph cache the benchmark's runs (this process and its children) use, as a first run finds it."""
+    cache = Path(os.environ["PHASE4A_GRAPH_CACHE"])
+    shutil.rmtree(cache, ignore_errors=True)
+    return cache
 
 
 def bench_driver(run_dir: Path, extra: list[str]) -> dict:
@@ -255,6 +266,16 @@ def pipeline_fit(run_dir: Path) -> dict:
     }
 
 
+def pipeline_fit_in_new_process(run_dir: Path) -> dict:
+    """``pipeline_fit`` in a child process: what a re-run, a resumed run or another step finds."""
+    code = "import json, sys; from pathlib import Path; from benchmarks.bench_training import pipeline_fit; "
+    code += "print(json.dumps(pipeline_fit(Path(sys.argv[1]))))"
+    output = subprocess.run(
+        [sys.executable, "-c", code, str(run_dir)], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="epochs for the throughput runs (>= 2)")
@@ -266,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
+    os.environ["PHASE4A_GRAPH_CACHE"] = str(work / "graph_cache")  # inherited by every child process
     result: dict = {
         "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "processor": platform.machine()},
@@ -277,8 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     driver_dir = work / "driver"
     if not args.skip_driver:
         print("mock driver (one process) ...", flush=True)
+        empty_graph_cache()
         result["driver"] = bench_driver(driver_dir, args.step01.split())
+        print("mock driver again, its graphs cached ...", flush=True)
+        result["driver_graphs_cached"] = bench_driver(work / "driver_again", args.step01.split())
         print("the five scripts, each its own process ...", flush=True)
+        empty_graph_cache()
         result["scripts"] = bench_scripts(work / "scripts", args.step01.split())
     result["step01_options"] = MOCK_ARGS + args.step01.split()
     import tensorflow as tf
@@ -303,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plain model.fit, {args.epochs} epochs ...", flush=True)
     plain = plain_fit(driver_dir / "model_untrained.keras", data, args.epochs, 32)
     print(f"pipeline (step 04 path), {args.epochs} epochs ...", flush=True)
+    empty_graph_cache()
     pipe = pipeline_fit(copy_run(driver_dir, work / "pipeline", epochs=args.epochs))
+    print(f"pipeline in a new process, graphs from the cache, {args.epochs} epochs ...", flush=True)
+    cached = pipeline_fit_in_new_process(copy_run(driver_dir, work / "pipeline_cached", epochs=args.epochs))
     print(f"pipeline with TensorFlow's Conv2D gradient, {args.epochs} epochs ...", flush=True)
     tf_gradient = pipeline_fit(copy_run(driver_dir, work / "tf_gradient", epochs=args.epochs, fast_conv_gradient=False))
 
@@ -322,11 +351,14 @@ def main(argv: list[str] | None = None) -> int:
         entry["first_over_fastest" + suffix] = round(epoch_seconds[0] / fastest, 2)
         entry["percent_of_matmul_fastest" + suffix] = round(100 * epoch_flops / fastest / result["matmul_flops"], 1)
 
-    for entry in (plain, pipe, tf_gradient):
+    for entry in (plain, pipe, cached, tf_gradient):
         summarise(entry, entry["epoch_seconds"])
-    summarise(pipe, pipe["epoch_seconds_with_callbacks"], "_with_callbacks")
+    for entry in (pipe, cached):
+        summarise(entry, entry["epoch_seconds_with_callbacks"], "_with_callbacks")
     result["plain_keras"] = plain
     result["pipeline"] = pipe
+    result["pipeline_graphs_cached"] = cached
+    result["cached_equals_traced"] = cached["loss"] == pipe["loss"] and cached["val_loss"] == pipe["val_loss"]
     result["pipeline_tf_conv_gradient"] = tf_gradient
     result["pipeline_over_plain"] = round(pipe["samples_per_second"] / plain["samples_per_second"], 3)
 
@@ -374,10 +406,13 @@ def print_table(r: dict) -> None:
         f"{'training':<24}{'steady s/epoch':>15}{'samples/s':>11}{'1st/steady':>11}{'1st - steady':>13}"
         f"{'% matmul':>10}{'fastest s':>10}{'1st/fastest':>12}{'% matmul':>10}"
     )
+    c = r["pipeline_graphs_cached"]
     rows = (
         ("plain model.fit", p, ""),
         ("pipeline (step 04)", q, ""),
         ("step 04 with callbacks", q, "_with_callbacks"),
+        ("step 04, graphs cached", c, ""),
+        ("  with callbacks", c, "_with_callbacks"),
         ("pipeline, TF conv grad", r["pipeline_tf_conv_gradient"], ""),
     )
     for name, e, suffix in rows:
@@ -388,6 +423,10 @@ def print_table(r: dict) -> None:
             f"{e['first_over_fastest' + suffix]:>12.2f}{e['percent_of_matmul_fastest' + suffix]:>10.1f}"
         )
     print("(with callbacks: each epoch also counts step 04's checkpoint, early-stopping weights and backup)")
+    print(
+        "(graphs cached: step 04 in a new process that reads the graphs the run above traced; "
+        f"same losses: {r['cached_equals_traced']})"
+    )
     print(
         f"pipeline / plain: {r['pipeline_over_plain']:.2f}x; same losses as the driver's step 04: "
         f"{r['deterministic_across_processes']}; driver (one process) = scripts (a process each): "
@@ -406,6 +445,11 @@ def print_table(r: dict) -> None:
             f"outside the steps' work (interpreter, imports, TensorFlow start, exit): {d['outside_steps_work']:.1f} s"
         )
         print("  work per step: " + ", ".join(f"{name} {s['work']:.1f} s" for name, s in d["steps"].items()))
+        again = r["driver_graphs_cached"]
+        print(
+            f"mock driver again, graphs cached: {again['wall_seconds']:.1f} s wall; work per step: "
+            + ", ".join(f"{name} {s['work']:.1f} s" for name, s in again["steps"].items())
+        )
         scripts = r["scripts"]
         print(f"the five scripts one by one (a process each): {scripts['wall_seconds']:.1f} s wall")
         print(f"{'step':<36}{'wall':>7}{'startup':>9}{'work':>7}{'peak RSS MiB':>14}")

@@ -85,9 +85,11 @@ class CollapseMonitor(keras.callbacks.Callback):
         stop_on_collapse: bool = False,
         stop_on_flat: bool = False,
         batch_size: int = 32,
+        graph_cache=None,
     ):
         super().__init__()
         self.batch_size = batch_size
+        self.graph_cache = graph_cache  # graph_cache.GraphCache for the prediction, or None
         if flat_epochs < 2:
             raise ValueError(f"flat_epochs must be at least 2 (a single epoch is always flat), got {flat_epochs}")
         self.x_val = x_val
@@ -110,7 +112,7 @@ class CollapseMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        probabilities = predict_probabilities(self.model, self.x_val, self.batch_size)
+        probabilities = predict_probabilities(self.model, self.x_val, self.batch_size, self.graph_cache)
         spread = prediction_spread(probabilities, self.n_classes)
         if "val_loss" not in logs:
             logs.update(validation_metrics(probabilities, self.y_val))

@@ -16,6 +16,7 @@ from .augmentation import make_augment
 from .data.dataset import Dataset
 from .diagnostics import COLLAPSED, FLAT, CollapseMonitor
 from .fused_adam import use_fused_adam
+from .graph_cache import graph_cache_for, use_cached_train_step
 from .models.conv_gradient import use_fast_conv_gradients
 from .models.frozen_batchnorm import trains_fused, use_fused_frozen_batchnorm
 from .stages import BACKUP_DIR, RunDir
@@ -317,6 +318,7 @@ def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
         stop_on_collapse=config["collapse_stop"],
         stop_on_flat=config["flat_stop"],
         batch_size=config["batch_size"],
+        graph_cache=graph_cache_for(config),
     )
 
 
@@ -435,6 +437,7 @@ def fit(
         augment,
     )
     build_training_variables(model, data)
+    use_cached_train_step(model, graph_cache_for(config))
     # shuffle=False: tf.data already reshuffles every epoch (Keras would only warn about it).
     return model.fit(
         train,

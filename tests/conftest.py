@@ -8,6 +8,7 @@
   like an offline machine, so nothing ever touches the network.
 - ``one_code_version`` (automatic): ``git describe`` runs once per session; ``keep_op_determinism``
   (automatic): TensorFlow's global op determinism is restored after each test.
+- ``session_graph_cache`` (automatic): the traced-graph cache in a tmp dir, shared by the session.
 - ``snapshot``: ``snapshot(dir)`` -> {relative path: (size, mtime_ns)}, to show that nothing changed.
 """
 
@@ -76,6 +77,16 @@ def op_determinism_kept():
 def keep_op_determinism():
     with op_determinism_kept():
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_graph_cache(tmp_path_factory):
+    """Traced graphs (phase4a/graph_cache.py) go to one directory per test session, not the project's
+    phase4a_outputs/; steps run in-process and in child processes share it, as runs of a checkout do."""
+    with pytest.MonkeyPatch.context() as patch:
+        directory = tmp_path_factory.mktemp("graph_cache")
+        patch.setenv("PHASE4A_GRAPH_CACHE", str(directory))
+        yield directory
 
 
 @pytest.fixture(autouse=True)
