@@ -1,23 +1,26 @@
 """Traced graphs kept on disk, so that a later process with the same model and settings skips tracing.
 
-Before its first training step TensorFlow traces the step in Python: 2.3-2.6 s for the report
-model's 4,083 graph operations here, repeated by every process (a resumed run, a re-run, step 05's
-prediction), and most of what the first epoch costs over a steady one. TensorFlow keeps traced
-functions only in memory (XLA's persistent cache needs XLA, which deterministic kernels turn off).
+Before its first training step TensorFlow traces the step in Python (2.3-2.6 s for the report
+model's 4,083 graph operations here) and optimises the graph on its first call (grappler, about
+0.75 s): most of what the first epoch costs over a steady one, repeated by every process (a re-run,
+a resumed run, step 05's prediction). TensorFlow keeps traced functions only in memory (its file
+cache of optimised graphs takes only optimisations over 3 s; XLA's needs XLA).
 
 A traced ``tf.function`` is a FunctionDef: a graph whose captured variables are extra inputs. The
-first process saves it, with the position of each capture in the model's variable list; a later one
-registers it with TensorFlow's runtime and calls it by name with its own variables, as tf.function
-does with the graphs it traced itself. Both processes call the graph the same way, so a run gives
-the same numbers whether its graphs were traced or read.
+first process saves it, with the position of each capture in the model's variable list, and on its
+first call also the graph TensorFlow's optimiser made of it. A later process registers that
+optimised graph with TensorFlow's runtime and calls it by name with its own variables, the optimiser
+switched off for the call: what tf.function does with a graph it traced, without tracing or
+optimising again. A run gives the same numbers whether its graphs were traced or read (tested).
 
-A graph is stored under a hash of everything its tracing depends on: the TensorFlow and Keras
-versions, this package's source, the model's architecture, variables and trainable flags, its
+A graph is stored under a hash of everything it depends on: TensorFlow's and Keras' versions, this
+package's source, the machine and its devices, the model's layers, variables and trainable flags, its
 optimizer and loss, the run's configuration (``graph_settings``) and the input signature. Any change
 traces a new graph. A file that cannot be read is traced again and replaced.
 
-This uses TensorFlow's eager context directly (``add_function_def``, ``call_function``: the calls
-tf.function itself makes), which its public API does not expose; ``graph_cache false`` turns it off.
+This uses TensorFlow's eager context directly (``add_function_def``, ``call_function``, graph
+collection: the calls tf.function and its tools make), which its public API does not expose;
+``graph_cache false`` turns it off.
 """
 
 from __future__ import annotations
@@ -173,7 +176,10 @@ def graph_to_function(graph_def, name: str):
 
     function = function_pb2.FunctionDef()
     function.signature.name = name
-    by_index = lambda op: sorted((n for n in graph_def.node if n.op == op), key=lambda n: n.attr["index"].i)  # noqa: E731
+
+    def by_index(op: str) -> list:
+        return sorted((node for node in graph_def.node if node.op == op), key=lambda node: node.attr["index"].i)
+
     arguments = {}
     for index, node in enumerate(by_index("_Arg")):
         arg = function.signature.input_arg.add(name=f"phase4a_input_{index}", type=node.attr["T"].type)
@@ -423,7 +429,10 @@ class _Entry:
 
         library = function_pb2.FunctionDefLibrary()
         name = f"{self.meta['function']}_optimized"
-        library.function.append(graph_to_function(graph_def, name))
+        try:
+            library.function.append(graph_to_function(graph_def, name))
+        except (KeyError, AttributeError, ValueError):
+            return  # an operation this conversion does not know: later processes optimise the traced graph
         self.meta["optimized"] = {"function": name}
         self._write("optimized", library)
 
