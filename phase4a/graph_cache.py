@@ -14,9 +14,10 @@ switched off for the call: what tf.function does with a graph it traced, without
 optimising again. A run gives the same numbers whether its graphs were traced or read (tested).
 
 A graph is stored under a hash of everything it depends on: TensorFlow's and Keras' versions, this
-package's source, the machine and its devices, the model's layers, variables and trainable flags, its
-optimizer and loss, the run's configuration (``graph_settings``) and the input signature. Any change
-traces a new graph. A file that cannot be read is traced again and replaced.
+package's source, the machine and its devices, the model's layers, the methods replaced on them,
+its variables and trainable flags, its optimizer and loss, the run's configuration
+(``graph_settings``) and the input signature. Any change traces a new graph. A file that cannot be
+read is traced again and replaced.
 
 This uses TensorFlow's eager context directly (``add_function_def``, ``call_function``, graph
 collection: the calls tf.function and its tools make), which its public API does not expose;
@@ -28,6 +29,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import types
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +109,19 @@ def _layer_configs(model: keras.Model) -> list:
         [type(layer).__name__, layer.trainable, _unnamed(layer.get_config())]
         for layer in model._flatten_layers(include_self=False)
         if not isinstance(layer, keras.Model)
+    ]
+
+
+def _method_overrides(objects) -> list:
+    """Methods replaced on single instances (the fast convolution gradient, the fused BatchNorm and
+    Adam): they change the graph without changing any configuration."""
+    return [
+        sorted(
+            [name, value.__func__.__qualname__]
+            for name, value in vars(item).items()
+            if isinstance(value, types.MethodType)
+        )
+        for item in objects
     ]
 
 
@@ -306,6 +321,9 @@ class GraphCache:
                 "devices": [device.name for device in tf.config.list_logical_devices()],
                 "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                 "layers": _layer_configs(model),
+                "overrides": _method_overrides(
+                    [*model._flatten_layers(include_self=True), *filter(None, [getattr(model, "optimizer", None)])]
+                ),
                 "variables": [
                     [list(variable.shape), str(variable.dtype), bool(variable.trainable)]
                     for variable, _ in _variables(model)

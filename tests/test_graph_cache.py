@@ -11,6 +11,7 @@ import pytest
 
 from phase4a import config as config_module
 from phase4a.graph_cache import GraphCache, graph_cache_for, graph_settings
+from phase4a.models.conv_gradient import use_fast_conv_gradients
 from phase4a.models.inference import predict_probabilities
 from phase4a.training import build_training_variables
 
@@ -88,6 +89,9 @@ def test_the_key_changes_with_what_the_graph_depends_on_and_only_that():
     assert GraphCache("unused", longer).key(_model(), "train", specs) == key
     assert GraphCache("unused", {**SETTINGS, "fused_adam": False}).key(_model(), "train", specs) != key
     assert cache.key(_model(trainable_conv=False), "train", specs) != key
+    patched = _model()
+    use_fast_conv_gradients(patched, batch_size=8)  # a method replaced on a layer, no config changed
+    assert cache.key(patched, "train", specs) != key
     assert cache.key(_model(), "predict", specs) != key
     assert cache.key(_model(), "train", [specs[0], tf.TensorSpec([None], tf.int32)]) != key
 
