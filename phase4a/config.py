@@ -128,9 +128,9 @@ DEFAULTS: dict[str, Any] = {
     # When the backbone and everything before it are frozen (feature extraction), compute backbone
     # features once and train the head on them; the saved model is still the full model.
     "cache_features": True,
-    # Keep traced training and prediction graphs on disk (phase4a_outputs/graph_cache), so a later
-    # process on the same model and settings calls them without tracing again: 2-3 s of the report
-    # model's first epoch here (phase4a/graph_cache.py; README "Performance").
+    # Keep traced and optimised training and prediction graphs on disk (phase4a_outputs/graph_cache),
+    # so a later process on the same model and settings calls them without building them again: 4.7-6.5 s
+    # of the report model's first epoch here (phase4a/graph_cache.py; README "Performance").
     "graph_cache": True,
     # TensorFlow intra-/inter-op threads; 0 lets TensorFlow choose (all cores).
     "intra_op_threads": 0,
