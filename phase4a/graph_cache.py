@@ -40,12 +40,12 @@ import keras
 from . import paths
 from .io import atomic_path, read_json, sha256_json, to_json
 
-# Config keys that steer the run around the graphs, not the graphs themselves: changing them keeps the
-# cached graphs. ``learning_rate`` is a variable in Keras 3 optimizers (ReduceLROnPlateau assigns to
-# it), an input of the graph rather than part of it. Every other key, including any added later, is
-# part of the hash.
+# Config keys a graph does not depend on: changing them keeps the cached graphs. Every other key,
+# including any added later, is part of the hash.
 RUN_CONTROL_KEYS = frozenset(
     {
+        # How long the run trains and what steers or stops it. ``learning_rate`` is a variable in
+        # Keras 3 optimizers (ReduceLROnPlateau assigns to it): an input of the graph, not part of it.
         "epochs",
         "learning_rate",
         "early_stopping_patience",
@@ -63,6 +63,31 @@ RUN_CONTROL_KEYS = frozenset(
         "intra_op_threads",
         "inter_op_threads",
         "graph_cache",
+        # Where the data come from and what fills the weights: what a graph sees of them (band and
+        # class counts, patch size) reaches the key through the layers and the input signature, so
+        # a real run reuses the graphs of a mock run with the same model.
+        "data_source",
+        "data_dir",
+        "data_npz",
+        "raster_path",
+        "polygons_path",
+        "label_column",
+        "id_column",
+        "raster_bands",
+        "raster_band_names",
+        "max_patches_per_polygon",
+        "val_fraction",
+        "ee_project",
+        "ee_collection",
+        "ee_start",
+        "ee_end",
+        "ee_cloud_mask",
+        "ee_scale",
+        "reflectance_scale",
+        "reflectance_offset",
+        "mock_train_size",
+        "mock_val_counts",
+        "weights",
     }
 )
 

@@ -85,8 +85,15 @@ def test_the_key_changes_with_what_the_graph_depends_on_and_only_that():
     cache = GraphCache("unused", SETTINGS)
     key = cache.key(_model(), "train", specs)
     assert cache.key(_model(), "train", specs) == key  # a new but identical model
-    longer = graph_settings({**config_module.DEFAULTS, "epochs": 3})  # how long it trains: not part of a graph
-    assert GraphCache("unused", longer).key(_model(), "train", specs) == key
+    # How long it trains, where the data come from and what fills the weights: not part of a graph.
+    real_run = {
+        **config_module.DEFAULTS,
+        "epochs": 3,
+        "data_source": "raster",
+        "raster_path": "s2.tif",
+        "weights": "none",
+    }
+    assert GraphCache("unused", graph_settings(real_run)).key(_model(), "train", specs) == key
     assert GraphCache("unused", {**SETTINGS, "fused_adam": False}).key(_model(), "train", specs) != key
     assert cache.key(_model(trainable_conv=False), "train", specs) != key
     patched = _model()
