@@ -367,6 +367,11 @@ def resolve(preset: str = "report", overrides: dict[str, Any] | None = None) -> 
     return config
 
 
+def uses_xla(config: dict[str, Any]) -> bool:
+    """Whether the training step is XLA-compiled: Keras ignores ``jit_compile`` under deterministic kernels."""
+    return bool(config.get("jit_compile", False)) and not config.get("deterministic", False)
+
+
 def config_hash(config: dict[str, Any]) -> str:
     return sha256_json(config)[:12]
 

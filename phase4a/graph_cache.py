@@ -38,6 +38,7 @@ from typing import Any
 import keras
 
 from . import paths
+from .config import uses_xla
 from .io import atomic_path, read_json, sha256_json, to_json
 
 # Config keys a graph does not depend on: changing them keeps the cached graphs. Every other key,
@@ -418,8 +419,6 @@ class _Entry:
 
     def load(self, variables: list) -> _Graph | None:
         """The optimised graph when there is one, else the traced one; None when neither can be read."""
-        from tensorflow.python.eager import context
-
         try:
             meta = read_json(self.meta_path)
             optimized = "optimized" in meta
@@ -430,11 +429,7 @@ class _Entry:
             libraries = [self._read(meta, part) for part in ("traced", "optimized")[: 1 + optimized]]
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing or unreadable: traced again
-        try:
-            for library in libraries:
-                for function in library.function:
-                    context.context().add_function_def(function)
-        except Exception:  # noqa: BLE001 - e.g. a different graph of that name in this process
+        if not _register(*libraries):
             return None
         self.meta = meta
         _touch(self.meta_path)
@@ -444,7 +439,6 @@ class _Entry:
         """Register and write ``concrete``'s graph; None when it captures something other than the
         model's variables, or returns more than a tensor or a dict of them (then it is not cached)."""
         from tensorflow.core.framework import function_pb2
-        from tensorflow.python.eager import context
 
         position = {id(tf_variable.handle): index for index, (_, tf_variable) in enumerate(variables)}
         captures = [position.get(id(tensor)) for tensor in concrete.captured_inputs]
@@ -461,10 +455,7 @@ class _Entry:
         names = {function.signature.name: f"{self.function}_{i}" for i, function in enumerate(library.function)}
         names[concrete.function_def.signature.name] = self.function
         _rename_functions(library, names)
-        try:
-            for function in library.function:
-                context.context().add_function_def(function)
-        except Exception:  # noqa: BLE001 - e.g. a different graph of that name in this process
+        if not _register(library):
             return None
         self.meta = {
             "function": self.function,
@@ -502,6 +493,19 @@ class _Entry:
             pass
 
 
+def _register(*libraries) -> bool:
+    """Add the FunctionDefs of ``libraries`` to TensorFlow's runtime; False when it refuses one."""
+    from tensorflow.python.eager import context
+
+    try:
+        for library in libraries:
+            for function in library.function:
+                context.context().add_function_def(function)
+    except Exception:  # noqa: BLE001 - e.g. a different graph of that name in this process
+        return False
+    return True
+
+
 def _touch(path: Path) -> None:
     """Mark a graph as just used: pruning goes by the metadata file's modification time."""
     try:
@@ -536,7 +540,7 @@ def graph_cache_for(config: dict[str, Any]) -> GraphCache | None:
     Keras would not run the step as one plain graph (XLA, a distribution strategy)."""
     if not config.get("graph_cache", False) or config.get("distribution_strategy", "default") != "default":
         return None
-    if config.get("jit_compile", False) and not config.get("deterministic", False):
+    if uses_xla(config):
         return None
     return GraphCache(paths.graph_cache_dir(), graph_settings(config))
 

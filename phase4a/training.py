@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from .augmentation import make_augment
+from .config import uses_xla
 from .data.dataset import Dataset
 from .diagnostics import COLLAPSED, FLAT, CollapseMonitor
 from .fused_adam import use_fused_adam
@@ -339,7 +340,7 @@ def compile_model(model: keras.Model, config: dict[str, Any], steps_per_executio
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         # XLA (issue 7); Keras ignores it, with a warning, while op determinism is enabled.
-        jit_compile=bool(config.get("jit_compile", False)) and not config.get("deterministic", False),
+        jit_compile=uses_xla(config),
         steps_per_execution=steps_per_execution,
     )
     if config["fused_adam"]:
