@@ -25,6 +25,9 @@ Usage: python -m benchmarks.bench_training [--epochs N] [--work-dir DIR] [--skip
    does; then step 04's training path runs once more in a new process, which reads the graphs the
    in-process run traced and optimised: its first epoch against its steady one, and its losses
    against the in-process run's. The mock driver is also run again, reading its own graphs.
+6. The drivers' warm-up (phase4a/graph_warmup.py): the mock driver with --epochs N and an empty
+   cache, a first run whose warm-up process builds step 04's graphs while steps 02-03 run; its step
+   04's epochs as in 2 (first against steady, share of the matmul), and its losses against 2's.
 Timings are noisy on a shared 2-core machine: other processes may run at the same time.
 """
 
@@ -84,11 +87,14 @@ def bench_driver(run_dir: Path, extra: list[str]) -> dict:
     process = run_child([sys.executable, "-m", "phase4a.pipeline", "--run-dir", str(run_dir), *MOCK_ARGS, *extra])
     steps = step_seconds(run_dir)
     work = sum(entry["work"] for entry in steps.values())
+    history = json.loads((run_dir / "training_history.json").read_text())
     return {
         "wall_seconds": process["wall"],
         "peak_rss_mib": process["peak_rss_mib"],
         "outside_steps_work": round(process["wall"] - work, 3),
         "steps": steps,
+        "epoch_seconds": [round(entry["seconds"], 3) for entry in history["epochs"]],
+        "loss": [entry["loss"] for entry in history["epochs"]],
     }
 
 
@@ -303,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         result["driver"] = bench_driver(driver_dir, args.step01.split())
         print("mock driver again, its graphs cached ...", flush=True)
         result["driver_graphs_cached"] = bench_driver(work / "driver_again", args.step01.split())
+        print(f"mock driver, {args.epochs} epochs, graphs empty (built by its warm-up process) ...", flush=True)
+        empty_graph_cache()
+        epochs_option = ["--epochs", str(args.epochs)]
+        result["driver_epochs"] = bench_driver(work / "driver_epochs", [*args.step01.split(), *epochs_option])
         print("the five scripts, each its own process ...", flush=True)
         empty_graph_cache()
         result["scripts"] = bench_scripts(work / "scripts", args.step01.split())
@@ -351,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         entry["first_over_fastest" + suffix] = round(epoch_seconds[0] / fastest, 2)
         entry["percent_of_matmul_fastest" + suffix] = round(100 * epoch_flops / fastest / result["matmul_flops"], 1)
 
-    for entry in (plain, pipe, cached, tf_gradient):
+    for entry in (plain, pipe, cached, tf_gradient, *[result[key] for key in ("driver_epochs",) if key in result]):
         summarise(entry, entry["epoch_seconds"])
     for entry in (pipe, cached):
         summarise(entry, entry["epoch_seconds_with_callbacks"], "_with_callbacks")
@@ -359,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     result["pipeline"] = pipe
     result["pipeline_graphs_cached"] = cached
     result["cached_equals_traced"] = cached["loss"] == pipe["loss"] and cached["val_loss"] == pipe["val_loss"]
+    if "driver_epochs" in result:
+        result["driver_epochs_equals_traced"] = result["driver_epochs"]["loss"] == pipe["loss"]
     result["pipeline_tf_conv_gradient"] = tf_gradient
     result["pipeline_over_plain"] = round(pipe["samples_per_second"] / plain["samples_per_second"], 3)
 
@@ -414,6 +426,7 @@ def print_table(r: dict) -> None:
         ("step 04, graphs cached", c, ""),
         ("  with callbacks", c, "_with_callbacks"),
         ("pipeline, TF conv grad", r["pipeline_tf_conv_gradient"], ""),
+        *([("driver's step 04, warm-up", r["driver_epochs"], "")] if "driver_epochs" in r else []),
     )
     for name, e, suffix in rows:
         print(
@@ -427,6 +440,12 @@ def print_table(r: dict) -> None:
         "(graphs cached: step 04 in a new process that reads the graphs the run above traced; "
         f"same losses: {r['cached_equals_traced']})"
     )
+    if "driver_epochs" in r:
+        print(
+            "(driver's step 04: the mock driver's first run, whose warm-up process built the graphs while "
+            f"steps 02-03 ran; same losses as step 04 tracing its own: {r['driver_epochs_equals_traced']}; "
+            f"driver {r['driver_epochs']['wall_seconds']:.1f} s)"
+        )
     print(
         f"pipeline / plain: {r['pipeline_over_plain']:.2f}x; same losses as the driver's step 04: "
         f"{r['deterministic_across_processes']}; driver (one process) = scripts (a process each): "

@@ -372,6 +372,16 @@ def uses_xla(config: dict[str, Any]) -> bool:
     return bool(config.get("jit_compile", False)) and not config.get("deterministic", False)
 
 
+def uses_graph_cache(config: dict[str, Any]) -> bool:
+    """Whether steps 04 and 05 keep their graphs on disk (graph_cache.py): Keras runs the step as one plain
+    graph only without XLA and without a distribution strategy."""
+    return (
+        bool(config.get("graph_cache", False))
+        and config.get("distribution_strategy", "default") == "default"
+        and not uses_xla(config)
+    )
+
+
 def config_hash(config: dict[str, Any]) -> str:
     return sha256_json(config)[:12]
 

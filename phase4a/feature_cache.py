@@ -62,6 +62,15 @@ def plan_cache(model: keras.Model) -> CachePlan | None:
     )
 
 
+def cached_feature_plan(model: keras.Model, config: dict[str, Any]) -> CachePlan | None:
+    """Step 04's plan for ``model`` when its config trains on cached features, else None."""
+    from .training import needs_full_model_fit
+
+    if not config["cache_features"] or needs_full_model_fit(config):
+        return None
+    return plan_cache(model)
+
+
 def split_model(model: keras.Model, plan: CachePlan) -> tuple[keras.Model, keras.Model]:
     """(feature extractor, head): two chains over the same layer objects as ``model``."""
     layers = list(model.layers)

@@ -33,12 +33,12 @@ import types
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import keras
 
 from . import paths
-from .config import uses_xla
+from .config import uses_graph_cache
 from .io import atomic_path, read_json, sha256_json, to_json
 
 # Config keys a graph does not depend on: changing them keeps the cached graphs. Every other key,
@@ -98,6 +98,23 @@ RUN_CONTROL_KEYS = frozenset(
 MAX_CACHE_BYTES = 256 * 2**20
 
 
+class GraphsAhead(Protocol):
+    """Another process building this run's graphs (graph_warmup.Warmup)."""
+
+    def wait_for(self, kind: str, key: str) -> bool:
+        """Block until that process has written graph ``key`` of ``kind`` (True), or will not (False)."""
+
+
+# Set by the drivers while a warm-up process builds the run's graphs (graph_warmup.py): a graph not
+# in the cache yet is waited for, not traced a second time.
+_ahead: GraphsAhead | None = None
+
+
+def expect_graphs_from(ahead: GraphsAhead | None) -> None:
+    global _ahead
+    _ahead = ahead
+
+
 def graph_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The part of ``config`` that a cached graph is keyed by."""
     return {key: value for key, value in sorted(config.items()) if key not in RUN_CONTROL_KEYS}
@@ -135,9 +152,10 @@ def _unnamed(config: dict[str, Any]) -> dict[str, Any]:
 def _layer_configs(model: keras.Model) -> list:
     """Every layer's class, trainable flag and configuration. How the layers connect is not listed
     (Keras' ``to_json`` takes 0.4 s for ResNet50): step 03 builds it from the settings and this
-    package's source, which are part of the key."""
+    package's source, which are part of the key. The flag of a layer without weights changes no graph
+    and is not saved with the model (a frozen input layer loads as trainable): it is left out."""
     return [
-        [type(layer).__name__, layer.trainable, _unnamed(layer.get_config())]
+        [type(layer).__name__, layer.trainable if layer.weights else None, _unnamed(layer.get_config())]
         for layer in model._flatten_layers(include_self=False)
         if not isinstance(layer, keras.Model)
     ]
@@ -335,6 +353,7 @@ class GraphCache:
         self.traced = 0  # graphs this instance traced ...
         self.read = 0  # ... read as traced (then optimised on their first call) ...
         self.read_optimized = 0  # ... and read as optimised
+        self.ready: list[tuple[str, str]] = []  # (kind, key) of every graph this instance has made callable
 
     def key(self, model: keras.Model, kind: str, specs: list) -> str:
         import platform
@@ -381,6 +400,8 @@ class GraphCache:
         entry = _Entry(self.directory, kind, self.key(model, kind, specs))
         variables = _variables(model)
         graph = entry.load(variables)
+        if graph is None and _ahead is not None and _ahead.wait_for(kind, entry.key):
+            graph = entry.load(variables)
         if graph is None:
             structure = tf.nest.pack_sequence_as(args, specs)
             concrete = tf.function(step).get_concrete_function(structure)
@@ -395,10 +416,12 @@ class GraphCache:
             self.read += 1
         graphs[signature] = graph
         if graph.optimized:
-            return graph(args)
-        results, optimized = graph.call_and_collect(args)
-        if optimized is not None:
-            entry.save_optimized(optimized)
+            results = graph(args)
+        else:
+            results, optimized = graph.call_and_collect(args)
+            if optimized is not None:
+                entry.save_optimized(optimized)
+        self.ready.append((kind, entry.key))
         return results
 
 
@@ -538,9 +561,7 @@ def _is_flat_dict(value) -> bool:
 def graph_cache_for(config: dict[str, Any]) -> GraphCache | None:
     """The run's graph cache (in ``paths.graph_cache_dir()``), or None when ``graph_cache`` is off or
     Keras would not run the step as one plain graph (XLA, a distribution strategy)."""
-    if not config.get("graph_cache", False) or config.get("distribution_strategy", "default") != "default":
-        return None
-    if uses_xla(config):
+    if not uses_graph_cache(config):
         return None
     return GraphCache(paths.graph_cache_dir(), graph_settings(config))
 
@@ -551,7 +572,9 @@ def use_cached_train_step(model: keras.Model, cache: GraphCache | None) -> None:
     if cache is None or model.steps_per_execution != 1:
         return
 
-    def train_function(iterator):
-        return cache.call(model, "train", model.train_step, next(iterator), relax_batch=True)
+    model.train_function = lambda iterator: train_step(model, cache, next(iterator))
 
-    model.train_function = train_function
+
+def train_step(model: keras.Model, cache: GraphCache, batch):
+    """One of ``fit``'s training steps on ``batch`` through ``cache``: one graph for every batch size."""
+    return cache.call(model, "train", model.train_step, batch, relax_batch=True)

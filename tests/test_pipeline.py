@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from phase4a import cli, pipeline
+from phase4a import cli, graph_cache, pipeline
 from phase4a.paths import PROJECT_ROOT
 from phase4a.stages import ARTEFACTS, MANIFEST, OPTIONAL_ARTEFACTS, STAGES
 from phase4a.steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
@@ -132,6 +132,7 @@ def test_the_drivers_pipeline_runs_the_five_steps_in_one_process(tmp_path, train
         stage.script for stage in STAGES.values()
     ]
     assert (run / ARTEFACTS["metrics"]).read_bytes() == (trained_cnn_run / ARTEFACTS["metrics"]).read_bytes()
+    assert graph_cache._ahead is None  # the warm-up ended with the run: later graphs are never waited for
 
 
 def test_the_drivers_pipeline_needs_a_run_directory(capsys):

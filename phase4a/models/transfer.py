@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import keras
 
 from .adapters import apply_band_adapter, first_conv_sources, widen_first_conv
-from .freezing import backbone_call_kwargs
+from .freezing import backbone_call_kwargs, freeze_first_layers, initial_frozen_count
 from .preprocessing import PIXEL_RANGE, band_preprocess, rgb_preprocess
 from .simple_cnn import build_simple_cnn
 
@@ -16,6 +17,11 @@ from .simple_cnn import build_simple_cnn
 def backbone_input_side(config: dict[str, Any], patch_side: int) -> int:
     """input_size when set, else patch side x upsample_factor (1 = use larger patches directly)."""
     return config["input_size"] or patch_side * config["upsample_factor"]
+
+
+def backbone_input_shape(config: dict[str, Any], patch_shape) -> tuple[int, int, int]:
+    side = backbone_input_side(config, patch_shape[0])
+    return (side, side, 3)
 
 
 def scales_to_pixels(config: dict[str, Any]) -> bool:
@@ -71,6 +77,29 @@ def build_model(
     if config["model_type"] == "simplecnn":
         return build_simple_cnn(patch_shape, n_classes, config["dropout"])
     return build_transfer_model(config, backbone, patch_shape, n_classes)
+
+
+def build_untrained_model(
+    config: dict[str, Any], patch_shape: tuple[int, int, int], n_classes: int, backbone_weights: Path | None
+):
+    """The model step 03 saves, and its backbone: built, given step 02's ``backbone_weights`` (for
+    the SimpleCNN its initial weights), and frozen as the config says. Without weights the layers keep
+    their random initialisation: the same graph (graph_warmup.py builds the run's graphs from it)."""
+    from .backbones import load_backbone
+
+    if config["model_type"] == "simplecnn":
+        # No backbone: step 02 saved the SimpleCNN's initial weights; its layer counts stand in.
+        model = build_model(config, None, patch_shape, n_classes)
+        if backbone_weights is not None:
+            model.load_weights(backbone_weights)
+        return model, model
+    backbone, _ = load_backbone(config["backbone"], "none", backbone_input_shape(config, patch_shape))
+    if backbone_weights is not None:
+        backbone.load_weights(backbone_weights)
+    model = build_model(config, backbone, patch_shape, n_classes)
+    backbone = find_backbone(model)  # band_adapter first_conv puts a widened copy in the model
+    freeze_first_layers(backbone, initial_frozen_count(config["backbone"], backbone, config), config["bn_inference"])
+    return model, backbone
 
 
 def find_backbone(model: keras.Model) -> keras.Model | None:

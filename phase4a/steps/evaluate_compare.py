@@ -29,8 +29,7 @@ from ..diagnostics import diagnose
 from ..evaluation import accuracy_statistics, classification_metrics, compare_with_baseline, model_label
 from ..graph_cache import graph_cache_for
 from ..io import load_keras_model, read_json, save_figure, sha256_file, write_json, write_text
-from ..models.frozen_batchnorm import use_fused_frozen_batchnorm
-from ..models.inference import predict_probabilities
+from ..models.inference import predict_probabilities, prepare_for_inference
 from ..provenance import environment
 from ..report import build_report
 from ..stages import RunDir
@@ -51,8 +50,7 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     data_summary = read_json(run.require("data_summary"))
     inspection = read_json(run.require("inspection"))
     model = load_keras_model(run.require("model_keras"), "re-run phase4a_04_train_transfer.py --retrain")
-    if config["fused_batchnorm"]:
-        use_fused_frozen_batchnorm(model)
+    prepare_for_inference(model, config)
     probabilities = predict_probabilities(model, data.X_val, config["batch_size"], graph_cache_for(config))
     predicted = probabilities.argmax(axis=1)
     baseline_predicted = baseline_predictions(run, data.X_val, config["batch_size"])

@@ -20,13 +20,6 @@ from ..io import atomic_path, read_json, write_json, write_text
 from ..stages import RunDir
 
 
-def backbone_input_shape(config: dict[str, Any], patch_shape: list[int]) -> tuple[int, int, int]:
-    from ..models.transfer import backbone_input_side
-
-    side = backbone_input_side(config, patch_shape[0])
-    return (side, side, 3)
-
-
 def layer_table(backbone, frozen_layers: int) -> pd.DataFrame:
     rows = []
     for index, layer in enumerate(backbone.layers):
@@ -47,6 +40,7 @@ def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     from ..models.backbones import load_backbone
     from ..models.freezing import initial_frozen_count
     from ..models.simple_cnn import build_simple_cnn
+    from ..models.transfer import backbone_input_shape
 
     summary = read_json(run.require("data_summary"))
     if config["model_type"] == "simplecnn":

@@ -21,24 +21,14 @@ from ..stages import RunDir
 
 
 def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
-    from ..models.backbones import load_backbone
-    from ..models.freezing import backbone_call_kwargs, freeze_first_layers, initial_frozen_count
-    from ..models.transfer import build_model, find_backbone, layer_counts, parameter_counts
+    from ..models.freezing import backbone_call_kwargs
+    from ..models.transfer import build_untrained_model, layer_counts, parameter_counts
 
     data = dataset_module.load(run.require("data"))
     inspection = read_json(run.require("inspection"))
-    if config["model_type"] == "simplecnn":
-        # No backbone: step 02 saved the SimpleCNN's initial weights; its layer counts stand in.
-        model = build_model(config, None, data.X_train.shape[1:], len(data.class_names))
-        model.load_weights(run.require("backbone_weights"))
-        backbone = model
-    else:
-        backbone, _ = load_backbone(config["backbone"], "none", tuple(inspection["input_shape"]))
-        backbone.load_weights(run.require("backbone_weights"))
-        model = build_model(config, backbone, data.X_train.shape[1:], len(data.class_names))
-        backbone = find_backbone(model)  # band_adapter first_conv puts a widened copy in the model
-        frozen = initial_frozen_count(config["backbone"], backbone, config)
-        freeze_first_layers(backbone, frozen, config["bn_inference"])
+    model, backbone = build_untrained_model(
+        config, data.X_train.shape[1:], len(data.class_names), run.require("backbone_weights")
+    )
     counts = {
         "model_type": config["model_type"],
         "freeze": config["freeze"],

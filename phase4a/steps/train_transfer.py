@@ -56,7 +56,6 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         fit_progressive,
         history_records,
         make_callbacks,
-        needs_full_model_fit,
         resume_epoch,
         total_epochs,
         trim_training_log,
@@ -87,8 +86,7 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         model = load_keras_model(run.require("untrained_model"), "re-run phase4a_03_modify_architecture.py")
         compile_model(model, config)
     callbacks = make_callbacks(run, config, data)
-    use_cache = config["cache_features"] and not needs_full_model_fit(config)
-    plan = feature_cache.plan_cache(model) if use_cache else None
+    plan = feature_cache.cached_feature_plan(model, config)
     phases = None
     cache_info: dict[str, Any] = {"used": False}
     started = time.perf_counter()
