@@ -18,7 +18,9 @@ Usage: python -m benchmarks.bench_training [--epochs N] [--work-dir DIR] [--skip
    sample 1x. Compared with dense float32 matmul FLOP/s (tf.linalg.matmul 2048^2) measured here in two
    child processes, with TensorFlow's oneDNN kernels and with its own (TF_ENABLE_ONEDNN_OPTS=1 / 0): the
    faster is the machine's rate. The steady epoch (median) and the fastest epoch after the first
-   (peak, like the matmul's best of 10) each give a share.
+   (peak, like the matmul's best of 10) each give a share. A second reference, the bound: the model's
+   own layers as matmuls of their shapes at batch 32 (forward, input and kernel gradients), timed the
+   same way; an epoch of them is as fast as this machine's kernels can multiply those shapes.
 4. The feature_extraction preset (steps 01-03 run for it): step 04 with and without cached backbone
    features, per-epoch seconds.
 5. The graph cache (phase4a/graph_cache.py): every run above starts with it empty, as a first run
@@ -52,6 +54,23 @@ RESULTS = ROOT / "benchmarks" / "results"
 STEPS = tuple(stage.script for stage in STAGES.values())
 # The mock driver's fast offline config (run_phase4a_mock.sh), on the report's 300/75 mock data.
 MOCK_ARGS = ["--overwrite", "--data_source", "mock", "--weights", "none", "--epochs", "2"]
+BATCH_SIZE = 32  # the report's
+
+
+def machine() -> dict:
+    """Where the figures come from: the CPU model and the vector units its kernels can use matter as
+    much as the core count (oneDNN's matmul ran 2x faster on an AVX-512 machine than on an AVX2 one)."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_model": fields.get("model name", platform.processor()),
+        "cpu_count": os.cpu_count(),
+        "vector_extensions": sorted(flags & {"avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}),
+    }
 
 
 def run_child(cmd: list[str]) -> dict:
@@ -115,54 +134,93 @@ def bench_scripts(run_dir: Path, extra: list[str], scripts: tuple[str, ...] = ST
     return {"wall_seconds": round(total, 3), "steps": steps}
 
 
-def matmul_flops(n: int = 2048, repeats: int = 10) -> float:
-    """Best-of-``repeats`` float32 FLOP/s of an n x n matmul in this process."""
+def matmul_seconds(shapes: list[list[int]], repeats: int = 10) -> list[float]:
+    """Best-of-``repeats`` seconds of a float32 (M, K) x (K, N) matmul for each [M, K, N], in this
+    process; a small product is timed over a run of calls, each call's share of the run."""
     import tensorflow as tf
 
-    a = tf.random.uniform((n, n), dtype=tf.float32)
-    b = tf.random.uniform((n, n), dtype=tf.float32)
-    tf.linalg.matmul(a, b).numpy()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        tf.linalg.matmul(a, b).numpy()
-        best = min(best, time.perf_counter() - started)
-    return 2 * n**3 / best
+    seconds = []
+    for m, k, n in shapes:
+        a = tf.random.uniform((m, k), dtype=tf.float32)
+        b = tf.random.uniform((k, n), dtype=tf.float32)
+        tf.linalg.matmul(a, b).numpy()  # warm-up
+        calls = min(200, max(1, int(2e8 // (2 * m * k * n))))  # about 1 ms at 200 GFLOP/s
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in range(calls):
+                product = tf.linalg.matmul(a, b)
+            product.numpy()
+            best = min(best, (time.perf_counter() - started) / calls)
+        seconds.append(best)
+    return seconds
 
 
-def matmul_flops_by_kernels() -> dict[str, float]:
-    """Matmul FLOP/s with oneDNN's kernels and with TensorFlow's own, each in a child process (the
-    switch is read when TensorFlow loads); ``best``: the faster, the machine's rate."""
-    rates = {}
+def matmul_seconds_by_kernels(shapes: list[list[int]]) -> dict[str, list[float]]:
+    """``matmul_seconds`` with oneDNN's kernels and with TensorFlow's own, each in a child process (the
+    switch is read when TensorFlow loads); ``best``: per shape the faster, the machine's rate."""
+    code = "import json, sys; from benchmarks.bench_training import matmul_seconds; "
+    code += "print(json.dumps(matmul_seconds(json.loads(sys.argv[1]))))"
+    times = {}
     for label, switch in (("onednn", "1"), ("tensorflow_own", "0")):
         output = subprocess.run(
-            [sys.executable, "-c", "from benchmarks.bench_training import matmul_flops; print(matmul_flops())"],
+            [sys.executable, "-c", code, json.dumps(shapes)],
             cwd=ROOT,
             env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": switch},
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-        rates[label] = float(output.split()[-1])
-    return {**rates, "best": max(rates.values())}
+        times[label] = json.loads(output.strip().splitlines()[-1])
+    return {**times, "best": [min(pair) for pair in zip(*times.values())]}
+
+
+def matmul_flops_by_kernels(n: int = 2048) -> dict[str, float]:
+    """FLOP/s of an n x n float32 matmul, best of 10, with oneDNN's kernels and TensorFlow's own;
+    ``best``: the faster, the machine's rate."""
+    seconds = matmul_seconds_by_kernels([[n, n, n]])
+    return {label: 2 * n**3 / times[0] for label, times in seconds.items()}
+
+
+def layer_matmuls(model, batch: int) -> list[list[int]]:
+    """Every Conv2D and Dense layer's forward pass as the matmul it amounts to at ``batch``, nested
+    models included: [M, K, N] = [batch x output pixels, kernel taps x input channels, output channels]."""
+    import keras
+
+    shapes = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            shapes += layer_matmuls(layer, batch)
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            shapes.append([batch * h * w, kh * kw * layer.kernel.shape[2], c_out])
+        elif isinstance(layer, keras.layers.Dense):
+            shapes.append([batch, layer.kernel.shape[0], layer.kernel.shape[1]])
+    return shapes
 
 
 def forward_flops(model) -> int:
     """Multiply-adds x 2 of every Conv2D and Dense layer, nested models included, per sample."""
-    import keras
+    return sum(2 * m * k * n for m, k, n in layer_matmuls(model, 1))
 
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            total += forward_flops(layer)
-        elif isinstance(layer, keras.layers.Conv2D):
-            _, h, w, c_out = layer.output.shape
-            kh, kw = layer.kernel_size
-            c_in = layer.kernel.shape[2]
-            total += 2 * h * w * kh * kw * c_in * c_out
-        elif isinstance(layer, keras.layers.Dense):
-            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
-    return int(total)
+
+def matmul_bound_epoch(model, batch: int, n_train: int, n_val: int) -> dict:
+    """The fastest an epoch could be if every layer ran as fast as this machine multiplies matrices of
+    that layer's own shapes: per training batch each layer's forward matmul [M, K, N], its input
+    gradient [M, N, K] and its kernel gradient [K, M, N] (the 3x convention), per validation batch the
+    forward one; partial batches pro rata. A 2048^2 matmul keeps both cores' vector units busy; the
+    model's matmuls have as few as ``batch`` rows (1x1 feature maps), which no kernel runs as fast."""
+    forward = layer_matmuls(model, batch)
+    training = [[m, k, n] for m, k, n in forward] + [[m, n, k] for m, k, n in forward]
+    training += [[k, m, n] for m, k, n in forward]
+    unique = sorted({tuple(shape) for shape in training})
+    seconds = dict(zip(unique, matmul_seconds_by_kernels([list(shape) for shape in unique])["best"]))
+    train_step = sum(seconds[tuple(shape)] for shape in training)
+    validation_step = sum(seconds[tuple(shape)] for shape in forward)
+    epoch = n_train / batch * train_step + n_val / batch * validation_step
+    flops = forward_flops(model) * (3 * n_train + n_val)
+    return {"epoch_seconds": epoch, "flops_per_second": flops / epoch, "distinct_matmuls": len(unique)}
 
 
 def steady(seconds: list[float]) -> float:
@@ -296,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PHASE4A_GRAPH_CACHE"] = str(work / "graph_cache")  # inherited by every child process
     result: dict = {
         "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "processor": platform.machine()},
+        "machine": machine(),
         "notes": "shared 2-core machine: other processes may have run concurrently; expect +-20% noise",
         "flop_convention": "forward = 2 x multiply-adds of Conv2D+Dense; train sample = 3x forward, validation = 1x",
         "steady_epoch": "median of the epochs after the first; epoch time includes the validation pass",
@@ -331,13 +389,15 @@ def main(argv: list[str] | None = None) -> int:
 
     model = keras.models.load_model(driver_dir / "model_untrained.keras")
     fwd = forward_flops(model)
-    del model
     epoch_flops = fwd * (3 * n_train + n_val)
+    print("matmuls of the model's own layer shapes ...", flush=True)
+    result["matmul_bound"] = matmul_bound_epoch(model, BATCH_SIZE, n_train, n_val)
+    del model
     result["forward_flops_per_sample"] = fwd
     result["tensorflow"] = tf.__version__
 
     print(f"plain model.fit, {args.epochs} epochs ...", flush=True)
-    plain = plain_fit(driver_dir / "model_untrained.keras", data, args.epochs, 32)
+    plain = plain_fit(driver_dir / "model_untrained.keras", data, args.epochs, BATCH_SIZE)
     print(f"pipeline (step 04 path), {args.epochs} epochs ...", flush=True)
     empty_graph_cache()
     pipe = pipeline_fit(copy_run(driver_dir, work / "pipeline", epochs=args.epochs))
@@ -360,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
         entry["fastest_epoch_seconds" + suffix] = round(fastest, 3)
         entry["first_over_fastest" + suffix] = round(epoch_seconds[0] / fastest, 2)
         entry["percent_of_matmul_fastest" + suffix] = round(100 * epoch_flops / fastest / result["matmul_flops"], 1)
+        # Against the matmuls of the model's own shapes: what this machine's kernels leave reachable.
+        entry["percent_of_matmul_bound" + suffix] = round(100 * result["matmul_bound"]["epoch_seconds"] / sec, 1)
 
     for entry in (plain, pipe, cached, tf_gradient, *[result[key] for key in ("driver_epochs",) if key in result]):
         summarise(entry, entry["epoch_seconds"])
@@ -414,9 +476,15 @@ def print_table(r: dict) -> None:
         f"forward {mflop:.1f} MFLOP per sample; TF_ENABLE_ONEDNN_OPTS: {r['tf_enable_onednn_opts']}"
     )
     print(f"convention: {r['flop_convention']}")
+    bound = r["matmul_bound"]
+    print(
+        f"bound: an epoch of the model's own layer matmuls ({bound['distinct_matmuls']} shapes, batch {BATCH_SIZE}, "
+        f"forward and both gradients, each the faster kernel) {bound['epoch_seconds']:.2f} s, "
+        f"{bound['flops_per_second'] / 1e9:.1f} GFLOP/s; % bound = that epoch / the steady epoch"
+    )
     print(
         f"{'training':<24}{'steady s/epoch':>15}{'samples/s':>11}{'1st/steady':>11}{'1st - steady':>13}"
-        f"{'% matmul':>10}{'fastest s':>10}{'1st/fastest':>12}{'% matmul':>10}"
+        f"{'% matmul':>10}{'% bound':>9}{'fastest s':>10}{'1st/fastest':>12}{'% matmul':>10}"
     )
     c = r["pipeline_graphs_cached"]
     rows = (
@@ -432,7 +500,8 @@ def print_table(r: dict) -> None:
         print(
             f"{name:<24}{e['steady_epoch_seconds' + suffix]:>15.2f}{e['samples_per_second' + suffix]:>11.1f}"
             f"{e['first_over_steady' + suffix]:>11.2f}{e['first_epoch_overhead_seconds' + suffix]:>12.1f}s"
-            f"{e['percent_of_matmul' + suffix]:>10.1f}{e['fastest_epoch_seconds' + suffix]:>10.2f}"
+            f"{e['percent_of_matmul' + suffix]:>10.1f}{e['percent_of_matmul_bound' + suffix]:>9.1f}"
+            f"{e['fastest_epoch_seconds' + suffix]:>10.2f}"
             f"{e['first_over_fastest' + suffix]:>12.2f}{e['percent_of_matmul_fastest' + suffix]:>10.1f}"
         )
     print("(with callbacks: each epoch also counts step 04's checkpoint, early-stopping weights and backup)")
