@@ -421,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         entry["first_over_fastest" + suffix] = round(epoch_seconds[0] / fastest, 2)
         entry["percent_of_matmul_fastest" + suffix] = round(100 * epoch_flops / fastest / result["matmul_flops"], 1)
         # Against the matmuls of the model's own shapes: what this machine's kernels leave reachable.
-        entry["percent_of_matmul_bound" + suffix] = round(100 * result["matmul_bound"]["epoch_seconds"] / sec, 1)
+        bound = result["matmul_bound"]["epoch_seconds"]
+        entry["percent_of_matmul_bound" + suffix] = round(100 * bound / sec, 1)
+        entry["percent_of_matmul_bound_fastest" + suffix] = round(100 * bound / fastest, 1)
 
     for entry in (plain, pipe, cached, tf_gradient, *[result[key] for key in ("driver_epochs",) if key in result]):
         summarise(entry, entry["epoch_seconds"])
@@ -484,7 +486,7 @@ def print_table(r: dict) -> None:
     )
     print(
         f"{'training':<24}{'steady s/epoch':>15}{'samples/s':>11}{'1st/steady':>11}{'1st - steady':>13}"
-        f"{'% matmul':>10}{'% bound':>9}{'fastest s':>10}{'1st/fastest':>12}{'% matmul':>10}"
+        f"{'% matmul':>10}{'% bound':>9}{'fastest s':>10}{'1st/fastest':>12}{'% matmul':>10}{'% bound':>9}"
     )
     c = r["pipeline_graphs_cached"]
     rows = (
@@ -503,6 +505,7 @@ def print_table(r: dict) -> None:
             f"{e['percent_of_matmul' + suffix]:>10.1f}{e['percent_of_matmul_bound' + suffix]:>9.1f}"
             f"{e['fastest_epoch_seconds' + suffix]:>10.2f}"
             f"{e['first_over_fastest' + suffix]:>12.2f}{e['percent_of_matmul_fastest' + suffix]:>10.1f}"
+            f"{e['percent_of_matmul_bound_fastest' + suffix]:>9.1f}"
         )
     print("(with callbacks: each epoch also counts step 04's checkpoint, early-stopping weights and backup)")
     print(
