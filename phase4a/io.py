@@ -84,6 +84,27 @@ def save_figure(path: str | os.PathLike, figure) -> None:
     plt.close(figure)
 
 
+# Keras logs this on every save to an .h5 path. The report's artefacts include transfer_model.h5, and
+# step 04 saves the native .keras file beside it, so the notice gives a student nothing to act on.
+LEGACY_H5_NOTICE = "You are saving your model as an HDF5 file"
+
+
+def save_keras_model(model, path: str | os.PathLike) -> None:
+    """``model.save`` to ``path`` (format from its suffix) atomically, without Keras' legacy-HDF5 notice."""
+    import logging
+
+    def not_the_notice(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(LEGACY_H5_NOTICE)
+
+    absl_logger = logging.getLogger("absl")  # Keras logs through absl, which logs through this logger
+    absl_logger.addFilter(not_the_notice)
+    try:
+        with atomic_path(path) as tmp:
+            model.save(tmp)
+    finally:
+        absl_logger.removeFilter(not_the_notice)
+
+
 def load_keras_model(path: str | os.PathLike, remedy: str):
     """``keras.models.load_model``, with a damaged or partial file reported as one line naming ``remedy``.
 

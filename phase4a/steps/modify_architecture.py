@@ -16,7 +16,7 @@ from typing import Any
 
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
-from ..io import atomic_path, read_json, write_json, write_text
+from ..io import read_json, save_keras_model, write_json, write_text
 from ..stages import RunDir
 
 
@@ -50,8 +50,7 @@ def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         f"{layers['trainable']} trainable ({100 * layers['frozen'] / layers['layers']:.1f}% frozen)",
         f"Whole model: {params['trainable']:,} trainable and {params['non_trainable']:,} non-trainable parameters",
     ]
-    with atomic_path(run.path("untrained_model")) as tmp:
-        model.save(tmp)
+    save_keras_model(model, run.path("untrained_model"))
     write_text(run.path("architecture"), "\n".join(lines) + "\n")
     write_json(run.path("architecture_counts"), counts)
     return counts

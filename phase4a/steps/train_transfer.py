@@ -20,7 +20,7 @@ from typing import Any
 from .. import config as config_module
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
-from ..io import atomic_path, load_keras_model, read_json, sha256_file, write_json
+from ..io import load_keras_model, read_json, save_keras_model, sha256_file, write_json
 from ..stages import BACKUP_DIR, RunDir
 
 # In BACKUP_DIR: the config and data hashes of the run it backs up; another config's backup is not resumed.
@@ -40,8 +40,7 @@ def write_baseline(run: RunDir, data, config: dict[str, Any], verbose: int | str
     from ..training import train_baseline_model
 
     model, history = train_baseline_model(data, config, verbose)
-    with atomic_path(run.path("baseline_model")) as tmp:
-        model.save(tmp)
+    save_keras_model(model, run.path("baseline_model"))
     write_json(run.path("baseline_history"), history)
 
 
@@ -124,10 +123,8 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         # Why CollapseMonitor stopped training (collapse_stop / flat_stop), else None.
         "collapse_stop_reason": next((cb.stop_reason for cb in callbacks if isinstance(cb, CollapseMonitor)), None),
     }
-    with atomic_path(run.path("model_keras")) as tmp:
-        model.save(tmp)
-    with atomic_path(run.path("model_h5")) as tmp:
-        model.save(tmp)
+    save_keras_model(model, run.path("model_keras"))
+    save_keras_model(model, run.path("model_h5"))
     if config["train_baseline"]:
         write_baseline(run, data, config, verbose)
     # Written last: its presence marks the run finished (already_trained), baseline included.
