@@ -212,11 +212,10 @@ def matmul_bound_epoch(model, batch: int, n_train: int, n_val: int) -> dict:
     forward one; partial batches pro rata. A 2048^2 matmul keeps both cores' vector units busy; the
     model's matmuls have as few as ``batch`` rows (1x1 feature maps), which no kernel runs as fast."""
     forward = layer_matmuls(model, batch)
-    training = [[m, k, n] for m, k, n in forward] + [[m, n, k] for m, k, n in forward]
-    training += [[k, m, n] for m, k, n in forward]
-    unique = sorted({tuple(shape) for shape in training})
+    training = [shape for m, k, n in forward for shape in ((m, k, n), (m, n, k), (k, m, n))]
+    unique = sorted(set(training))
     seconds = dict(zip(unique, matmul_seconds_by_kernels([list(shape) for shape in unique])["best"]))
-    train_step = sum(seconds[tuple(shape)] for shape in training)
+    train_step = sum(seconds[shape] for shape in training)
     validation_step = sum(seconds[tuple(shape)] for shape in forward)
     epoch = n_train / batch * train_step + n_val / batch * validation_step
     flops = forward_flops(model) * (3 * n_train + n_val)
