@@ -24,4 +24,4 @@ if [[ " $* " != *" --data_source "* && " $* " != *" --data-source "* && " $* " !
     FAST_OFFLINE=(--weights none --epochs 2 --phase_epochs 1)
 fi
 
-"$PHASE4A_PYTHON" -m phase4a.ablation "${FAST_OFFLINE[@]}" "$@"
+"$PHASE4A_PYTHON" -m phase4a.sweep.ablation "${FAST_OFFLINE[@]}" "$@"

@@ -13,7 +13,10 @@ from typing import Any, NoReturn
 
 from . import config as config_module
 from .errors import Phase4AError
+from .io import write_text
 from .paths import MOCK_RUN_DIR, OUTPUTS_ROOT
+from .provenance import record_step
+from .seeding import prepare_runtime
 from .stages import ARTEFACTS, STAGES, RunDir
 
 # Step 01 records the run directory it wrote here, so later steps run alone find it by default.
@@ -56,16 +59,14 @@ def default_run_dir() -> Path:
 
 
 def remember_run_dir(run_dir: Path) -> None:
-    from .io import write_text
-
     write_text(LAST_RUN_FILE, str(run_dir.resolve()) + "\n")
 
 
 def exit_step(code: int) -> NoReturn:
     """End a step's process with ``code``.
 
-    With TensorFlow loaded, the interpreter's teardown takes about 1.2 s here (a fifth of a step's
-    start-up cost) and does nothing a finished step needs: every output is written atomically and
+    With TensorFlow loaded, the interpreter's teardown takes a noticeable part of a step's start-up
+    cost and does nothing a finished step needs: every output is written atomically and
     closed. So flush what is printed and leave without it.
     """
     sys.stdout.flush()
@@ -112,9 +113,6 @@ def report_written(run: RunDir, stage: str, before: dict[str, int | None]) -> No
 
 def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
     """Check inputs, load the config, seed, run ``work``, record the step; user errors become one line."""
-    from .provenance import record_step
-    from .seeding import prepare_runtime
-
     run = RunDir(args.run_dir or default_run_dir())
     try:
         started = time.perf_counter()

@@ -105,37 +105,37 @@ DEFAULTS: dict[str, Any] = {
     "flat_stop": False,  # stop when validation loss stays flat (below)
     "flat_tolerance": 1e-3,  # max - min of val_loss over flat_epochs epochs that counts as flat
     "flat_epochs": 5,  # the report's loss sat at 2.308 for all 11 epochs; 5 flags it by epoch 5
-    # --- performance (issue 7; figures in README "Performance") ---
-    # XLA-compile the training step. Keras 3 turns XLA off whenever deterministic kernels are on
-    # (keras.src.trainers.trainer.model_supports_jit), so it only takes effect with
-    # --deterministic false; off by default so the default run stays bit-reproducible (README
-    # "Performance" has the measured speed-up).
+    # --- performance (phase4a/accel; docs/performance.md) ---
+    # XLA-compile the training step. Keras 3 turns XLA off whenever deterministic kernels are on, so it
+    # only takes effect with --deterministic false; off so that the default run stays bit-reproducible.
     "jit_compile": False,
-    # Compute Conv2D input gradients as forward convolutions: TensorFlow's CPU kernel for them is
-    # 50-100x slower than the forward pass on ResNet50's 1x1 and 2x2 maps, and most of a training
-    # step. Same numbers to float rounding, same saved model (phase4a/models/conv_gradient.py).
-    "fast_conv_gradient": True,
-    # Adam's update as TensorFlow's fused kernel: one pass over each trained weight instead of about
-    # ten. Same formula, same saved optimizer (phase4a/fused_adam.py).
-    "fused_adam": True,
-    # Frozen BatchNorm layers as one fused kernel: a quarter fewer graph operations for TensorFlow to
-    # trace and optimise before the first epoch. Same function (phase4a/models/frozen_batchnorm.py).
+    # The speed-ups behind phase4a/accel, each auto | true | false. auto: on where the benchmark
+    # measured it faster (the CPU), off on a GPU until it is measured there. Each computes the same
+    # function to float rounding and saves the same plain Keras model.
+    # Conv2D input gradients as forward convolutions: TensorFlow's CPU kernel for them is far slower
+    # than the forward pass on ResNet50's 1x1 and 2x2 maps, and most of a training step.
+    "fast_conv_gradient": "auto",
+    # Adam's update as TensorFlow's fused kernel: one pass over each trained weight instead of about ten.
+    "fused_adam": "auto",
+    # Frozen BatchNorm layers as one fused kernel: a quarter fewer graph operations to trace and optimise.
     # Not used for deterministic training on a GPU, where TensorFlow lacks a deterministic gradient.
-    "fused_batchnorm": True,
+    "fused_batchnorm": "auto",
+    # When the backbone and everything before it are frozen (feature extraction), compute backbone
+    # features once and train the head on them; the saved model is still the full model.
+    "cache_features": "auto",
+    # Predict in calls of one shape (up to four training batches): one traced graph for every call.
+    "fixed_shape_prediction": "auto",
     # tf.distribute strategy: default (one device) | mirrored (all local GPUs, or logical CPUs) |
     # multi_worker (several machines via TF_CONFIG). Global batch = batch_size x replicas.
     "distribution_strategy": "default",
-    # When the backbone and everything before it are frozen (feature extraction), compute backbone
-    # features once and train the head on them; the saved model is still the full model.
-    "cache_features": True,
-    # Keep traced and optimised training and prediction graphs on disk (phase4a_outputs/graph_cache),
-    # so a later process on the same model and settings calls them without building them again: 4.7-6.5 s
-    # of the report model's first epoch here (phase4a/graph_cache.py; README "Performance").
-    "graph_cache": True,
     # TensorFlow intra-/inter-op threads; 0 lets TensorFlow choose (all cores).
     "intra_op_threads": 0,
     "inter_op_threads": 0,
 }
+
+# The speed-up switches (phase4a/accel): auto | true | false.
+SWITCHES = ("fast_conv_gradient", "fused_adam", "fused_batchnorm", "cache_features", "fixed_shape_prediction")
+TRUE_COLOUR = ("B4", "B3", "B2")  # Sentinel-2 red, green, blue: what an RGB stem is given
 
 # Keys whose value must come from a fixed set.
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -150,6 +150,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "monitor": ("val_loss", "val_accuracy"),
     "checkpoint_monitor": ("val_loss", "val_accuracy"),
     "distribution_strategy": ("default", "mirrored", "multi_worker"),
+    "backbone": ("resnet50", "resnet50v2", "mobilenetv2", "vgg16", "efficientnetb0"),  # models/backbones.py
+    **{key: ("auto", "true", "false") for key in SWITCHES},
 }
 
 # Numeric keys with their allowed range: (minimum, maximum, include minimum).
@@ -287,6 +289,9 @@ def _coerce(key: str, raw: Any, default: Any) -> Any:
         return [_coerce(key, item, element) for item in items]
     if isinstance(raw, (dict, list)):
         raise ConfigError(f"--{key} expects a string, got {raw!r}")
+    if key in SWITCHES:  # true/false spelled as for boolean keys, or a boolean from an older config.json
+        text = str(raw).strip().lower()
+        return {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}.get(text, text)
     return str(raw)
 
 
@@ -323,9 +328,21 @@ def validate(config: dict[str, Any]) -> None:
         for key in ("polygons_path", "raster_path"):
             if not config[key]:
                 raise ConfigError(f"--data_source {config['data_source']} needs --{key} FILE; see README 'Real data'")
-    from .models.backbones import check_backbone_config
-
-    check_backbone_config(config)
+    if 0 < config["input_size"] < 32:
+        raise ConfigError(f"--input_size {config['input_size']} is below 32, every backbone's minimum; use 0 or 32-224")
+    if config["band_adapter"] in ("rgb", "first_conv"):
+        missing = [band for band in TRUE_COLOUR if band not in config["band_names"]]
+        if missing:
+            raise ConfigError(
+                f"--band_names {','.join(config['band_names'])} lacks {','.join(missing)}; the rgb and first_conv "
+                "adapters need B4, B3 and B2 (or use --band_adapter conv1x1)"
+            )
+    weights = config["weights"]
+    if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        raise ConfigError(
+            f"--weights {weights!r} is neither 'imagenet', 'none' nor an existing file; "
+            "give the path to a saved weights file (.h5 or .weights.h5)"
+        )
 
 
 def parse_overrides(tokens: list[str]) -> dict[str, Any]:
@@ -370,16 +387,6 @@ def resolve(preset: str = "report", overrides: dict[str, Any] | None = None) -> 
 def uses_xla(config: dict[str, Any]) -> bool:
     """Whether the training step is XLA-compiled: Keras ignores ``jit_compile`` under deterministic kernels."""
     return bool(config.get("jit_compile", False)) and not config.get("deterministic", False)
-
-
-def uses_graph_cache(config: dict[str, Any]) -> bool:
-    """Whether steps 04 and 05 keep their graphs on disk (graph_cache.py): Keras runs the step as one plain
-    graph only without XLA and without a distribution strategy."""
-    return (
-        bool(config.get("graph_cache", False))
-        and config.get("distribution_strategy", "default") == "default"
-        and not uses_xla(config)
-    )
 
 
 def config_hash(config: dict[str, Any]) -> str:

@@ -124,32 +124,6 @@ def load_keras_model(path: str | os.PathLike, remedy: str):
         ) from None
 
 
-# The Keras object types whose attribute skip-sets saving and loading this project's models look up,
-# one per layer. Not "Optimizer": its reference object starts TensorFlow's devices (a step that fails
-# early would print their log), and a save visits one optimizer.
-KERAS_SAVEABLE_TYPES = ("Layer", "Functional", "Sequential", "Operation", "Metric", "Loss")
-
-
-def cache_keras_saving_skipsets() -> None:
-    """Let Keras' saving and loading reuse each object type's attribute skip-set, as Keras intends.
-
-    Keras 3.15 stores the set under ``saving_attr_skipset_<type>`` but looks it up under
-    ``saving_attr_skiplist_<type>``, so for every layer it visits it builds a reference object and
-    lists its attributes again: 0.1-0.4 s of each save or load of the report model here, including
-    step 04's backup after every epoch. Storing the sets under the key Keras reads fixes that; they
-    live in Keras' global state, which ``keras.backend.clear_session`` empties, so each step calls this.
-    """
-    try:
-        from keras.src.backend.common import global_state
-        from keras.src.saving.saving_lib import get_attr_skipset
-    except ImportError:  # another Keras layout: its own caching applies
-        return
-    for obj_type in KERAS_SAVEABLE_TYPES:
-        key = f"saving_attr_skiplist_{obj_type}"
-        if global_state.get_global_attribute(key) is None:
-            global_state.set_global_attribute(key, get_attr_skipset(obj_type))
-
-
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

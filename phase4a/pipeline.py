@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import graph_warmup
 from .cli import OneLineParser, exit_step
 from .stages import STAGES
 
@@ -41,25 +40,14 @@ def fresh_keras_state() -> None:
 
 
 def run_steps(run_dir: Path, step01_options: list[str]) -> tuple[int, str | None]:
-    """Run every step into ``run_dir``; (0, None), or the failing step's exit code and script.
-
-    A second process builds the graphs of steps 04 and 05 meanwhile (graph_warmup.py): it imports
-    TensorFlow while step 01 runs, and builds once step 01 has written the config and the data."""
-    warmup = graph_warmup.Warmup(run_dir)
-    try:
-        for script, main in step_mains():
-            print(f"\n=== {script}", flush=True)
-            setup = script == STAGES["setup"].script
-            fresh_keras_state()
-            code = main(["--run-dir", str(run_dir), *(step01_options if setup else [])])
-            if code != 0:
-                return code, script
-            if setup:
-                warmup.begin()
-    finally:
-        built = warmup.stop()
-    if built:
-        print(f"\nThe warm-up built {len(built)} graphs of steps 04-05 ahead ({', '.join(built)}).")
+    """Run every step into ``run_dir``; (0, None), or the failing step's exit code and script."""
+    for script, main in step_mains():
+        print(f"\n=== {script}", flush=True)
+        setup = script == STAGES["setup"].script
+        fresh_keras_state()
+        code = main(["--run-dir", str(run_dir), *(step01_options if setup else [])])
+        if code != 0:
+            return code, script
     return 0, None
 
 

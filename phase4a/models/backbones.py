@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import TRUE_COLOUR
 from ..errors import ConfigError, WeightsError
 from ..io import sha256_file
 
@@ -81,33 +82,9 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
-TRUE_COLOUR = ("B4", "B3", "B2")  # Sentinel-2 red, green, blue
-
-
 def true_colour_indices(band_names: list[str]) -> list[int]:
-    missing = [band for band in TRUE_COLOUR if band not in band_names]
-    if missing:
-        raise ConfigError(
-            f"--band_names {','.join(band_names)} lacks {','.join(missing)}; the rgb and first_conv "
-            "adapters need B4, B3 and B2 (or use --band_adapter conv1x1)"
-        )
+    """Where red, green and blue are among ``band_names`` (config validation made sure they are)."""
     return [band_names.index(band) for band in TRUE_COLOUR]
-
-
-def check_backbone_config(config: dict[str, Any]) -> None:
-    """Model checks that span keys; sizes and layer counts are checked when the model is built."""
-    if 0 < config["input_size"] < 32:
-        raise ConfigError(f"--input_size {config['input_size']} is below 32, every backbone's minimum; use 0 or 32-224")
-    if config["band_adapter"] in ("rgb", "first_conv"):
-        true_colour_indices(config["band_names"])
-    if config["backbone"] not in BACKBONES:
-        raise ConfigError(f"--backbone {config['backbone']!r} is not one of: {', '.join(BACKBONES)}")
-    weights = config["weights"]
-    if weights not in ("imagenet", "none") and not Path(weights).is_file():
-        raise ConfigError(
-            f"--weights {weights!r} is neither 'imagenet', 'none' nor an existing file; "
-            "give the path to a saved weights file (.h5 or .weights.h5)"
-        )
 
 
 def _offline_error(name: str, reason: str) -> WeightsError:

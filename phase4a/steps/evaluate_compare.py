@@ -20,28 +20,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import accel
 from .. import config as config_module
-from .. import plots
-from ..baseline import load_baseline
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
-from ..diagnostics import diagnose
-from ..evaluation import accuracy_statistics, classification_metrics, compare_with_baseline, model_label
-from ..graph_cache import graph_cache_for
+from ..evaluate import plots
+from ..evaluate.comparison import accuracy_statistics, compare_with_baseline, model_label
+from ..evaluate.diagnosis import diagnose
+from ..evaluate.published import load_baseline
+from ..evaluate.report import build_report
 from ..io import load_keras_model, read_json, save_figure, sha256_file, write_json, write_text
-from ..models.inference import predict_probabilities, prepare_for_inference
+from ..metrics import classification_metrics
 from ..provenance import environment
-from ..report import build_report
 from ..stages import RunDir
 
 
-def baseline_predictions(run: RunDir, X_val: np.ndarray, batch_size: int) -> np.ndarray | None:
+def baseline_predictions(run: RunDir, X_val: np.ndarray, config: dict[str, Any]) -> np.ndarray | None:
     """The same-run SimpleCNN's class predictions on the validation split, when step 04 trained one."""
     path = run.path("baseline_model")
     if not path.is_file():
         return None
     model = load_keras_model(path, "re-run phase4a_04_train_transfer.py --retrain")
-    return predict_probabilities(model, X_val, batch_size).argmax(axis=1)
+    return accel.predict(model, X_val, config["batch_size"], config).argmax(axis=1)
 
 
 def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
@@ -50,10 +50,10 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     data_summary = read_json(run.require("data_summary"))
     inspection = read_json(run.require("inspection"))
     model = load_keras_model(run.require("model_keras"), "re-run phase4a_04_train_transfer.py --retrain")
-    prepare_for_inference(model, config)
-    probabilities = predict_probabilities(model, data.X_val, config["batch_size"], graph_cache_for(config))
+    accel.prepare_prediction(model, config)
+    probabilities = accel.predict(model, data.X_val, config["batch_size"], config)
     predicted = probabilities.argmax(axis=1)
-    baseline_predicted = baseline_predictions(run, data.X_val, config["batch_size"])
+    baseline_predicted = baseline_predictions(run, data.X_val, config)
     metrics = classification_metrics(data.y_val, predicted, data.class_names)
     baseline = load_baseline(config)
     comparison = compare_with_baseline(metrics, baseline)

@@ -17,6 +17,10 @@ import pandas as pd
 
 from ..cli import exit_step, run_step, step_parser
 from ..io import atomic_path, read_json, write_json, write_text
+from ..models.backbones import load_backbone
+from ..models.freezing import initial_frozen_count
+from ..models.simple_cnn import build_simple_cnn
+from ..models.transfer import backbone_input_shape
 from ..stages import RunDir
 
 
@@ -37,10 +41,6 @@ def layer_table(backbone, frozen_layers: int) -> pd.DataFrame:
 
 
 def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
-    from ..models.backbones import load_backbone
-    from ..models.freezing import initial_frozen_count
-    from ..models.simple_cnn import build_simple_cnn
-    from ..models.transfer import backbone_input_shape
 
     summary = read_json(run.require("data_summary"))
     if config["model_type"] == "simplecnn":

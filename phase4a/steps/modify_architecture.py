@@ -17,12 +17,12 @@ from typing import Any
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..io import read_json, save_keras_model, write_json, write_text
+from ..models.freezing import backbone_call_kwargs
+from ..models.transfer import build_untrained_model, layer_counts, parameter_counts
 from ..stages import RunDir
 
 
 def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
-    from ..models.freezing import backbone_call_kwargs
-    from ..models.transfer import build_untrained_model, layer_counts, parameter_counts
 
     data = dataset_module.load(run.require("data"))
     inspection = read_json(run.require("inspection"))

@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as config_module
-from .. import plots
 from ..cli import OneLineParser, exit_step, remember_run_dir, report_error, report_unexpected
 from ..data import dataset as dataset_module
 from ..data.sources import describe_scaling, load_source, original_source
 from ..errors import OutputError, Phase4AError
 from ..io import atomic_path, save_figure, write_json
+from ..evaluate import plots
 from ..paths import default_run_dir
+from ..provenance import record_step
+from ..seeding import prepare_runtime
 from ..stages import ARTEFACTS, BACKUP_DIR, MANIFEST, STAGES, RunDir
 
 
@@ -116,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_keys:
         print(config_module.describe_keys())
         return 0
-    from ..provenance import record_step
-    from ..seeding import prepare_runtime
 
     try:
         started = time.perf_counter()

@@ -17,11 +17,20 @@ import sys
 import time
 from typing import Any
 
+import keras
+
 from .. import config as config_module
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..io import load_keras_model, read_json, save_keras_model, sha256_file, write_json
 from ..stages import BACKUP_DIR, RunDir
+from ..train import distribute
+from ..train.baseline import train_baseline_model
+from ..train.callbacks import make_callbacks
+from ..train.collapse import CollapseMonitor
+from ..train.fit import compile_model, fit, fit_with_cached_features, uses_cached_features
+from ..train.progressive import fit_progressive, total_epochs
+from ..train.resume import history_records, resume_epoch, trim_training_log
 
 # In BACKUP_DIR: the config and data hashes of the run it backs up; another config's backup is not resumed.
 BACKUP_OWNER_FILE = "owner.json"
@@ -37,8 +46,6 @@ def already_trained(run: RunDir, config_hash: str, data_hash: str) -> bool:
 
 def write_baseline(run: RunDir, data, config: dict[str, Any], verbose: int | str) -> None:
     """The SimpleCNN trained on the same split: baseline_model.keras and baseline_history.json."""
-    from ..training import train_baseline_model
-
     model, history = train_baseline_model(data, config, verbose)
     save_keras_model(model, run.path("baseline_model"))
     write_json(run.path("baseline_history"), history)
@@ -46,20 +53,6 @@ def write_baseline(run: RunDir, data, config: dict[str, Any], verbose: int | str
 
 def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, verbose: int | str = "auto"):
     """Train (or resume) and write the model and its history; returns the history dict."""
-    import keras
-
-    from ..diagnostics import CollapseMonitor
-    from ..training import (
-        compile_model,
-        fit,
-        fit_progressive,
-        history_records,
-        make_callbacks,
-        resume_epoch,
-        total_epochs,
-        trim_training_log,
-    )
-
     data = dataset_module.load(run.require("data"))
     config_hash = config_module.config_hash(config)
     data_hash = sha256_file(run.path("data"))
@@ -77,15 +70,13 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         write_json(backup / BACKUP_OWNER_FILE, owner)
     else:
         trim_training_log(run, resume_from)
-    from .. import distribute, feature_cache
-
     strategy = distribute.make_strategy(config["distribution_strategy"])
     distribution = distribute.describe(config, strategy)
     with strategy.scope():
         model = load_keras_model(run.require("untrained_model"), "re-run phase4a_03_modify_architecture.py")
         compile_model(model, config)
     callbacks = make_callbacks(run, config, data)
-    plan = feature_cache.cached_feature_plan(model, config)
+    plan = uses_cached_features(model, config)
     phases = None
     cache_info: dict[str, Any] = {"used": False}
     started = time.perf_counter()
@@ -94,11 +85,19 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
             phases = fit_progressive(model, data, config, callbacks, run, verbose, distribution["global_batch_size"])
     elif plan is not None:
         with strategy.scope():
-            _, cache_info = feature_cache.fit_with_cached_features(
-                model, data, config, callbacks, plan, verbose, distribution["global_batch_size"]
+            _, cache_info = fit_with_cached_features(
+                model, data, config, callbacks, plan, verbose, distribution["global_batch_size"], resume_from
             )
     else:
-        fit(model, data, config, callbacks, verbose=verbose, global_batch_size=distribution["global_batch_size"])
+        fit(
+            model,
+            data,
+            config,
+            callbacks,
+            verbose=verbose,
+            global_batch_size=distribution["global_batch_size"],
+            initial_epoch=resume_from,
+        )
     wall = time.perf_counter() - started
     distribute.record_in_manifest(run, {**distribution, "jit_compile": config["jit_compile"]})
     early_stopping = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping))
@@ -129,6 +128,7 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         write_baseline(run, data, config, verbose)
     # Written last: its presence marks the run finished (already_trained), baseline included.
     write_json(run.path("history"), history)
+    shutil.rmtree(backup, ignore_errors=True)  # finished: nothing left to resume
     return history
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
-from .io import read_json
+from ..errors import DataError
+from ..io import read_json
 
 # The figures the Week 4 report published for the Week 3 model on the same 75 validation patches.
 PUBLISHED_BASELINE: dict[str, Any] = {

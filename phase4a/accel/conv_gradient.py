@@ -25,7 +25,7 @@ import types
 import keras
 import tensorflow as tf
 
-from .backbones import all_layers
+from ..models.backbones import all_layers
 
 
 def _same_padding_before(size: int, kernel: int, stride: int) -> int:
@@ -155,6 +155,13 @@ def _fast_convolution_op(layer, inputs, kernel, batch_size: int):
         inputs = inputs[:, :: strides[0], :: strides[1]]
         return conv2d(inputs, kernel, (1, 1), "VALID", batch_size, kernel_gradient=trained)
     return conv2d(inputs, kernel, strides, padding, batch_size, kernel_gradient=trained)
+
+
+def missing_requirement() -> str | None:
+    """What the fast gradient needs and this Keras lacks, or None: it replaces Conv2D's convolution_op."""
+    if not callable(getattr(keras.layers.Conv2D, "convolution_op", None)):
+        return "Keras' Conv2D has no convolution_op"
+    return None
 
 
 def use_fast_conv_gradients(model: keras.Model, batch_size: int) -> int:

@@ -51,30 +51,10 @@ def describe(config: dict[str, Any], strategy) -> dict[str, Any]:
     }
 
 
-def configure_threads(config: dict[str, Any]) -> bool:
-    """Apply ``intra_op_threads``/``inter_op_threads`` (0: TensorFlow's choice, all cores).
-
-    TensorFlow accepts them only before its runtime starts; returns False when that was too late.
-    """
-    import tensorflow as tf
-
-    intra, inter = int(config.get("intra_op_threads", 0)), int(config.get("inter_op_threads", 0))
-    if not (intra or inter):
-        return True
-    try:
-        if intra:
-            tf.config.threading.set_intra_op_parallelism_threads(intra)
-        if inter:
-            tf.config.threading.set_inter_op_parallelism_threads(inter)
-    except RuntimeError:
-        return False
-    return True
-
-
 def record_in_manifest(run, info: dict[str, Any]) -> None:
     """Put the strategy and global batch in run_manifest.json (the step entry is added afterwards)."""
-    from .io import read_json, write_json
-    from .stages import MANIFEST
+    from ..io import read_json, write_json
+    from ..stages import MANIFEST
 
     path = run.root / MANIFEST
     manifest = read_json(path) if path.is_file() else {}

@@ -22,18 +22,35 @@ import keras
 import tensorflow as tf
 
 
+def slot_name(variable, slot: str) -> str:
+    """The name Keras gives an optimizer variable made from ``variable`` (``add_variable_from_reference``):
+    its path, from a Keras variable or from the TensorFlow variable that holds it (``path:0``)."""
+    path = getattr(variable, "path", None) or variable.name.split(":")[0]
+    return f"{path.replace('/', '_')}_{slot}"
+
+
+def _slots(optimizer, variable):
+    """(momentum, velocity) of ``variable`` among the optimizer's public variables, or None."""
+    by_name = {slot.name: slot for slot in optimizer.variables}
+    found = [by_name.get(slot_name(variable, slot)) for slot in ("momentum", "velocity")]
+    if any(slot is None or tuple(slot.shape) != tuple(variable.shape) for slot in found):
+        return None
+    return found
+
+
 def _fused_update_step(optimizer, gradient, variable, learning_rate):
     # Checked while tracing: under a tf.distribute strategy's scope the variables may be mirrored.
-    if isinstance(gradient, tf.IndexedSlices) or tf.distribute.has_strategy():
+    slots = None if isinstance(gradient, tf.IndexedSlices) or tf.distribute.has_strategy() else _slots(optimizer, variable)
+    if slots is None:
         return type(optimizer).update_step(optimizer, gradient, variable, learning_rate)
+    momentum, velocity = slots
     dtype = variable.dtype
     local_step = tf.cast(optimizer.iterations + 1, dtype)
     beta_1, beta_2 = tf.cast(optimizer.beta_1, dtype), tf.cast(optimizer.beta_2, dtype)
-    index = optimizer._get_variable_index(variable)
     tf.raw_ops.ResourceApplyAdam(
         var=variable.handle,
-        m=optimizer._momentums[index].handle,
-        v=optimizer._velocities[index].handle,
+        m=momentum.handle,
+        v=velocity.handle,
         beta1_power=tf.pow(beta_1, local_step),
         beta2_power=tf.pow(beta_2, local_step),
         lr=tf.cast(learning_rate, dtype),
@@ -44,10 +61,22 @@ def _fused_update_step(optimizer, gradient, variable, learning_rate):
     )
 
 
+def missing_requirement(optimizer) -> str | None:
+    """What the fused update needs and this Keras or TensorFlow lacks, or None."""
+    if type(optimizer) is not keras.optimizers.Adam or optimizer.amsgrad:
+        return None  # not an error: use_fused_adam leaves other optimizers alone
+    if not hasattr(tf.raw_ops, "ResourceApplyAdam"):
+        return "TensorFlow has no ResourceApplyAdam"
+    if not callable(getattr(keras.optimizers.Adam, "update_step", None)):
+        return "Keras' Adam has no update_step"
+    return None
+
+
 def use_fused_adam(optimizer: keras.optimizers.Optimizer) -> bool:
     """Give a Keras Adam optimizer (not AMSGrad) the fused update; returns whether it now has it.
 
-    Call before the training function is traced (before ``fit``); idempotent.
+    Call before the training function is traced (before ``fit``); idempotent. A variable whose
+    moments Keras names otherwise than ``slot_name`` expects keeps Keras' update.
     """
     if type(optimizer) is not keras.optimizers.Adam or optimizer.amsgrad:
         return False

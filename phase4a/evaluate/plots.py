@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .data.dataset import Dataset, band_index  # noqa: E402
+from ..config import TRUE_COLOUR  # noqa: E402
+from ..data.dataset import Dataset, band_index  # noqa: E402
 
-TRUE_COLOUR = ("B4", "B3", "B2")
 FALSE_COLOUR = ("B8", "B4", "B3")  # NIR-red-green: vegetation shows red
 
 

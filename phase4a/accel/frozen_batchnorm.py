@@ -22,7 +22,7 @@ import types
 import keras
 import tensorflow as tf
 
-from .backbones import all_layers
+from ..models.backbones import all_layers
 
 
 def _is_fusable(layer, inputs, mask) -> bool:
@@ -50,6 +50,16 @@ def _fused_call(layer, inputs, training=None, mask=None):
         is_training=False,
     )
     return outputs
+
+
+def missing_requirement() -> str | None:
+    """What the fused layer needs and this Keras or TensorFlow lacks, or None."""
+    if not hasattr(tf.compat.v1.nn, "fused_batch_norm"):
+        return "TensorFlow has no fused_batch_norm"
+    layer = keras.layers.BatchNormalization
+    if not callable(getattr(layer, "call", None)):
+        return "Keras' BatchNormalization has no call method"
+    return None
 
 
 def trains_fused(deterministic: bool) -> bool:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .data.sources import describe_scaling, original_source
-from .evaluation import model_label
+from ..data.sources import describe_scaling, original_source
+from .comparison import model_label
 
 
 def _pct(value: float) -> str:

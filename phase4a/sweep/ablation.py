@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import config as config_module
-from . import statistics
-from .errors import ConfigError, Phase4AError
-from .io import read_json, save_figure, sha256_file, write_text
-from .paths import default_run_dir
-from .stages import RunDir
+from .. import config as config_module
+from .. import statistics
+from ..errors import ConfigError, Phase4AError
+from ..io import read_json, save_figure, sha256_file, write_text
+from ..paths import default_run_dir
+from ..stages import RunDir
 
 # The report's configuration, its "Future considerations" in the order the report lists them
 # (less freezing, higher learning rate, simpler backbones, feature extraction, progressive
@@ -102,7 +102,7 @@ def run_preset(preset: str, run_dir: Path, run_options: list[str]) -> None:
 
     ``run_options``: step 01's options, from :func:`shared_data_options`.
     """
-    from .pipeline import run_steps
+    from ..pipeline import run_steps
 
     code, script = run_steps(run_dir, ["--overwrite", "--preset", preset, *run_options])
     if script is not None:
@@ -119,7 +119,7 @@ def _reference_is_current(reference: RunDir, overrides: list[str]) -> bool:
 def make_reference_data(sweep_dir: Path, overrides: list[str]) -> Path:
     """Step 01 once, into ``<sweep>/data``; reused while the step-01 options stay the same, so a
     resumed sweep keeps its data and a sweep with other options gets data (and runs) of its own."""
-    from .steps import setup_config
+    from ..steps import setup_config
 
     reference = RunDir(sweep_dir / "data")
     if not _reference_is_current(reference, overrides):

@@ -1,0 +1,92 @@
+"""Every speed-up of training and prediction, behind one seam.
+
+Training calls :func:`prepare_training` once the model is compiled; prediction calls :func:`predict`;
+step 04 asks :func:`feature_cache_plan` whether the head can train on cached features. With every
+switch ``false`` the pipeline is plain Keras. Each switch is ``auto`` by default: on where the benchmark
+measured it faster (CPU), off on a GPU until it has been measured there; ``true`` or ``false`` force it.
+
+The speed-ups that replace a method of one Keras object (``types.MethodType``) do it here and only
+here, on instances, never on classes or configs: a saved model is plain Keras. Each checks the library
+feature it needs first and, where it is missing, keeps Keras' own code with a one-line notice.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import conv_gradient, feature_cache, frozen_batchnorm, fused_adam, prediction
+
+# The config keys of the speed-ups; each is auto | true | false (config.SWITCH_CHOICES).
+SWITCHES = ("fast_conv_gradient", "fused_adam", "fused_batchnorm", "cache_features", "fixed_shape_prediction")
+
+_noticed: set[str] = set()
+
+
+def notice(message: str) -> None:
+    """Say once per process, in one line, that a speed-up fell back to plain Keras, and why."""
+    if message not in _noticed:
+        _noticed.add(message)
+        print(f"note: {message}", file=sys.stderr)
+
+
+def on_gpu() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def enabled(config: dict[str, Any], key: str) -> bool:
+    """Whether the speed-up ``key`` applies: ``auto`` means on the CPU only (where it was measured)."""
+    value = str(config.get(key, "auto"))
+    return not on_gpu() if value == "auto" else value == "true"
+
+
+def prepare_training(model: keras.Model, config: dict[str, Any]) -> dict[str, int | bool]:
+    """Give a compiled ``model`` the training speed-ups its config allows, before ``fit`` traces the step;
+    idempotent. Returns what each one changed (layers or optimizers given it)."""
+    applied: dict[str, int | bool] = {}
+    if enabled(config, "fast_conv_gradient"):
+        missing = conv_gradient.missing_requirement()
+        if missing:
+            notice(f"fast_conv_gradient off: {missing}; Keras' convolution gradient is used")
+        else:
+            applied["fast_conv_gradient"] = conv_gradient.use_fast_conv_gradients(model, config["batch_size"])
+    if enabled(config, "fused_batchnorm") and frozen_batchnorm.trains_fused(config["deterministic"]):
+        applied["fused_batchnorm"] = _fused_batchnorm(model)
+    if enabled(config, "fused_adam"):
+        missing = fused_adam.missing_requirement(model.optimizer)
+        if missing:
+            notice(f"fused_adam off: {missing}; Keras' Adam update is used")
+        else:
+            applied["fused_adam"] = fused_adam.use_fused_adam(model.optimizer)
+    return applied
+
+
+def _fused_batchnorm(model: keras.Model) -> int:
+    missing = frozen_batchnorm.missing_requirement()
+    if missing:
+        notice(f"fused_batchnorm off: {missing}; Keras' BatchNormalization is used")
+        return 0
+    return frozen_batchnorm.use_fused_frozen_batchnorm(model)
+
+
+def prepare_prediction(model: keras.Model, config: dict[str, Any]) -> None:
+    """A trained model as it predicts: frozen BatchNorm layers as one fused kernel, where allowed."""
+    if enabled(config, "fused_batchnorm"):
+        _fused_batchnorm(model)
+
+
+def predict(model: keras.Model, x: np.ndarray, batch_size: int, config: dict[str, Any]) -> np.ndarray:
+    """``model``'s outputs for ``x`` in inference mode: in calls of one fixed shape (one traced graph,
+    reused by every later call) where allowed, else Keras' ``predict``."""
+    if enabled(config, "fixed_shape_prediction"):
+        return prediction.predict_probabilities(model, x, batch_size)
+    return model.predict(x, batch_size=batch_size, verbose=0)
+
+
+def feature_cache_plan(model: keras.Model, config: dict[str, Any]) -> feature_cache.CachePlan | None:
+    """Where to cut ``model`` so that its head trains on features computed once, or None."""
+    return feature_cache.plan_cache(model) if enabled(config, "cache_features") else None

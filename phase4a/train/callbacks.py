@@ -1,0 +1,176 @@
+"""The report's callbacks (best checkpoint, early stopping, learning-rate reduction, CSV log), the
+collapse monitor, the per-epoch backup for resuming, and per-epoch records of rate and time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from ..data.dataset import Dataset
+from ..io import save_keras_model
+from ..stages import BACKUP_DIR, RunDir
+from .collapse import CollapseMonitor
+from .resume import (
+    BEST_WEIGHTS_FILE,
+    TrainingBackup,
+    backed_up_epochs,
+    improves,
+    previous_epochs,
+    replay_early_stopping,
+    replay_reduce_lr,
+    write_weights,
+)
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Adds the learning rate and wall time of each epoch to the logs that History and CSVLogger see.
+
+    During progressive unfreezing ``phase`` is set, and each epoch's log also says which phase it was.
+    """
+
+    phase: int | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["seconds"] = time.perf_counter() - self.started
+            if self.phase is not None:
+                logs["phase"] = self.phase
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model whenever ``monitor`` improves (ModelCheckpoint with ``save_best_only``), atomically:
+    a kill while saving leaves the previous best checkpoint whole.
+
+    ``saved_model``: the model to save instead of the one being fitted (the full model while its head
+    trains on cached features).
+    """
+
+    def __init__(self, path: str | Path, monitor: str):
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.best: float | None = None
+        self.saved_model: keras.Model | None = None
+
+    def on_train_begin(self, logs=None):
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and improves(self.monitor, float(value), self.best):
+            self.best = float(value)
+            save_keras_model(self.saved_model or self.model, self.path)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that also keeps its best weights on disk (in the backup directory), so a run
+    killed after its best epoch still restores that epoch's weights when resumed.
+
+    The previous best file is kept beside it (.prev): a kill between this save and the epoch's backup
+    leaves a backup one epoch older, whose best epoch may be the previous one.
+    """
+
+    def __init__(self, *args, best_weights_path=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.best_weights_path = best_weights_path
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        path = self.best_weights_path
+        if path is None or not self.restore_best_weights or self.best_weights is None or self.best_epoch != epoch:
+            return
+        path = Path(path)
+        if path.is_file():
+            path.replace(path.with_suffix(".prev.npz"))
+        write_weights(path, self.best_weights, epoch=epoch)
+
+
+class ResumeState(keras.callbacks.Callback):
+    """After a resume, give EarlyStopping, the best-model checkpoint and ReduceLROnPlateau the state they
+    had when the run was killed, replayed from the CSV log of the epochs finished before the backup.
+
+    Without this, EarlyStopping would count patience from zero and call the first resumed epoch "best",
+    and the checkpoint would overwrite a better one. Listed last, so it runs after their own
+    ``on_train_begin`` resets.
+
+    ``fit_progressive`` sets ``previous_epochs`` and ``first_epoch`` for each phase: EarlyStopping and
+    ReduceLROnPlateau restart with every phase, so they replay only the epochs from ``first_epoch`` on,
+    while the checkpoint's best spans the whole run.
+    """
+
+    def __init__(self, previous_epochs: list[dict[str, Any]], callbacks: list):
+        super().__init__()
+        self.previous_epochs = previous_epochs  # 0-based "epoch" plus the logged metrics
+        self.first_epoch = 0
+        self.model_callbacks = callbacks
+
+    def this_phase(self) -> list[dict[str, Any]]:
+        """The replayed epochs from ``first_epoch`` on: those of the phase being resumed."""
+        return [row for row in self.previous_epochs if row["epoch"] >= self.first_epoch]
+
+    def on_train_begin(self, logs=None):
+        this_phase = self.this_phase()
+        for callback in self.model_callbacks:
+            if isinstance(callback, ResumableEarlyStopping) and this_phase:
+                replay_early_stopping(callback, this_phase)
+            elif isinstance(callback, keras.callbacks.ReduceLROnPlateau) and this_phase:
+                replay_reduce_lr(callback, this_phase)
+            elif isinstance(callback, BestCheckpoint):
+                for row in self.previous_epochs:
+                    value = row.get(callback.monitor)
+                    if value is not None and improves(callback.monitor, value, callback.best):
+                        callback.best = value
+
+
+
+def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
+    return CollapseMonitor(
+        data.X_val,
+        data.y_val,
+        len(data.class_names),
+        flat_tolerance=config["flat_tolerance"],
+        flat_epochs=config["flat_epochs"],
+        stop_on_collapse=config["collapse_stop"],
+        stop_on_flat=config["flat_stop"],
+        batch_size=config["batch_size"],
+        config=config,
+    )
+
+
+def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = None) -> list[keras.callbacks.Callback]:
+    """The report's callbacks; with ``data``, a CollapseMonitor on its validation split as well."""
+    run.path("best_checkpoint").parent.mkdir(parents=True, exist_ok=True)
+    backup = run.root / BACKUP_DIR
+    callbacks = [
+        # First: it is the validation pass (see fit), and its per-epoch keys reach the log and its stop wins.
+        *([] if data is None else [collapse_monitor(data, config)]),
+        # After the monitor, so an epoch's time includes its validation pass; before ReduceLROnPlateau,
+        # so the logged rate is the one the epoch ran at.
+        EpochRecorder(),
+        BestCheckpoint(run.path("best_checkpoint"), monitor=config["checkpoint_monitor"]),
+        ResumableEarlyStopping(
+            monitor=config["monitor"],
+            patience=config["early_stopping_patience"],
+            restore_best_weights=True,
+            verbose=1,
+            best_weights_path=backup / BEST_WEIGHTS_FILE,
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=config["monitor"],
+            factor=config["reduce_lr_factor"],
+            patience=config["reduce_lr_patience"],
+            min_lr=config["min_learning_rate"],
+            verbose=1,
+        ),
+        keras.callbacks.CSVLogger(run.path("training_log"), append=True),
+        TrainingBackup(backup),
+    ]
+    # Last: after the callbacks' own on_train_begin resets, restore their state of the killed run.
+    return [*callbacks, ResumeState(previous_epochs(run, backed_up_epochs(backup)), callbacks)]

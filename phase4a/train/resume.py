@@ -1,0 +1,242 @@
+"""Resuming a killed training run: the per-epoch backup, and the callbacks' state replayed from the log.
+
+A backup holds what an epoch changed and the next epoch needs: the model's weights, the optimizer's
+variables (Adam's moments, step count and learning rate) and the number of epochs done. It is one file,
+written to a temporary name and renamed into place, so a kill at any moment leaves the previous backup
+whole. Step 04 passes that epoch count to ``fit`` as ``initial_epoch``, and the replay functions here
+give EarlyStopping, the checkpoint and ReduceLROnPlateau the state they had, from the CSV log
+(``callbacks.ResumeState``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..io import read_json, write_npz, write_text
+from ..metrics import COLLAPSED, FLAT
+from ..stages import RunDir
+
+BACKUP_FILE = "latest_epoch.npz"  # in each backup directory (BACKUP_DIR, or a progressive phase's)
+BEST_WEIGHTS_FILE = "early_stopping_best.npz"  # in BACKUP_DIR: EarlyStopping's best weights, for a resume
+# Progressive unfreezing, in BACKUP_DIR: the records of the finished phases and the weights the last one ended with.
+FINISHED_PHASES_FILE = "finished_phases.json"
+PHASE_END_WEIGHTS_FILE = "phase_end_weights.npz"
+
+
+def write_weights(path: Path, weights: list, **tags: int) -> None:
+    """Arrays (``get_weights`` order) as an uncompressed npz, with integer tags saying whose they are."""
+    arrays = {f"w{i}": np.asarray(array) for i, array in enumerate(weights)}
+    write_npz(path, compressed=False, **{key: np.array(value) for key, value in tags.items()}, **arrays)
+
+
+def read_weights(path: Path, **tags: int) -> list | None:
+    """The arrays ``write_weights`` saved in ``path``, or None when it is missing or its tags differ."""
+    if not path.is_file():
+        return None
+    with np.load(path) as stored:
+        if any(int(stored[key]) != value for key, value in tags.items()):
+            return None
+        count = sum(name.startswith("w") for name in stored.files)
+        return [stored[f"w{i}"] for i in range(count)]
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """After every epoch, the model's weights and the optimizer's variables, in one atomic file; at the
+    start of ``fit``, restored from it when it exists (the caller passes its epoch as ``initial_epoch``).
+
+    Keras' BackupAndRestore does the same through a weights file it overwrites in place; this one only
+    uses public Keras API and never leaves a half-written backup.
+    """
+
+    def __init__(self, backup_dir: str | Path):
+        super().__init__()
+        self.path = Path(backup_dir) / BACKUP_FILE
+
+    def on_train_begin(self, logs=None):
+        if not self.path.is_file():
+            return
+        with np.load(self.path) as stored:
+            weights = [stored[f"w{i}"] for i in range(int(stored["weights"]))]
+            optimizer = [stored[f"o{i}"] for i in range(int(stored["optimizer"]))]
+        self.model.set_weights(weights)
+        variables = self.model.optimizer.variables
+        if len(variables) != len(optimizer):
+            raise DataError(
+                f"{self.path} holds {len(optimizer)} optimizer variables, the model's optimizer has "
+                f"{len(variables)}; it belongs to another model: re-run phase4a_04_train_transfer.py --retrain"
+            )
+        for variable, value in zip(variables, optimizer):
+            variable.assign(value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        weights = self.model.get_weights()
+        optimizer = [keras.ops.convert_to_numpy(variable) for variable in self.model.optimizer.variables]
+        arrays = {f"w{i}": value for i, value in enumerate(weights)}
+        arrays.update({f"o{i}": value for i, value in enumerate(optimizer)})
+        write_npz(
+            self.path,
+            compressed=False,
+            epochs_done=np.array(epoch + 1),
+            weights=np.array(len(weights)),
+            optimizer=np.array(len(optimizer)),
+            **arrays,
+        )
+
+
+def backed_up_epochs(backup_dir: Path) -> int:
+    """The epochs done (the next epoch to run, 0-based) that the backup in ``backup_dir`` holds; 0: none."""
+    path = Path(backup_dir) / BACKUP_FILE
+    if not path.is_file():
+        return 0
+    with np.load(path) as stored:
+        return int(stored["epochs_done"])
+
+
+def load_best_weights(path: Path, epoch: int) -> list | None:
+    """The weights ResumableEarlyStopping saved for 0-based ``epoch``, or None when neither file has them."""
+    for candidate in (path, path.with_suffix(".prev.npz")):
+        weights = read_weights(candidate, epoch=epoch)
+        if weights is not None:
+            return weights
+    return None
+
+
+def improves(monitor: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best if monitor.endswith("loss") else value > best
+
+
+def early_stopping_state(monitor: str, rows: list[dict[str, Any]]) -> tuple[float | None, int, int]:
+    """EarlyStopping's best value, best epoch and epochs waited since, after the logged ``rows``."""
+    best, best_epoch, wait = None, 0, 0
+    for row in rows:
+        value = row.get(monitor)
+        if value is None:
+            continue
+        wait += 1
+        if improves(monitor, value, best):
+            best, best_epoch, wait = value, row["epoch"], 0
+    return best, int(best_epoch), wait
+
+
+def stopped_after(rows: list[dict[str, Any]], config: dict[str, Any]) -> bool:
+    """Whether training stopped at the last of the logged ``rows`` (one fit's epochs): EarlyStopping's
+    patience ran out, or the collapse monitor stopped it (``collapse_stop``, ``flat_stop``)."""
+    if not rows:
+        return False
+    last = rows[-1]
+    _, _, wait = early_stopping_state(config["monitor"], rows)
+    return (
+        (wait >= config["early_stopping_patience"] and last["epoch"] > 0)
+        or (config["collapse_stop"] and last.get(COLLAPSED) == 1)
+        or (config["flat_stop"] and last.get(FLAT) == 1)
+    )
+
+
+def replay_early_stopping(callback, rows: list[dict[str, Any]]) -> None:
+    best, best_epoch, wait = early_stopping_state(callback.monitor, rows)
+    callback.best, callback.best_epoch, callback.wait = best, best_epoch, wait
+    if callback.restore_best_weights:
+        weights = load_best_weights(Path(callback.best_weights_path), best_epoch)
+        if weights is None:
+            raise DataError(
+                f"the best weights of epoch {best_epoch + 1} are missing from {callback.best_weights_path}; "
+                "the backup is incomplete: re-run phase4a_04_train_transfer.py --retrain"
+            )
+        callback.best_weights = weights
+
+
+def replay_reduce_lr(callback: keras.callbacks.ReduceLROnPlateau, rows: list[dict[str, Any]]) -> None:
+    best, wait, cooldown = None, 0, 0
+    for row in rows:
+        value = row.get(callback.monitor)
+        if value is None:
+            continue
+        if cooldown > 0:
+            cooldown, wait = cooldown - 1, 0
+        if improves(callback.monitor, value, best):
+            best, wait = value, 0
+        elif cooldown == 0:
+            wait += 1
+            if wait >= callback.patience:
+                cooldown, wait = callback.cooldown, 0
+    callback.best, callback.wait, callback.cooldown_counter = best, wait, cooldown
+
+
+def phase_backup_dir(backup: Path, phase: int) -> Path:
+    """Progressive phase ``phase``'s backup directory inside BACKUP_DIR."""
+    return backup / f"phase_{phase}"
+
+
+def finished_phases(backup: Path) -> list[dict[str, Any]]:
+    """The records of the progressive phases a killed run finished (``fit_progressive`` skips them)."""
+    path = backup / FINISHED_PHASES_FILE
+    return read_json(path) if path.is_file() else []
+
+
+def resume_epoch(backup: Path, config: dict[str, Any]) -> int:
+    """The epoch (0-based) a killed run continues at from ``backup`` (BACKUP_DIR); 0: nothing to resume.
+
+    Progressive runs continue the first unfinished phase: at its backed-up epoch, or at its start when
+    it has no backup yet (killed in its first epoch, or between phases).
+    """
+    if config["progressive_stages"] == 0:
+        return backed_up_epochs(backup)
+    finished = len(finished_phases(backup))
+    return backed_up_epochs(phase_backup_dir(backup, finished)) or finished * config["phase_epochs"]
+
+
+def trim_training_log(run: RunDir, epochs: int) -> None:
+    """Before resuming at ``epochs``: keep only the CSV log rows of the epochs before it, dropping a row
+    half written when the process was killed and the row of an epoch finished but not backed up."""
+    log = run.path("training_log")
+    if not log.is_file():
+        return
+    lines = log.read_text().splitlines()
+    if not lines:
+        return
+    width = lines[0].count(",")
+    kept = [
+        line
+        for line in lines[1:]
+        if line.count(",") == width and line.split(",")[0].isdigit() and int(line.split(",")[0]) < epochs
+    ]
+    write_text(log, "\n".join([lines[0], *kept]) + "\n")
+
+
+def previous_epochs(run: RunDir, epochs: int) -> list[dict[str, Any]]:
+    """The CSV log's rows (0-based epoch; of a repeated epoch the last) for the epochs before ``epochs``.
+
+    A resume needs them to replay early stopping; a log that cannot be read stops the resume rather than
+    restarting patience from nothing."""
+    log = run.path("training_log")
+    if epochs == 0:
+        return []
+    try:
+        rows = pd.read_csv(log).drop_duplicates(subset="epoch", keep="last")
+    except (ValueError, KeyError, OSError, pd.errors.EmptyDataError) as exc:
+        raise DataError(
+            f"cannot resume: {log} cannot be read ({type(exc).__name__}); "
+            "re-run phase4a_04_train_transfer.py --retrain to train from the start"
+        ) from None
+    return [row for row in rows.to_dict(orient="records") if int(row["epoch"]) < epochs]
+
+
+def history_records(training_log) -> list[dict[str, Any]]:
+    """One dict per epoch (1-based) from the CSV log, which spans resumed runs.
+
+    An epoch logged just before a crash and run again after resuming appears twice; the later wins.
+    """
+    log = pd.read_csv(training_log).drop_duplicates(subset="epoch", keep="last").sort_values("epoch")
+    records = []
+    for row in log.to_dict(orient="records"):
+        entry = {key: float(value) for key, value in row.items() if key != "epoch"}
+        records.append({"epoch": int(row["epoch"]) + 1, **entry})
+    return records
