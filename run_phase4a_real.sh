@@ -39,5 +39,6 @@ if [[ "$DATA_SOURCE" == mock ]]; then
 fi
 
 source tools/ensure_venv.sh requirements.txt
-echo "Real run into $RUN_DIR"
-run_pipeline "$RUN_DIR" "${ARGS[@]}"
+echo "Real run into $RUN_DIR (TensorBoard: tensorboard --logdir $RUN_DIR)"
+# TensorBoard logs by default on real runs; a later --tensorboard false wins.
+run_pipeline "$RUN_DIR" --tensorboard true "${ARGS[@]}"

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 from . import config as config_module
 from .errors import Phase4AError
 from .io import write_text
+from .lock import run_dir_lock
 from .paths import MOCK_RUN_DIR, OUTPUTS_ROOT
 from .provenance import record_step
 from .seeding import prepare_runtime
@@ -117,20 +118,21 @@ def run_step(stage: str, args: argparse.Namespace, work: StepWork) -> int:
     try:
         started = time.perf_counter()
         run.require_inputs(stage)
-        config = config_module.load(run.require("config"))
-        prepare_runtime(config, STAGES[stage].uses_tensorflow)
-        ready = time.perf_counter()
-        before = artefact_times(run, stage)
-        work(run, config, args)
-        finished = time.perf_counter()
-        report_written(run, stage, before)
-        record_step(
-            run,
-            stage,
-            config_module.config_hash(config),
-            {"startup": round(ready - started, 3), "work": round(finished - ready, 3)},
-            command=[STAGES[stage].script, *getattr(args, "command_args", sys.argv[1:])],
-        )
+        with run_dir_lock(run.root):
+            config = config_module.load(run.require("config"))
+            prepare_runtime(config, STAGES[stage].uses_tensorflow)
+            ready = time.perf_counter()
+            before = artefact_times(run, stage)
+            work(run, config, args)
+            finished = time.perf_counter()
+            report_written(run, stage, before)
+            record_step(
+                run,
+                stage,
+                config_module.config_hash(config),
+                {"startup": round(ready - started, 3), "work": round(finished - ready, 3)},
+                command=[STAGES[stage].script, *getattr(args, "command_args", sys.argv[1:])],
+            )
     except Phase4AError as error:
         return report_error(error)
     except KeyboardInterrupt:

@@ -22,9 +22,11 @@ DEFAULTS: dict[str, Any] = {
     # --- data ---
     # mock | week3 (a Week 3 data directory) | raster (a GeoTIFF and labelled polygons) |
     # earth_engine (a Sentinel-2 composite exported from Earth Engine, then cut like raster) |
-    # npz (the data.npz an earlier step 01 wrote, copied byte for byte: runs that must share one split)
+    # npz (the data.npz an earlier step 01 wrote, copied byte for byte: runs that must share one split) |
+    # eurosat (the real EuroSAT-MS sample tiles in ../shared, cut into patches and split by tile quadrant)
     "data_source": "mock",
-    "data_dir": "",  # the Week 3 data directory, for data_source=week3
+    # The Week 3 data directory, for data_source=week3; for eurosat, the tiles' folder (empty = ../shared's).
+    "data_dir": "",
     "data_npz": "",  # the step-01 data.npz to reuse, for data_source=npz (the ablation sweep uses it)
     # --- raster and Earth Engine sources (README "Real data") ---
     "raster_path": "",  # the GeoTIFF to cut; for earth_engine, where the export is written and reused
@@ -36,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     # The report had 375 patches from 125 polygons, three each; more per polygon adds near-duplicates.
     "max_patches_per_polygon": 3,
     "val_fraction": 0.2,  # share of each class's polygons held out (the report: 75 of 375 patches)
+    # Share of each class's polygons (eurosat: tile quadrants) in a test split the model never sees while
+    # training or choosing; 0 = no test split. Week 3 directories bring their own (X_test, y_test).
+    "test_fraction": 0.2,
     "ee_project": "",  # Earth Engine cloud project id; empty = $EARTHENGINE_PROJECT
     "ee_collection": "COPERNICUS/S2_SR_HARMONIZED",
     "ee_start": "2019-01-01",  # the report's austral summer composite, both dates inclusive
@@ -51,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     # The report's data: 300 training patches and 75 validation patches with these class counts.
     "mock_train_size": 300,
     "mock_val_counts": [10, 21, 19, 8, 17],
+    "mock_test_counts": [],  # a mock test split with these class counts; empty = none (the report had none)
     "patch_size": 8,
     # --- model ---
     "backbone": "resnet50",
@@ -94,6 +100,9 @@ DEFAULTS: dict[str, Any] = {
     "monitor": "val_loss",  # what early stopping and LR reduction watch
     "checkpoint_monitor": "val_accuracy",  # what "best" means for the saved checkpoint
     "seed": 42,
+    # Keras' TensorBoard logs in <run dir>/tensorboard (`tensorboard --logdir phase4a_outputs`); the real
+    # driver turns them on, the mock driver and the tests leave them off.
+    "tensorboard": False,
     # Deterministic TensorFlow kernels: identical numbers on the same machine, at some speed cost.
     "deterministic": True,
     # --- evaluation and collapse diagnosis (issue 5) ---
@@ -133,13 +142,16 @@ DEFAULTS: dict[str, Any] = {
     "inter_op_threads": 0,
 }
 
+# List keys whose default is empty, with the type of their elements (others hold strings).
+EMPTY_LIST_ELEMENTS: dict[str, Any] = {"mock_test_counts": 0}
+
 # The speed-up switches (phase4a/accel): auto | true | false.
 SWITCHES = ("fast_conv_gradient", "fused_adam", "fused_batchnorm", "cache_features", "fixed_shape_prediction")
 TRUE_COLOUR = ("B4", "B3", "B2")  # Sentinel-2 red, green, blue: what an RGB stem is given
 
 # Keys whose value must come from a fixed set.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data_source": ("mock", "week3", "raster", "earth_engine", "npz"),
+    "data_source": ("mock", "week3", "raster", "earth_engine", "npz", "eurosat"),
     "ee_cloud_mask": ("scl", "qa60"),
     "upsample_interpolation": ("bilinear", "nearest"),
     "band_adapter": ("conv1x1", "rgb", "first_conv"),  # see phase4a/models/adapters.py
@@ -160,6 +172,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "mock_train_size": (1, None, True),
     "max_patches_per_polygon": (1, None, True),
     "val_fraction": (0, 0.5, False),
+    "test_fraction": (0, 0.5, True),  # 0 = no test split; with val_fraction, checked to sum below 1
     "ee_scale": (0, None, False),
     "patch_size": (1, None, True),
     "frozen_layers": (0, None, True),
@@ -285,7 +298,7 @@ def _coerce(key: str, raw: Any, default: Any) -> Any:
             raise ConfigError(f"--{key} expects a number, got {raw!r}") from None
     if isinstance(default, list):
         items = raw if isinstance(raw, list) else [part.strip() for part in str(raw).split(",") if part.strip()]
-        element = default[0] if default else ""
+        element = default[0] if default else EMPTY_LIST_ELEMENTS.get(key, "")
         return [_coerce(key, item, element) for item in items]
     if isinstance(raw, (dict, list)):
         raise ConfigError(f"--{key} expects a string, got {raw!r}")
@@ -320,6 +333,17 @@ def validate(config: dict[str, Any]) -> None:
             f"--mock_val_counts has {len(config['mock_val_counts'])} entries but there are "
             f"{len(config['class_names'])} classes; give one count per class"
         )
+    if config["val_fraction"] + config["test_fraction"] >= 1:
+        raise ConfigError(
+            f"--val_fraction {config['val_fraction']} and --test_fraction {config['test_fraction']} leave no "
+            "polygons for training; lower one so that they sum below 1"
+        )
+    if config["data_source"] == "mock" and config["mock_test_counts"]:
+        if len(config["mock_test_counts"]) != len(config["class_names"]):
+            raise ConfigError(
+                f"--mock_test_counts has {len(config['mock_test_counts'])} entries but there are "
+                f"{len(config['class_names'])} classes; give one count per class, or none for no test split"
+            )
     if config["data_source"] == "week3" and not config["data_dir"]:
         raise ConfigError("--data_source week3 needs --data_dir DIR (the Week 3 data directory)")
     if config["data_source"] == "npz" and not config["data_npz"]:

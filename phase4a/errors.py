@@ -23,3 +23,7 @@ class WeightsError(Phase4AError):
 
 class OutputError(Phase4AError):
     """An output location that cannot be written, or holds a run that must not be overwritten."""
+
+
+class RunDirBusyError(OutputError):
+    """The run directory is being written by another process (phase4a/lock.py)."""

@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .cli import OneLineParser, exit_step
+from .cli import OneLineParser, exit_step, report_error
+from .errors import RunDirBusyError
+from .lock import run_dir_lock
 from .stages import STAGES
 
 StepMain = Callable[[list[str]], int]
@@ -40,14 +42,16 @@ def fresh_keras_state() -> None:
 
 
 def run_steps(run_dir: Path, step01_options: list[str]) -> tuple[int, str | None]:
-    """Run every step into ``run_dir``; (0, None), or the failing step's exit code and script."""
-    for script, main in step_mains():
-        print(f"\n=== {script}", flush=True)
-        setup = script == STAGES["setup"].script
-        fresh_keras_state()
-        code = main(["--run-dir", str(run_dir), *(step01_options if setup else [])])
-        if code != 0:
-            return code, script
+    """Run every step into ``run_dir``, holding its lock throughout; (0, None), or the failing step's
+    exit code and script."""
+    with run_dir_lock(run_dir):
+        for script, main in step_mains():
+            print(f"\n=== {script}", flush=True)
+            setup = script == STAGES["setup"].script
+            fresh_keras_state()
+            code = main(["--run-dir", str(run_dir), *(step01_options if setup else [])])
+            if code != 0:
+                return code, script
     return 0, None
 
 
@@ -61,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, required=True, help="the run directory every step uses")
     args, step01_options = parser.parse_known_args(argv)
     started = time.perf_counter()
-    code, failed = run_steps(args.run_dir, step01_options)
+    try:
+        code, failed = run_steps(args.run_dir, step01_options)
+    except RunDirBusyError as error:
+        return report_error(error)
     if failed:
         # The step has already said what went wrong, in one line on stderr.
         print(f"FAILED at {failed}; the outputs of earlier steps are in {args.run_dir}")

@@ -93,7 +93,8 @@ STAGES: dict[str, Stage] = {
     ),
 }
 MANIFEST = "run_manifest.json"
-BACKUP_DIR = "training_backup"  # Keras BackupAndRestore state: lets a killed training run resume
+BACKUP_DIR = "training_backup"  # step 04's per-epoch backup: lets a killed training run resume
+TENSORBOARD_DIR = "tensorboard"  # step 04's TensorBoard logs, with config tensorboard
 
 
 def producer(artefact: str) -> Stage:

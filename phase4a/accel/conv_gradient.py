@@ -7,7 +7,7 @@ convolution: 190 ms against 2 ms for a 3x3, 512-channel layer at batch 32 on thi
 machine. The same gradient is a forward convolution of the output gradient with the flipped,
 transposed kernel, which runs at forward speed. ``use_fast_conv_gradients`` makes a model's Conv2D
 layers compute it that way; the numbers agree with TensorFlow's own gradient to float rounding
-(tests/models/test_conv_gradient.py) and the saved model is unchanged, since only the layer
+(tests/accel/test_conv_gradient.py) and the saved model is unchanged, since only the layer
 instances' ``convolution_op`` is replaced, never their class or config.
 
 Stride-1 1x1 convolutions, most of ResNet50's, are matmuls over pixels and get both gradients as

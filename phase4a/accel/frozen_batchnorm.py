@@ -9,7 +9,7 @@ inference mode is one operation, with a one-operation gradient: on this project'
 train step's trace went from 4.2 to 2.9 s, the forward pass's from 1.3 to 0.7 s, and the steady
 training step stayed the same within the noise (README "Performance").
 
-It is the same function to float rounding (tests/models/test_frozen_batchnorm.py). Only the layer
+It is the same function to float rounding (tests/accel/test_frozen_batchnorm.py). Only the layer
 instances' ``call`` is replaced, never their class or config, so saved models are plain Keras.
 Trainable BatchNorm layers, which normalise with batch statistics while training, keep Keras' own.
 So does training with deterministic kernels on a GPU (``trains_fused``).

@@ -7,7 +7,7 @@ adapter), those passes took about 93 ms of operation time per training step on t
 2-core CPU, against 20 ms in the fused kernel. TensorFlow's
 ``ResourceApplyAdam`` does the same update in one pass, with the same formula
 (``m += (g - m)(1 - b1)``, ``v += (g^2 - v)(1 - b2)``, ``w -= m * alpha / (sqrt(v) + eps)``), so the
-weights agree to float rounding (tests/test_fused_adam.py).
+weights agree to float rounding (tests/accel/test_fused_adam.py).
 
 Only the optimizer instance changes, never its class or config: a saved model still holds a plain
 Keras Adam. Variants the fused kernel does not cover keep Keras' update: AMSGrad, sparse gradients,

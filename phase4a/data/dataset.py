@@ -1,4 +1,4 @@
-"""The dataset every step shares: train/validation patches, labels, names and polygon ids.
+"""The dataset every step shares: train/validation (and optional test) patches, labels, names, polygon ids.
 
 Whatever the source (mock, Week 3 arrays, GeoTIFF + polygons, Earth Engine), it ends as a
 :class:`Dataset`, is checked by :func:`validate`, and is scaled to reflectance in [0, 1] by
@@ -34,10 +34,21 @@ class Dataset:
     groups_train: np.ndarray | None = None  # polygon id of each patch, when known
     groups_val: np.ndarray | None = None
     notes: dict[str, Any] = field(default_factory=dict)  # source details for the data summary
+    # A test split the model never sees while training or choosing; None when the source has none.
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    groups_test: np.ndarray | None = None
+
+    @property
+    def has_test(self) -> bool:
+        return self.X_test is not None
 
     def splits(self):
+        """(name, X, y, groups) of each split: train, validation, and test when there is one."""
         yield "train", self.X_train, self.y_train, self.groups_train
         yield "validation", self.X_val, self.y_val, self.groups_val
+        if self.X_test is not None:
+            yield "test", self.X_test, self.y_test, self.groups_test
 
 
 def canonical_band(name: str) -> str:
@@ -59,6 +70,7 @@ def validate(dataset: Dataset, expected_bands: int | None = None) -> None:
     n_classes = len(dataset.class_names)
     if len(set(dataset.class_names)) != n_classes:
         raise DataError(f"class names repeat: {dataset.class_names}; give each class one name")
+    _check_test_arrays_paired(dataset)
     shapes = []
     for split, X, y, groups in dataset.splits():
         X = np.asarray(X)
@@ -95,6 +107,8 @@ def validate(dataset: Dataset, expected_bands: int | None = None) -> None:
         shapes.append(X.shape[1:])
     if shapes[0] != shapes[1]:
         raise DataError(f"train patches are {shapes[0]} but validation patches are {shapes[1]}; they must match")
+    if len(shapes) > 2:
+        _check_test_shape(shapes[0], shapes[2], dataset.band_names)
     if shapes[0][2] != len(dataset.band_names):
         raise DataError(
             f"patches have {shapes[0][2]} bands but {len(dataset.band_names)} band names are given "
@@ -104,6 +118,29 @@ def validate(dataset: Dataset, expected_bands: int | None = None) -> None:
         raise DataError(f"patches have {shapes[0][2]} bands; this configuration expects {expected_bands}")
     if shapes[0][0] != shapes[0][1]:
         raise DataError(f"patches are {shapes[0][0]}x{shapes[0][1]}; they must be square")
+
+
+def _check_test_arrays_paired(dataset: Dataset) -> None:
+    if dataset.X_test is None and dataset.y_test is not None:
+        raise DataError("y_test is given without X_test; add X_test (the test patches) or drop y_test")
+    if dataset.X_test is not None and dataset.y_test is None:
+        raise DataError("X_test is given without y_test; add y_test (one label per test patch) or drop X_test")
+    if dataset.X_test is None and dataset.groups_test is not None:
+        raise DataError("groups_test is given without X_test; add X_test and y_test or drop groups_test")
+
+
+def _check_test_shape(train: tuple[int, ...], test: tuple[int, ...], band_names: list[str]) -> None:
+    """Test patches must be the training patches' size and bands: the model takes one input shape."""
+    if test[2] != train[2]:
+        raise DataError(
+            f"X_test has {test[2]} bands but the training patches have {train[2]} ({', '.join(band_names)}); "
+            "give X_test the same bands in the same order"
+        )
+    if test[:2] != train[:2]:
+        raise DataError(
+            f"X_test patches are {test[0]}x{test[1]} but the training patches are {train[0]}x{train[1]}; "
+            f"cut the test patches at {train[0]}x{train[1]}"
+        )
 
 
 def normalise(dataset: Dataset, scale: float, offset: float = 0.0) -> tuple[Dataset, dict[str, Any]]:
@@ -126,6 +163,9 @@ def normalise(dataset: Dataset, scale: float, offset: float = 0.0) -> tuple[Data
         y_train=np.asarray(dataset.y_train, dtype=np.int64),
         y_val=np.asarray(dataset.y_val, dtype=np.int64),
     )
+    if dataset.X_test is not None:
+        scaled.X_test = ((dataset.X_test.astype(np.float64) + shift) / divisor).astype(np.float32)
+        scaled.y_test = np.asarray(dataset.y_test, dtype=np.int64)
     after = float(np.percentile(scaled.X_train, 99))
     decision["train_p99_after"] = after
     # Scenes with vegetation or soil reach 0.2-0.6 in NIR/SWIR; far below or above means a wrong scale.
@@ -177,6 +217,10 @@ def summarise(raw: Dataset, scaled: Dataset, decision: dict[str, Any]) -> dict[s
     if raw.groups_train is not None and raw.groups_val is not None:
         shared = np.intersect1d(raw.groups_train, raw.groups_val)
         summary["polygons_in_both_splits"] = int(len(shared))
+    if raw.groups_test is not None:
+        for split, groups in (("train", raw.groups_train), ("validation", raw.groups_val)):
+            if groups is not None:
+                summary[f"polygons_in_test_and_{split}"] = int(len(np.intersect1d(raw.groups_test, groups)))
     return summary
 
 
@@ -192,6 +236,12 @@ def save(path: str | Path, dataset: Dataset) -> None:
     if dataset.groups_train is not None and dataset.groups_val is not None:
         arrays["groups_train"] = np.asarray(dataset.groups_train)
         arrays["groups_val"] = np.asarray(dataset.groups_val)
+    # Only when there is a test split, so a dataset without one writes the same bytes as before it existed.
+    if dataset.X_test is not None:
+        arrays["X_test"] = dataset.X_test
+        arrays["y_test"] = dataset.y_test
+        if dataset.groups_test is not None:
+            arrays["groups_test"] = np.asarray(dataset.groups_test)
     write_npz(path, **arrays)
 
 
@@ -207,4 +257,7 @@ def load(path: str | Path) -> Dataset:
             band_names=[str(name) for name in data["band_names"]],
             groups_train=data["groups_train"] if "groups_train" in data else None,
             groups_val=data["groups_val"] if "groups_val" in data else None,
+            X_test=data["X_test"] if "X_test" in data else None,
+            y_test=data["y_test"] if "y_test" in data else None,
+            groups_test=data["groups_test"] if "groups_test" in data else None,
         )

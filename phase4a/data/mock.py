@@ -99,8 +99,13 @@ def generate_mock_dataset(
     band_names: list[str],
     patch_size: int,
     seed: int,
+    test_counts: list[int] | None = None,
 ) -> Dataset:
-    """Train and validation patches; the training split has the validation split's class balance."""
+    """Train and validation patches; the training split has the validation split's class balance.
+
+    With ``test_counts``, also a test split with those class counts, drawn after the other two so that
+    they stay exactly as without it.
+    """
     unknown = [name for name in class_names if name not in SIGNATURES]
     if unknown:
         raise ConfigError(
@@ -113,11 +118,13 @@ def generate_mock_dataset(
         raise ConfigError(f"--mock_train_size {train_size} is smaller than the {len(class_names)} classes")
     if min(val_counts) < 1:
         raise ConfigError(f"--mock_val_counts {val_counts} has a class with no samples; give each class >= 1")
+    if test_counts and min(test_counts) < 1:
+        raise ConfigError(f"--mock_test_counts {test_counts} has a class with no samples; give each class >= 1")
     rng = np.random.default_rng(seed)
     train_counts = proportional_counts(train_size, val_counts)
     y_train = rng.permutation(np.repeat(np.arange(len(class_names)), train_counts))
     y_val = rng.permutation(np.repeat(np.arange(len(class_names)), val_counts))
-    return Dataset(
+    dataset = Dataset(
         X_train=generate_patches(rng, y_train, class_names, patch_size),
         y_train=y_train,
         X_val=generate_patches(rng, y_val, class_names, patch_size),
@@ -126,3 +133,7 @@ def generate_mock_dataset(
         band_names=list(band_names),
         notes={"source": "mock", "seed": seed, "generator": "phase4a.data.mock"},
     )
+    if test_counts:
+        dataset.y_test = rng.permutation(np.repeat(np.arange(len(class_names)), test_counts))
+        dataset.X_test = generate_patches(rng, dataset.y_test, class_names, patch_size)
+    return dataset

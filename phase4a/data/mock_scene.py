@@ -80,7 +80,9 @@ def scene_values(
     tiles = np.repeat(np.repeat(regions, REGION_PATCHES, axis=0), REGION_PATCHES, axis=1)
     rows, cols = truth.shape[0] // patch, truth.shape[1] // patch
     patches = generate_patches(rng, tiles[:rows, :cols].ravel(), class_names, patch)  # (tiles, P, P, bands)
-    mosaic = patches.reshape(rows, cols, patch, patch, -1).transpose(4, 0, 2, 1, 3).reshape(-1, rows * patch, cols * patch)
+    mosaic = (
+        patches.reshape(rows, cols, patch, patch, -1).transpose(4, 0, 2, 1, 3).reshape(-1, rows * patch, cols * patch)
+    )
     mosaic[:, truth == NO_CLASS] = NODATA
     return mosaic
 
@@ -96,8 +98,8 @@ def region_polygons(regions: np.ndarray, side: int, patch: int, class_names: lis
     for (row, col), label in np.ndenumerate(regions):
         top, left = row * region, col * region
         bottom, right = min(top + region, side), min(left + region, side)
-        x0, y0 = transform * (left + POLYGON_INSET, bottom - POLYGON_INSET)
-        x1, y1 = transform * (right - POLYGON_INSET, top + POLYGON_INSET)
+        x0, y0 = transform @ (left + POLYGON_INSET, bottom - POLYGON_INSET)
+        x1, y1 = transform @ (right - POLYGON_INSET, top + POLYGON_INSET)
         rows.append({ID_COLUMN: len(rows), LABEL_COLUMN: class_names[label], "geometry": box(x0, y0, x1, y1)})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS).to_crs("EPSG:4326")
 

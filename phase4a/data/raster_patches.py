@@ -26,7 +26,7 @@ from shapely.geometry import box
 
 from ..errors import ConfigError, DataError
 from .dataset import Dataset, canonical_band
-from .splits import grouped_split, polygons_per_class
+from .splits import polygons_per_class, three_way_split
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,11 @@ def load_raster_dataset(
     id_column: str | None = None,
     val_fraction: float = 0.2,
     seed: int = 42,
+    test_fraction: float = 0.0,
 ) -> Dataset:
-    """Patches from the raster, split into train/validation by polygon: the pipeline's Dataset."""
+    """Patches from the raster, split into train/validation (and test, when ``test_fraction`` > 0) by
+    polygon: the pipeline's Dataset. The config's default test_fraction is 0.2; here 0 keeps the
+    two-way split of earlier versions."""
     patch_set = extract_patches(
         raster_path,
         polygons_path,
@@ -142,7 +145,9 @@ def load_raster_dataset(
         seed=seed,
     )
     check_two_polygons_per_class(patch_set, class_names)
-    train, val = grouped_split(patch_set.y, patch_set.groups, val_fraction, seed)
+    train, val, test = three_way_split(
+        patch_set.y, patch_set.groups, val_fraction, test_fraction, seed, class_names=list(class_names)
+    )
     return Dataset(
         X_train=patch_set.X[train],
         y_train=patch_set.y[train],
@@ -152,6 +157,9 @@ def load_raster_dataset(
         band_names=patch_set.band_names,
         groups_train=patch_set.groups[train],
         groups_val=patch_set.groups[val],
+        X_test=patch_set.X[test] if test_fraction > 0 else None,
+        y_test=patch_set.y[test] if test_fraction > 0 else None,
+        groups_test=patch_set.groups[test] if test_fraction > 0 else None,
         notes={
             "source": "raster",
             "raster": str(Path(raster_path).resolve()),
@@ -160,6 +168,7 @@ def load_raster_dataset(
             "patch_size": patch_size,
             "max_patches_per_polygon": max_patches_per_polygon,
             "val_fraction": val_fraction,
+            "test_fraction": test_fraction,
             "polygons_total": len(patch_set.polygons),
             "polygons_used": int(len(np.unique(patch_set.groups))),
             "skipped": patch_set.skipped,

@@ -16,7 +16,8 @@ from .dataset import Dataset, canonical_band
 from .dataset import load as load_data_npz
 from .dataset import validate as validate_dataset
 
-# What step 01 writes into data.npz (phase4a.data.dataset.save); the polygon ids are optional.
+# What step 01 writes into data.npz (phase4a.data.dataset.save); the polygon ids and the test split
+# (X_test, y_test, groups_test) are optional.
 STEP01_ARRAYS = ("X_train", "y_train", "X_val", "y_val", "class_names", "band_names")
 
 
@@ -34,13 +35,26 @@ def load_source(config: dict[str, Any]) -> Dataset:
             band_names=config["band_names"],
             patch_size=config["patch_size"],
             seed=config["seed"],
+            test_counts=config["mock_test_counts"],
+        )
+    if source == "eurosat":
+        from .eurosat import load_eurosat_dataset
+
+        return load_eurosat_dataset(
+            config["data_dir"] or None,
+            config["class_names"],
+            config["band_names"],
+            patch_size=config["patch_size"],
+            val_fraction=config["val_fraction"],
+            test_fraction=config["test_fraction"],
+            seed=config["seed"],
         )
     if source == "week3":
         from .splits import leakage_warning
         from .week3 import load_week3_dir
 
         dataset = load_week3_dir(config["data_dir"], config["class_names"], config["band_names"])
-        warning = leakage_warning(dataset.groups_train, dataset.groups_val)
+        warning = leakage_warning(dataset.groups_train, dataset.groups_val, dataset.groups_test)
         if warning:
             dataset.notes["leakage_warning"] = warning
         return dataset
@@ -72,6 +86,7 @@ def load_source(config: dict[str, Any]) -> Dataset:
         id_column=config["id_column"] or None,
         val_fraction=config["val_fraction"],
         seed=config["seed"],
+        test_fraction=config["test_fraction"],
     )
     # Bands picked by index from a file without descriptions get placeholder names; use the configured ones.
     if all(name.startswith("band") for name in dataset.band_names) and len(config["band_names"]) == len(
@@ -121,7 +136,7 @@ def load_step01_npz(config: dict[str, Any]) -> Dataset:
     if dataset.groups_train is not None and dataset.groups_val is not None:
         from .splits import leakage_warning
 
-        warning = leakage_warning(dataset.groups_train, dataset.groups_val)
+        warning = leakage_warning(dataset.groups_train, dataset.groups_val, dataset.groups_test)
         if warning:
             dataset.notes["leakage_warning"] = warning
     return dataset

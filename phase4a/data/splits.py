@@ -1,4 +1,4 @@
-"""Train/validation split by polygon: patches cut from one polygon are near-duplicates, so a polygon
+"""Train/validation(/test) split by polygon: patches cut from one polygon are near-duplicates, so a polygon
 goes wholly to one side, or validation accuracy measures memory instead of generalisation.
 """
 
@@ -52,20 +52,89 @@ def grouped_split(y: np.ndarray, groups: np.ndarray, val_fraction: float, seed: 
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
+def three_way_split(
+    y: np.ndarray,
+    groups: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    class_names: list[str] | None = None,
+    unit: str = "polygons",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patch indexes (train, validation, test), grouped by polygon and stratified by class.
+
+    Each class's polygons are shuffled with one seeded generator, then cut: about ``test_fraction`` of
+    them to test, ``val_fraction`` to validation, the rest to training; each split gets at least one
+    polygon of every class (none to test when ``test_fraction`` is 0, where the train/validation cut is
+    :func:`grouped_split`'s). A class with too few polygons for that is a :class:`ConfigError` naming it.
+    """
+    if not 0 < val_fraction < 1:
+        raise ConfigError(f"val_fraction {val_fraction} must be between 0 and 1 (exclusive); e.g. 0.2")
+    if not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise ConfigError(
+            f"test_fraction {test_fraction} must be >= 0 and leave some {unit} for training "
+            f"(val_fraction {val_fraction} + test_fraction < 1); e.g. 0.2, or 0 for no test split"
+        )
+    groups = np.asarray(groups)
+    if len(groups) != len(y):
+        raise DataError(f"{len(groups)} polygon ids for {len(y)} patches; give one id per patch")
+    ids, labels = group_labels(np.asarray(y), groups)
+    rng = np.random.default_rng(seed)
+    val_ids, test_ids = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(ids[labels == label])
+        n = len(members)
+        n_test = max(int(round(n * test_fraction)), 1) if test_fraction > 0 else 0
+        n_val = max(int(round(n * val_fraction)), 1)
+        if n_test + n_val >= n:
+            name = class_names[label] if class_names is not None else f"index {label}"
+            raise ConfigError(_too_few(name, n, val_fraction, test_fraction, n_val, n_test, unit))
+        test_ids.extend(members[:n_test])
+        val_ids.extend(members[n_test : n_test + n_val])
+    is_test = np.isin(groups, np.asarray(test_ids, dtype=groups.dtype))
+    is_val = np.isin(groups, np.asarray(val_ids, dtype=groups.dtype))
+    return np.flatnonzero(~is_val & ~is_test), np.flatnonzero(is_val), np.flatnonzero(is_test)
+
+
+def _too_few(name: str, n: int, val_fraction: float, test_fraction: float, n_val: int, n_test: int, unit: str) -> str:
+    splits = 3 if test_fraction > 0 else 2
+    if n < splits:
+        fix = f"add {name} {unit}" + (" or pass --test_fraction 0 (no test split)" if test_fraction > 0 else "")
+        return (
+            f"class {name} has {n} {unit[:-1] if n == 1 else unit}, too few for one in each of the {splits} splits "
+            f"(val_fraction {val_fraction}, test_fraction {test_fraction}); {fix}"
+        )
+    return (
+        f"class {name} has {n} {unit}: val_fraction {val_fraction} and test_fraction {test_fraction} take "
+        f"{n_val} + {n_test} of them and leave none for training; lower --val_fraction or --test_fraction, "
+        f"or add {name} {unit}"
+    )
+
+
 def shared_groups(groups_train: np.ndarray, groups_val: np.ndarray) -> np.ndarray:
     """Polygon ids present in both splits (sorted); non-empty means validation patches leak."""
     return np.intersect1d(np.asarray(groups_train), np.asarray(groups_val))
 
 
-def leakage_warning(groups_train: np.ndarray | None, groups_val: np.ndarray | None) -> str | None:
-    """One line for the log and data summary when supplied splits share polygons, else None."""
-    if groups_train is None or groups_val is None:
-        return None
-    shared = shared_groups(groups_train, groups_val)
-    if len(shared) == 0:
-        return None
-    shown = ", ".join(str(g) for g in shared[:5]) + (", ..." if len(shared) > 5 else "")
-    return (
-        f"{len(shared)} polygon(s) have patches in both train and validation ({shown}); validation accuracy "
-        "is optimistic: re-split by polygon"
-    )
+def leakage_warning(
+    groups_train: np.ndarray | None, groups_val: np.ndarray | None, groups_test: np.ndarray | None = None
+) -> str | None:
+    """One line for the log and data summary when supplied splits share polygons, else None.
+
+    Train vs validation, and, when the test split has polygon ids, test vs train and test vs validation.
+    """
+    pairs = [("train", groups_train, "validation", groups_val, "validation")]
+    pairs += [("test", groups_test, other, groups, "test") for other, groups in (("train", groups_train), ("validation", groups_val))]
+    messages = []
+    for first, first_groups, second, second_groups, optimistic in pairs:
+        if first_groups is None or second_groups is None:
+            continue
+        shared = shared_groups(first_groups, second_groups)
+        if len(shared) == 0:
+            continue
+        shown = ", ".join(str(g) for g in shared[:5]) + (", ..." if len(shared) > 5 else "")
+        messages.append(
+            f"{len(shared)} polygon(s) have patches in both {first} and {second} ({shown}); {optimistic} accuracy "
+            "is optimistic: re-split by polygon"
+        )
+    return "; ".join(messages) or None

@@ -59,7 +59,8 @@ class Progress:
         if reached > self.printed:
             self.printed = reached
             seconds = time.perf_counter() - self.started
-            print(f"{self.label}: {self.done / max(1, self.total):4.0%} ({self.done} of {self.total} windows, {seconds:.1f} s)")
+            share = self.done / max(1, self.total)
+            print(f"{self.label}: {share:4.0%} ({self.done} of {self.total} windows, {seconds:.1f} s)")
 
 
 def classify_block(

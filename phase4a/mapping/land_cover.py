@@ -40,8 +40,14 @@ from .windows import WindowGrid
 
 
 def make_work_rasters(
-    scene: Scene, grid: WindowGrid, predict: Predict, class_names: list[str], work: Path, tags: dict[str, str],
-    block_size: int, batch_size: int,
+    scene: Scene,
+    grid: WindowGrid,
+    predict: Predict,
+    class_names: list[str],
+    work: Path,
+    tags: dict[str, str],
+    block_size: int,
+    batch_size: int,
 ) -> MapCounts:
     """Classify the scene into work/classes.tif and work/confidence.tif, tagged and coloured."""
     shape = (scene.height, scene.width, scene.crs, scene.transform)

@@ -178,5 +178,11 @@ def add_scale_bar(axes, bounds, metres_per_unit: float) -> None:
     height = bounds.top - bounds.bottom
     x0, y0 = bounds.left + 0.05 * (bounds.right - bounds.left), bounds.bottom + 0.05 * height
     axes.plot([x0, x0 + length], [y0, y0], color="black", linewidth=4, solid_capstyle="butt")
-    axes.text(x0 + length / 2, y0 + 0.02 * height, length_label(metres), ha="center", va="bottom",
-              bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"})
+    axes.text(
+        x0 + length / 2,
+        y0 + 0.02 * height,
+        length_label(metres),
+        ha="center",
+        va="bottom",
+        bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"},
+    )

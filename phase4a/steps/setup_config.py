@@ -25,11 +25,12 @@ from ..data import dataset as dataset_module
 from ..data.sources import describe_scaling, load_source, original_source
 from ..errors import OutputError, Phase4AError
 from ..io import atomic_path, save_figure, write_json
+from ..lock import run_dir_lock
 from ..evaluate import plots
 from ..paths import default_run_dir
 from ..provenance import record_step
 from ..seeding import prepare_runtime
-from ..stages import ARTEFACTS, BACKUP_DIR, MANIFEST, STAGES, RunDir
+from ..stages import ARTEFACTS, BACKUP_DIR, MANIFEST, STAGES, TENSORBOARD_DIR, RunDir
 
 
 def setup(config: dict[str, Any], run: RunDir) -> dict[str, Any]:
@@ -76,6 +77,7 @@ def clear_downstream(run: RunDir) -> None:
         for artefact in STAGES[stage].writes:
             run.path(artefact).unlink(missing_ok=True)
     shutil.rmtree(run.root / BACKUP_DIR, ignore_errors=True)
+    shutil.rmtree(run.root / TENSORBOARD_DIR, ignore_errors=True)
     (run.root / MANIFEST).unlink(missing_ok=True)
 
 
@@ -123,16 +125,17 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         config = config_module.resolve(args.preset, config_module.parse_overrides(rest))
         run = RunDir(args.run_dir or default_run_dir(config["data_source"]))
-        replacing = check_overwrite(run, config, args.overwrite)
-        prepare_runtime(config, STAGES["setup"].uses_tensorflow)
-        ready = time.perf_counter()
-        summary = setup(config, run)
-        if replacing:
-            clear_downstream(run)
-        remember_run_dir(run.root)
-        seconds = {"startup": round(ready - started, 3), "work": round(time.perf_counter() - ready, 3)}
-        command = [STAGES["setup"].script, *args.command_args]
-        record_step(run, "setup", config_module.config_hash(config), seconds, command=command)
+        with run_dir_lock(run.root):
+            replacing = check_overwrite(run, config, args.overwrite)
+            prepare_runtime(config, STAGES["setup"].uses_tensorflow)
+            ready = time.perf_counter()
+            summary = setup(config, run)
+            if replacing:
+                clear_downstream(run)
+            remember_run_dir(run.root)
+            seconds = {"startup": round(ready - started, 3), "work": round(time.perf_counter() - ready, 3)}
+            command = [STAGES["setup"].script, *args.command_args]
+            record_step(run, "setup", config_module.config_hash(config), seconds, command=command)
     except Phase4AError as error:
         return report_error(error)
     except Exception as error:

@@ -11,7 +11,7 @@ import keras
 
 from ..data.dataset import Dataset
 from ..io import save_keras_model
-from ..stages import BACKUP_DIR, RunDir
+from ..stages import BACKUP_DIR, TENSORBOARD_DIR, RunDir
 from .collapse import CollapseMonitor
 from .resume import (
     BEST_WEIGHTS_FILE,
@@ -170,6 +170,7 @@ def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = N
             verbose=1,
         ),
         keras.callbacks.CSVLogger(run.path("training_log"), append=True),
+        *([keras.callbacks.TensorBoard(run.root / TENSORBOARD_DIR, write_graph=False)] if config["tensorboard"] else []),
         TrainingBackup(backup),
     ]
     # Last: after the callbacks' own on_train_begin resets, restore their state of the killed run.

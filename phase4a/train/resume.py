@@ -1,7 +1,8 @@
 """Resuming a killed training run: the per-epoch backup, and the callbacks' state replayed from the log.
 
-A backup holds what an epoch changed and the next epoch needs: the model's weights, the optimizer's
-variables (Adam's moments, step count and learning rate) and the number of epochs done. It is one file,
+A backup holds what an epoch changed and the next epoch needs: the weights of the layers that train
+(frozen layers' weights never change, and step 04 reloads them from the untrained model), the
+optimizer's variables (Adam's moments, step count and learning rate) and the number of epochs done. It is one file,
 written to a temporary name and renamed into place, so a kill at any moment leaves the previous backup
 whole. Step 04 passes that epoch count to ``fit`` as ``initial_epoch``, and the replay functions here
 give EarlyStopping, the checkpoint and ReduceLROnPlateau the state they had, from the CSV log
@@ -20,6 +21,7 @@ import pandas as pd
 from ..errors import DataError
 from ..io import read_json, write_npz, write_text
 from ..metrics import COLLAPSED, FLAT
+from ..models.backbones import all_layers
 from ..stages import RunDir
 
 BACKUP_FILE = "latest_epoch.npz"  # in each backup directory (BACKUP_DIR, or a progressive phase's)
@@ -46,12 +48,20 @@ def read_weights(path: Path, **tags: int) -> list | None:
         return [stored[f"w{i}"] for i in range(count)]
 
 
-class TrainingBackup(keras.callbacks.Callback):
-    """After every epoch, the model's weights and the optimizer's variables, in one atomic file; at the
-    start of ``fit``, restored from it when it exists (the caller passes its epoch as ``initial_epoch``).
+def changing_weights(model: keras.Model) -> list[int]:
+    """Positions in ``model.weights`` of the weights training can change: those of every layer that is
+    not frozen (trainable kernels, and the moving statistics of BatchNorm layers that train)."""
+    frozen = {id(weight) for layer in all_layers(model) if not layer.trainable for weight in layer.weights}
+    return [index for index, weight in enumerate(model.weights) if id(weight) not in frozen]
 
-    Keras' BackupAndRestore does the same through a weights file it overwrites in place; this one only
-    uses public Keras API and never leaves a half-written backup.
+
+class TrainingBackup(keras.callbacks.Callback):
+    """After every epoch, the weights training changes and the optimizer's variables, in one atomic
+    file; at the start of ``fit``, restored from it when it exists (the caller passes its epoch as
+    ``initial_epoch``).
+
+    Keras' BackupAndRestore does the same through a file of every weight, overwritten in place; this
+    one writes what can change, only uses public Keras API, and never leaves a half-written backup.
     """
 
     def __init__(self, backup_dir: str | Path):
@@ -62,9 +72,18 @@ class TrainingBackup(keras.callbacks.Callback):
         if not self.path.is_file():
             return
         with np.load(self.path) as stored:
-            weights = [stored[f"w{i}"] for i in range(int(stored["weights"]))]
+            positions = stored["positions"].tolist()
+            weights = [stored[f"w{i}"] for i in range(len(positions))]
             optimizer = [stored[f"o{i}"] for i in range(int(stored["optimizer"]))]
-        self.model.set_weights(weights)
+        model_weights = self.model.weights
+        if positions != changing_weights(self.model) or any(
+            tuple(model_weights[p].shape) != value.shape for p, value in zip(positions, weights)
+        ):
+            raise DataError(
+                f"{self.path} holds the weights of another model; re-run phase4a_04_train_transfer.py --retrain"
+            )
+        for position, value in zip(positions, weights):
+            model_weights[position].assign(value)
         variables = self.model.optimizer.variables
         if len(variables) != len(optimizer):
             raise DataError(
@@ -75,15 +94,16 @@ class TrainingBackup(keras.callbacks.Callback):
             variable.assign(value)
 
     def on_epoch_end(self, epoch, logs=None):
-        weights = self.model.get_weights()
-        optimizer = [keras.ops.convert_to_numpy(variable) for variable in self.model.optimizer.variables]
-        arrays = {f"w{i}": value for i, value in enumerate(weights)}
-        arrays.update({f"o{i}": value for i, value in enumerate(optimizer)})
+        positions = changing_weights(self.model)
+        model_weights = self.model.weights
+        arrays = {f"w{i}": keras.ops.convert_to_numpy(model_weights[p]) for i, p in enumerate(positions)}
+        optimizer = self.model.optimizer.variables
+        arrays.update({f"o{i}": keras.ops.convert_to_numpy(variable) for i, variable in enumerate(optimizer)})
         write_npz(
             self.path,
             compressed=False,
             epochs_done=np.array(epoch + 1),
-            weights=np.array(len(weights)),
+            positions=np.array(positions, dtype=np.int64),
             optimizer=np.array(len(optimizer)),
             **arrays,
         )
