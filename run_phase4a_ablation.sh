@@ -2,6 +2,14 @@
 # Run several presets side by side on the same data and split, into phase4a_outputs/<mock|real>/ablation.
 #
 # Usage: ./run_phase4a_ablation.sh [--presets a,b,c] [--sweep-dir DIR] [--key value ...]
+# Data sources (the same options as ./run_phase4a_real.sh; mock without one):
+#   mock          ./run_phase4a_ablation.sh --presets report,simplecnn
+#   week3         ./run_phase4a_ablation.sh --data_source week3 --data_dir path/to/week3
+#   raster        ./run_phase4a_ablation.sh --data_source raster --raster_path scene.tif --polygons_path labels.gpkg
+#   earth_engine  ./run_phase4a_ablation.sh --data_source earth_engine --polygons_path labels.gpkg \
+#                     --raster_path phase4a_outputs/composite.tif --ee_project my-cloud-project
+#   eurosat       ./run_phase4a_ablation.sh --data_source eurosat --weights none
+#   npz           ./run_phase4a_ablation.sh --data_source npz --data_npz phase4a_outputs/real/data.npz
 #   Default presets: report, the report's "Future considerations" that exist as presets, simplecnn.
 #   --key value options go to every run's step 01. Mock data (the default) runs fast and offline:
 #   --weights none --epochs 2 --phase_epochs 1. With --data_source the report's settings apply.

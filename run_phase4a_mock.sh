@@ -4,6 +4,9 @@
 # Usage: ./run_phase4a_mock.sh [--preset NAME] [--key value ...]
 #   Options go to step 01 (see `python phase4a_01_setup_and_config.py --help` and --list-presets).
 #   Defaults for speed and no network: --weights none (random initialisation) --epochs 2.
+#   Example: ./run_phase4a_mock.sh --preset simplecnn --epochs 20
+# Real data goes through ./run_phase4a_real.sh, whose --help lists every data source (week3, raster,
+# earth_engine, eurosat, npz) with an example.
 # First run: creates .venv and installs requirements.txt (a few minutes); later runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -2,10 +2,18 @@
 # Run the Phase 4A experiment on real Sentinel-2 data with the report's configuration
 # (ImageNet weights), steps 01 -> 05, into phase4a_outputs/real (or --run-dir DIR).
 #
-# Usage:
-#   ./run_phase4a_real.sh --data_source week3 --data_dir DIR [--preset NAME] [--key value ...]
-#   ./run_phase4a_real.sh ... --run-dir DIR      keep this run apart from earlier ones
-#   ./run_phase4a_real.sh ... --overwrite        replace a run of another config in the run directory
+# Usage: ./run_phase4a_real.sh --data_source SOURCE [source options] [--preset NAME] [--key value ...]
+# Data sources, one example each (README "Data sources"):
+#   week3         ./run_phase4a_real.sh --data_source week3 --data_dir path/to/week3
+#   raster        ./run_phase4a_real.sh --data_source raster --raster_path scene.tif --polygons_path labels.gpkg
+#   earth_engine  ./run_phase4a_real.sh --data_source earth_engine --polygons_path labels.gpkg \
+#                     --raster_path phase4a_outputs/composite.tif --ee_project my-cloud-project
+#   eurosat       ./run_phase4a_real.sh --data_source eurosat --weights none      (the tiles in ../shared)
+#   npz           ./run_phase4a_real.sh --data_source npz --data_npz phase4a_outputs/real/data.npz --run-dir DIR
+# Options:
+#   --run-dir DIR      keep this run apart from earlier ones
+#   --overwrite        replace a run of another config in the run directory
+#   --tensorboard false  no TensorBoard logs (on by default here: tensorboard --logdir phase4a_outputs)
 # Step 01 checks the data (files, bands, value range, labels, class counts) before any training.
 # Every option goes to step 01: see `python phase4a_01_setup_and_config.py --help` and --list-keys.
 set -euo pipefail

@@ -67,11 +67,15 @@ DEFAULTS: dict[str, Any] = {
     "band_adapter": "conv1x1",  # a learned 1x1 convolution from 6 bands to 3
     "dense_units": 128,
     "dropout": 0.3,
-    # --- model toolkit (issue 4; README "Models and presets"); defaults keep the report's model ---
+    # --- model toolkit; the defaults keep the report's model ---
     "model_type": "transfer",  # transfer | simplecnn (the Week 3 baseline as the main model)
-    # none: reflectance in [0, 1] straight into the backbone (the report); imagenet: scale to 0-255
-    # and apply the backbone's own preprocess_input, the input statistics its weights were trained on.
-    "preprocessing": "none",
+    # What the inputs look like when they reach the network (models/normalisation.py), held by layers
+    # inside the saved model. none: reflectance in [0, 1] as is (the report); standardise: per-band mean
+    # and std of the training split (a Normalization layer adapted in step 03); imagenet (transfer only):
+    # standardise, then map the three channels that reach the backbone stem onto ImageNet's per-channel
+    # mean and std before the backbone's own preprocess_input. auto: standardise for the SimpleCNN,
+    # none for the transfer model (so the report's model is unchanged).
+    "input_normalisation": "auto",
     "input_size": 0,  # backbone input side; 0 = patch side x upsample_factor
     "freeze": "first_n",  # first_n | fraction | until | all (feature extraction) | none
     "frozen_fraction": 0.857,  # for freeze=fraction; 0.857 = the report's 150 of 175
@@ -89,6 +93,12 @@ DEFAULTS: dict[str, Any] = {
     "brightness_delta": 0.05,
     # Also train the SimpleCNN in step 04 on the same split (baseline_model.keras) for paired comparison.
     "train_baseline": False,
+    # That SimpleCNN's own budget, whatever the main model's epochs, so that it converges: at most
+    # baseline_epochs epochs, stopped after baseline_patience epochs without a better `monitor` value
+    # (best weights restored); its inputs standardised on the training split (or none: as the report).
+    "baseline_epochs": 100,
+    "baseline_patience": 15,
+    "baseline_normalisation": "standardise",
     # --- training ---
     "learning_rate": 1e-4,
     "batch_size": 32,
@@ -105,7 +115,7 @@ DEFAULTS: dict[str, Any] = {
     "tensorboard": False,
     # Deterministic TensorFlow kernels: identical numbers on the same machine, at some speed cost.
     "deterministic": True,
-    # --- evaluation and collapse diagnosis (issue 5) ---
+    # --- evaluation and collapse diagnosis ---
     # The report's goal; step 05 says how many validation samples would tell the result from it.
     "target_accuracy": 0.90,
     # CollapseMonitor always records collapse and flat loss per epoch; stopping on them is off by
@@ -156,7 +166,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "upsample_interpolation": ("bilinear", "nearest"),
     "band_adapter": ("conv1x1", "rgb", "first_conv"),  # see phase4a/models/adapters.py
     "model_type": ("transfer", "simplecnn"),
-    "preprocessing": ("none", "imagenet"),
+    "input_normalisation": ("auto", "none", "standardise", "imagenet"),
+    "baseline_normalisation": ("standardise", "none"),
     "freeze": ("first_n", "fraction", "until", "all", "none"),
     "class_weights": ("none", "balanced"),
     "monitor": ("val_loss", "val_accuracy"),
@@ -189,6 +200,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "batch_size": (1, None, True),
     "epochs": (1, None, True),
     "early_stopping_patience": (1, None, True),
+    "baseline_epochs": (1, None, True),
+    "baseline_patience": (1, None, True),
     "reduce_lr_patience": (1, None, True),
     "reduce_lr_factor": (0, 1, False),
     "min_learning_rate": (0, None, True),
@@ -208,54 +221,63 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "report": Preset("the Week 4 report's exact configuration (ResNet50, 150 frozen layers, lr 1e-4)"),
+    "report": Preset(
+        "the Week 4 report's exact configuration (ResNet50, 150 frozen layers, lr 1e-4; inputs: none, "
+        "reflectance in [0, 1] as the report fed it)"
+    ),
     "feature_extraction": Preset(
         "freeze the whole backbone, its first convolution widened to all six bands (no trainable adapter), "
         "and train the head at lr 1e-3: the report's 'feature extraction' idea; backbone features are "
-        "computed once and cached",
+        "computed once and cached; inputs: none (reflectance in [0, 1])",
         {"freeze": "all", "band_adapter": "first_conv", "learning_rate": 1e-3},
     ),
     "less_freezing": Preset(
-        "freeze 80 of 175 layers instead of 150 (the report suggests 50-100) so conv4 and conv5 can adapt",
+        "freeze 80 of 175 layers instead of 150 (the report suggests 50-100) so conv4 and conv5 can adapt; "
+        "inputs: none",
         {"frozen_layers": 80},
     ),
     "higher_lr": Preset(
-        "lr 5e-4 instead of 1e-4 (the report suggests 5e-4 to 1e-3): more signal for the few trainable layers",
+        "lr 5e-4 instead of 1e-4 (the report suggests 5e-4 to 1e-3): more signal for the few trainable layers; "
+        "inputs: none",
         {"learning_rate": 5e-4},
     ),
     "progressive": Preset(
         "train the head at lr 1e-3, then unfreeze conv5, conv4, conv3 one phase at a time (5 epochs each, "
-        "lr x0.3 per phase, BN in inference mode): the keras-io fine-tuning recipe",
+        "lr x0.3 per phase, BN in inference mode): the keras-io fine-tuning recipe; inputs: none",
         {"progressive_stages": 3, "phase_epochs": 5, "learning_rate": 1e-3, "bn_inference": True},
     ),
     "mobilenetv2": Preset(
-        "MobileNetV2 (2.3M parameters, 154 layers) with its first half frozen: a smaller backbone for 300 patches",
+        "MobileNetV2 (2.3M parameters, 154 layers) with its first half frozen: a smaller backbone for 300 "
+        "patches; inputs: none",
         {"backbone": "mobilenetv2", "freeze": "fraction", "frozen_fraction": 0.5},
     ),
     "vgg16": Preset(
-        "VGG16 (no BatchNorm, 19 layers) frozen up to block3: tests whether BN is part of the collapse",
+        "VGG16 (no BatchNorm, 19 layers) frozen up to block3: tests whether BN is part of the collapse; inputs: none",
         {"backbone": "vgg16", "freeze": "until", "freeze_until": "block3"},
     ),
     "imagenet_preprocessing": Preset(
-        "inputs scaled to 0-255 and passed through ResNet50's preprocess_input, BN in inference mode: "
-        "the input statistics the ImageNet weights expect (the fix the report's analysis missed)",
-        {"preprocessing": "imagenet", "bn_inference": True},
+        "inputs: imagenet (bands standardised on the training split, the three stem channels mapped onto "
+        "ImageNet's per-channel mean and std, then ResNet50's preprocess_input), BN in inference mode: the "
+        "input statistics the ImageNet weights expect (the fix the report's analysis missed)",
+        {"input_normalisation": "imagenet", "bn_inference": True},
     ),
     "augmented": Preset(
         "flips, 90-degree rotations, +-5% brightness on the training split, and balanced class weights: "
-        "more variety for 300 patches and no reward for predicting the largest class",
+        "more variety for 300 patches and no reward for predicting the largest class; inputs: none",
         {"augment": True, "class_weights": "balanced"},
     ),
     "simplecnn": Preset(
         "the Week 3 SimpleCNN (~54K parameters, 8x8 input, no backbone) as the main model at lr 1e-3: "
-        "the baseline trained by this pipeline on the same split",
-        {"model_type": "simplecnn", "learning_rate": 1e-3},
+        "the baseline trained by this pipeline on the same split; inputs: standardise (per-band training "
+        "mean and std)",
+        {"model_type": "simplecnn", "learning_rate": 1e-3, "input_normalisation": "standardise"},
     ),
     "recommended": Preset(
-        "ImageNet preprocessing + BN inference, conv1-conv3 frozen, lr 5e-4, augmentation, balanced class "
-        "weights, and the SimpleCNN trained alongside for a paired comparison (README: what was measured)",
+        "inputs: imagenet (standardised, stem matched to ImageNet's channel statistics) + BN inference, "
+        "conv1-conv3 frozen, lr 5e-4, augmentation, balanced class weights, and the SimpleCNN (standardised) "
+        "trained alongside for a paired comparison (README: what was measured)",
         {
-            "preprocessing": "imagenet",
+            "input_normalisation": "imagenet",
             "bn_inference": True,
             "freeze": "until",
             "freeze_until": "conv3",
@@ -361,6 +383,11 @@ def validate(config: dict[str, Any]) -> None:
                 f"--band_names {','.join(config['band_names'])} lacks {','.join(missing)}; the rgb and first_conv "
                 "adapters need B4, B3 and B2 (or use --band_adapter conv1x1)"
             )
+    if config["input_normalisation"] == "imagenet" and config["model_type"] == "simplecnn":
+        raise ConfigError(
+            "--input_normalisation imagenet maps inputs onto a pretrained backbone's statistics, and the SimpleCNN "
+            "has no backbone; use --input_normalisation standardise (or none)"
+        )
     weights = config["weights"]
     if weights not in ("imagenet", "none") and not Path(weights).is_file():
         raise ConfigError(
@@ -408,6 +435,19 @@ def resolve(preset: str = "report", overrides: dict[str, Any] | None = None) -> 
     return config
 
 
+def input_normalisation(config: dict[str, Any]) -> str:
+    """The main model's input normalisation: none | standardise | imagenet (``auto`` resolved by model type)."""
+    value = config.get("input_normalisation", "auto")
+    if value != "auto":
+        return value
+    return "standardise" if config.get("model_type", "transfer") == "simplecnn" else "none"
+
+
+def uses_pretrained_weights(config: dict[str, Any]) -> bool:
+    """ImageNet weights, or a weights file (step 02's or another pretrained copy): not a random start."""
+    return config.get("weights", "none") != "none"
+
+
 def uses_xla(config: dict[str, Any]) -> bool:
     """Whether the training step is XLA-compiled: Keras ignores ``jit_compile`` under deterministic kernels."""
     return bool(config.get("jit_compile", False)) and not config.get("deterministic", False)
@@ -445,6 +485,24 @@ def load(path: str | Path) -> dict[str, Any]:
 def describe_presets() -> str:
     width = max(len(name) for name in PRESETS)
     return "\n".join(f"{name:<{width}}  {preset.summary}" for name, preset in PRESETS.items())
+
+
+def presets_markdown() -> str:
+    """The presets as a Markdown table, made from their definitions: the README shows this table
+    (tools/update_readme.py writes it there; a test checks that it matches)."""
+    rows = ["| preset | changes from `report` | what it is for |", "| --- | --- | --- |"]
+    for name, preset in PRESETS.items():
+        changes = ", ".join(f"`{key} {_markdown_value(value)}`" for key, value in preset.overrides.items()) or "none"
+        rows.append(f"| `{name}` | {changes} | {preset.summary} |")
+    return "\n".join(rows)
+
+
+def _markdown_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def describe_keys() -> str:

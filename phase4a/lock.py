@@ -33,7 +33,10 @@ def holder(path: Path) -> str:
 
 @contextlib.contextmanager
 def run_dir_lock(run_dir: str | os.PathLike) -> Iterator[None]:
-    """Hold ``run_dir``'s lock; a second process asking for it gets :class:`RunDirBusyError`."""
+    """Hold ``run_dir``'s lock; a second process asking for it gets :class:`RunDirBusyError`.
+
+    The lock file is removed on release, and a run directory this call created is removed again when
+    nothing was written into it, so a step that fails early leaves no trace."""
     path = Path(run_dir).resolve() / LOCK_FILE
     if path in _held:
         _held[path] += 1
@@ -42,23 +45,36 @@ def run_dir_lock(run_dir: str | os.PathLike) -> Iterator[None]:
         finally:
             _held[path] -= 1
         return
+    created = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _acquire(path)
+    _held[path] = 1
     try:
+        yield
+    finally:
+        del _held[path]
+        path.unlink(missing_ok=True)  # before the flock goes: a newcomer then makes a file of its own
+        os.close(fd)
+        if created and not any(path.parent.iterdir()):
+            path.parent.rmdir()
+
+
+def _acquire(path: Path) -> int:
+    """An open descriptor of ``path`` holding its flock, with this process's PID and command written in."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise RunDirBusyError(
                 f"{path.parent} is in use by {holder(path)}; wait for it to finish, "
                 "or pass --run-dir DIR to run somewhere else"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} ({' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]})".encode())
-        _held[path] = 1
-        try:
-            yield
-        finally:
-            del _held[path]
-            os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)  # closing releases the flock
+        # The owner may have removed the file between our open and our flock: then lock the new one.
+        if path.exists() and os.stat(path).st_ino == os.fstat(fd).st_ino:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()} ({' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:200]})".encode())
+    return fd

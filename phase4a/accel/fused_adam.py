@@ -17,6 +17,7 @@ and variables mirrored by a multi-replica ``tf.distribute`` strategy.
 from __future__ import annotations
 
 import types
+from collections import Counter
 
 import keras
 import tensorflow as tf
@@ -30,8 +31,12 @@ def slot_name(variable, slot: str) -> str:
 
 
 def _slots(optimizer, variable):
-    """(momentum, velocity) of ``variable`` among the optimizer's public variables, or None."""
-    by_name = {slot.name: slot for slot in optimizer.variables}
+    """(momentum, velocity) of ``variable`` among the optimizer's public variables, or None.
+
+    A name that two variables share (paths ``a_b/kernel`` and ``a/b/kernel`` both give ``a_b_kernel``)
+    cannot say whose moments are whose: those variables keep Keras' update."""
+    names = Counter(slot.name for slot in optimizer.variables)
+    by_name = {slot.name: slot for slot in optimizer.variables if names[slot.name] == 1}
     found = [by_name.get(slot_name(variable, slot)) for slot in ("momentum", "velocity")]
     if any(slot is None or tuple(slot.shape) != tuple(variable.shape) for slot in found):
         return None
@@ -40,7 +45,8 @@ def _slots(optimizer, variable):
 
 def _fused_update_step(optimizer, gradient, variable, learning_rate):
     # Checked while tracing: under a tf.distribute strategy's scope the variables may be mirrored.
-    slots = None if isinstance(gradient, tf.IndexedSlices) or tf.distribute.has_strategy() else _slots(optimizer, variable)
+    plain = isinstance(gradient, tf.IndexedSlices) or tf.distribute.has_strategy()
+    slots = None if plain else _slots(optimizer, variable)
     if slots is None:
         return type(optimizer).update_step(optimizer, gradient, variable, learning_rate)
     momentum, velocity = slots

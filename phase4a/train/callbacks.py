@@ -144,6 +144,11 @@ def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
     )
 
 
+def tensorboard(run: RunDir) -> keras.callbacks.TensorBoard:
+    """Keras' TensorBoard logs of the run's epochs (``tensorboard --logdir phase4a_outputs``)."""
+    return keras.callbacks.TensorBoard(run.root / TENSORBOARD_DIR, write_graph=False)
+
+
 def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = None) -> list[keras.callbacks.Callback]:
     """The report's callbacks; with ``data``, a CollapseMonitor on its validation split as well."""
     run.path("best_checkpoint").parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +175,7 @@ def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = N
             verbose=1,
         ),
         keras.callbacks.CSVLogger(run.path("training_log"), append=True),
-        *([keras.callbacks.TensorBoard(run.root / TENSORBOARD_DIR, write_graph=False)] if config["tensorboard"] else []),
+        *([tensorboard(run)] if config["tensorboard"] else []),
         TrainingBackup(backup),
     ]
     # Last: after the callbacks' own on_train_begin resets, restore their state of the killed run.
