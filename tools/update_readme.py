@@ -25,7 +25,8 @@ def updated(text: str) -> str:
         pattern = re.compile(rf"(<!-- generated: {name} -->\n).*?(<!-- end: {name} -->)", re.DOTALL)
         if not pattern.search(text):
             raise SystemExit(f"error: README.md has no '<!-- generated: {name} -->' block")
-        text = pattern.sub(lambda match: match.group(1) + source() + "\n" + match.group(2), text)
+        block = source()
+        text = pattern.sub(lambda match, block=block: match.group(1) + block + "\n" + match.group(2), text)
     return text
 
 
