@@ -83,6 +83,8 @@ def scene_values(
     mosaic = (
         patches.reshape(rows, cols, patch, patch, -1).transpose(4, 0, 2, 1, 3).reshape(-1, rows * patch, cols * patch)
     )
+    # Dark water can round to 0 in SWIR; Sentinel-2 keeps 0 for nodata, so valid pixels start at 1, as there.
+    mosaic = np.maximum(mosaic, NODATA + 1)
     mosaic[:, truth == NO_CLASS] = NODATA
     return mosaic
 

@@ -123,10 +123,14 @@ def leakage_warning(
 
     Train vs validation, and, when the test split has polygon ids, test vs train and test vs validation.
     """
-    pairs = [("train", groups_train, "validation", groups_val, "validation")]
-    pairs += [("test", groups_test, other, groups, "test") for other, groups in (("train", groups_train), ("validation", groups_val))]
+    pairs = [
+        ("train", groups_train, "validation", groups_val),
+        ("test", groups_test, "train", groups_train),
+        ("test", groups_test, "validation", groups_val),
+    ]
     messages = []
-    for first, first_groups, second, second_groups, optimistic in pairs:
+    for first, first_groups, second, second_groups in pairs:
+        optimistic = "test" if first == "test" else "validation"
         if first_groups is None or second_groups is None:
             continue
         shared = shared_groups(first_groups, second_groups)
