@@ -3,9 +3,12 @@
 Usage:
   python -m phase4a.pipeline --run-dir DIR [step-01 options ...]
 
+Step 06 (the land-cover map) runs only where there is a scene to map: mock runs (a synthetic scene)
+and runs of raster or Earth Engine data.
+
 Each step is the ``main`` its script ``phase4a_0N_*.py`` runs, and steps share nothing but the files in
 the run directory, as when the scripts run one by one. One process imports TensorFlow once instead of
-four times (3-8 s each on a 2-core machine). Keras' global state is cleared before every step and each
+four times (seconds each). Keras' global state is cleared before every step and each
 step seeds itself, so a step computes what it computes in a process of its own (a slow test checks
 the metrics byte for byte, the benchmark the training losses). Stops at the first step that fails, with its exit code.
 """
@@ -19,18 +22,26 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from . import config as config_module
 from .cli import OneLineParser, exit_step, report_error
 from .errors import RunDirBusyError
 from .lock import run_dir_lock
-from .stages import STAGES
+from .stages import STAGES, RunDir
 
 StepMain = Callable[[list[str]], int]
 
 
-def step_mains() -> Iterator[tuple[str, StepMain]]:
-    """(script, main) of every step, in order; imported one by one, so step 01 runs before TensorFlow loads."""
+def step_mains(run_dir: Path) -> Iterator[tuple[str, StepMain]]:
+    """(script, main) of every step the run's data source needs, in order; imported one by one, so step
+    01 runs before TensorFlow loads. Which steps apply is read from the config step 01 wrote."""
     for stage in STAGES.values():
+        if stage.sources is not None and data_source(run_dir) not in stage.sources:
+            continue
         yield stage.script, importlib.import_module(f"{__package__}.steps.{stage.module}").main
+
+
+def data_source(run_dir: Path) -> str:
+    return config_module.load(RunDir(run_dir).require("config"))["data_source"]
 
 
 def fresh_keras_state() -> None:
@@ -45,7 +56,7 @@ def run_steps(run_dir: Path, step01_options: list[str]) -> tuple[int, str | None
     """Run every step into ``run_dir``, holding its lock throughout; (0, None), or the failing step's
     exit code and script."""
     with run_dir_lock(run_dir):
-        for script, main in step_mains():
+        for script, main in step_mains(run_dir):
             print(f"\n=== {script}", flush=True)
             setup = script == STAGES["setup"].script
             fresh_keras_state()

@@ -38,6 +38,11 @@ from .outputs import (
 from .scene import Scene
 from .windows import WindowGrid
 
+# GDAL caches raster blocks up to 5% of the machine's memory by default (1.2 GB here), so the RSS of a
+# map grew with the scene up to that cap (945 and 1105 MiB for 2048^2 and 4096^2 pixels, 898 and 899 with
+# this cap; benchmarks/bench_mapping.py). Each block is read and written once, so a small cache loses nothing.
+GDAL_CACHE_MB = 256
+
 
 def make_work_rasters(
     scene: Scene,
@@ -76,10 +81,12 @@ def write_land_cover_map(
     title: str = "land cover",
 ) -> dict[str, Any]:
     """Map the scene into ``out_dir``: MAP_FILE, CONFIDENCE_FILE, PREVIEW_FILE, AREAS_FILE and, with a
-    ``reference``, AGREEMENT_FILE. Returns what was mapped: counts, areas, agreement and timing."""
+    ``reference``, AGREEMENT_FILE (without one, an earlier AGREEMENT_FILE is removed). Returns the files,
+    the counts (windows, pixels per class, timing), the area rows and the agreement."""
     out_dir = Path(out_dir)
     names = [MAP_FILE, CONFIDENCE_FILE, PREVIEW_FILE, AREAS_FILE] + ([AGREEMENT_FILE] if reference else [])
     with contextlib.ExitStack() as outputs:
+        outputs.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB))
         tmp = {name: outputs.enter_context(atomic_path(out_dir / name)) for name in names}
         work = Path(outputs.enter_context(tempfile.TemporaryDirectory(dir=out_dir, prefix=".mapping.")))
         counts = make_work_rasters(scene, grid, predict, class_names, work, tags or {}, block_size, batch_size)
@@ -94,8 +101,10 @@ def write_land_cover_map(
             with rasterio.open(tmp[MAP_FILE]) as map_src:
                 agreement = measure_agreement(map_src, reference, class_names)
             write_json(tmp[AGREEMENT_FILE], agreement)
+    if reference is None:  # an earlier map's agreement does not describe this one
+        (out_dir / AGREEMENT_FILE).unlink(missing_ok=True)
     return {
-        "files": [str(out_dir / name) for name in names],
+        "files": {name: out_dir / name for name in names},
         "counts": counts,
         "areas": areas,
         "agreement": agreement,

@@ -160,6 +160,7 @@ def preview_figure(map_path: Path, class_names: list[str], shares: list[float], 
     unit = crs.linear_units_factor[0]
     axes.set_xlabel(f"easting ({unit})")
     axes.set_ylabel(f"northing ({unit})")
+    axes.ticklabel_format(style="plain", useOffset=False)  # whole metres, not an offset of 5e6
     axes.set_title(title)
     handles = [
         Patch(color=colour, label=f"{name} ({share:.1%})") for name, colour, share in zip(class_names, colours, shares)

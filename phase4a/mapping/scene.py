@@ -10,6 +10,7 @@ training data were stored x 10000, or the other way round) is refused rather tha
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
 from ..data.dataset import ALREADY_SCALED_P99, canonical_band
@@ -57,10 +59,8 @@ def recorded_scaling(summary: dict[str, Any]) -> Scaling:
 class Scene:
     """An open raster with the run's bands chosen: ``read`` gives a block's reflectance and its nodata."""
 
-    path: Path
     src: rasterio.DatasetReader
     indexes: list[int]  # 1-based raster bands, in the run's band order
-    band_names: list[str]
     scaling: Scaling
 
     @property
@@ -99,13 +99,16 @@ def open_scene(
     ``bands``: the raster bands to use, by name or 1-based index (default: ``band_names`` by description).
     """
     path = Path(path)
-    with open_raster(path) as src:
+    with warnings.catch_warnings():  # check_georeferenced says it in one line, with the fix
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        src = open_raster(path)
+    with src:
         check_georeferenced(src, path)
         check_projected(src, path)
         indexes, names = resolve_bands(src, list(bands or band_names), band_names_in_file)
         check_bands(names, band_names, path)
         check_storage(src, indexes, scaling, path)
-        yield Scene(path, src, indexes, list(band_names), scaling)
+        yield Scene(src, indexes, scaling)
 
 
 def check_georeferenced(src: rasterio.DatasetReader, path: Path) -> None:

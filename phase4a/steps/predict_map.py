@@ -35,13 +35,14 @@ from ..io import load_keras_model, read_json
 from ..mapping.agreement import read_reference
 from ..mapping.classify import fixed_batch_predictor
 from ..mapping.land_cover import write_land_cover_map
+from ..mapping.outputs import MAP_FILE, PREVIEW_FILE
 from ..mapping.scene import open_scene, recorded_scaling
 from ..mapping.windows import WindowGrid, check_positive, check_stride
 from ..stages import RunDir
 
 STAGE = "map"
 PREDICT_BATCH = 256  # windows per model call
-BLOCK_SIZE = 1024  # pixels along a block's side: about 25 MB of reflectance read at a time
+BLOCK_SIZE = 1024  # pixels along a block's side: 25 MB of float32 reflectance at a time (51 MB while scaling)
 RASTER_SOURCES = ("raster", "earth_engine")  # runs whose config names the raster they were cut from
 RETRAIN = "re-run phase4a_04_train_transfer.py --retrain"
 
@@ -64,19 +65,15 @@ def same_file(a: str | Path | None, b: str | Path | None) -> bool:
 
 
 def mock_inputs(run: RunDir, config: dict[str, Any], polygons: Path | None) -> MapInputs:
-    """Write the seeded synthetic scene and its polygons into the run directory, and map those."""
+    """Write the seeded synthetic scene and its polygons into the run directory, and map those (or --polygons)."""
     scene = mock_scene_module.write_mock_scene(
         run.root, config["class_names"], config["band_names"], config["seed"], patch=config["patch_size"]
     )
-    return MapInputs(
-        scene.raster,
-        None,
-        None,
-        polygons or scene.polygons,
-        mock_scene_module.LABEL_COLUMN if polygons is None else config["label_column"],
-        mock_scene_module.ID_COLUMN if polygons is None else config["id_column"] or None,
-        own_polygons=False,
-    )
+    if polygons is None:
+        columns = (mock_scene_module.LABEL_COLUMN, mock_scene_module.ID_COLUMN)
+    else:
+        columns = (config["label_column"], config["id_column"] or None)
+    return MapInputs(scene.raster, None, None, polygons or scene.polygons, *columns, own_polygons=False)
 
 
 def map_inputs(
@@ -207,7 +204,7 @@ def print_summary(summary: dict[str, Any]) -> None:
                     f"agreement with {entry['evaluated']} {unit} outside the training split: {entry['accuracy']:.1%} "
                     f"(95% interval {low:.1%} to {high:.1%})"
                 )
-    print(f"map: {summary['files'][0]}; preview: {summary['files'][2]}")
+    print(f"map: {summary['files'][MAP_FILE]}; preview: {summary['files'][PREVIEW_FILE]}")
 
 
 def band_list(text: str) -> list[str]:
