@@ -93,15 +93,15 @@ def build_model(name: str):
 
 def child_map(model_name: str, raster: Path | None, stride: int, batch_size: int) -> dict:
     """In a child process: build the model, trace it, then map ``raster`` (None: map nothing) into a tmp dir."""
+    from phase4a import accel
     from phase4a.config import REPORT_BAND_NAMES, REPORT_CLASS_NAMES
-    from phase4a.mapping.classify import fixed_batch_predictor
     from phase4a.mapping.land_cover import write_land_cover_map
     from phase4a.mapping.scene import Scaling, open_scene
     from phase4a.mapping.windows import WindowGrid
     from phase4a.steps.predict_map import BLOCK_SIZE
 
     model = build_model(model_name)
-    predict = fixed_batch_predictor(model, batch_size)
+    predict = accel.predictor(model, batch_size, {})
     predict(np.zeros((1, PATCH, PATCH, 6), dtype=np.float32))  # trace the graph before timing
     if raster is None:
         return {"model": model_name}

@@ -287,6 +287,41 @@ PRESETS: dict[str, Preset] = {
             "train_baseline": True,
         },
     ),
+    # --- one factor at a time (the ablation sweep, issue 21): each changes exactly one key from report ---
+    "f_bn_inference": Preset(
+        "one factor: bn_inference true (BatchNorm on its moving statistics while layers train); else report",
+        {"bn_inference": True},
+    ),
+    "f_standardise": Preset(
+        "one factor: input_normalisation standardise (per-band mean and std of the training split); else report",
+        {"input_normalisation": "standardise"},
+    ),
+    "f_imagenet_preprocessing": Preset(
+        "one factor: input_normalisation imagenet (standardised, stem mapped onto ImageNet's channel statistics, "
+        "preprocess_input), BatchNorm mode as report; else report",
+        {"input_normalisation": "imagenet"},
+    ),
+    "f_less_freezing": Preset(
+        "one factor: frozen_layers 80 instead of 150 (conv4 and conv5 train); else report", {"frozen_layers": 80}
+    ),
+    "f_higher_lr": Preset("one factor: learning_rate 5e-4 instead of 1e-4; else report", {"learning_rate": 5e-4}),
+    "f_augment": Preset(
+        "one factor: augment true (flips, 90-degree rotations, +-5% brightness on the training split); else report",
+        {"augment": True},
+    ),
+    "f_class_weights": Preset(
+        "one factor: class_weights balanced (n / (classes x count) per class); else report",
+        {"class_weights": "balanced"},
+    ),
+    "f_input_size": Preset(
+        "one factor: input_size 64 (patches resized to 64x64 for the backbone instead of 8 x 4 = 32); else report",
+        {"input_size": 64},
+    ),
+    "f_band_adapter": Preset(
+        "one factor: band_adapter first_conv (the backbone's first convolution widened to the six bands instead "
+        "of a learned 1x1 convolution to three); else report",
+        {"band_adapter": "first_conv"},
+    ),
 }
 
 

@@ -19,8 +19,10 @@ class Stage:
     module: str  # in phase4a/steps: the module whose ``main`` the script runs
     reads: tuple[str, ...]
     writes: tuple[str, ...]
-    # Only steps that run TensorFlow pay for starting it (3-5 s a process on a 2-core machine).
+    # Only steps that run TensorFlow pay for starting it (seconds per process).
     uses_tensorflow: bool = True
+    # The data sources for which the drivers run the step (None: all); step 06 needs a scene to map.
+    sources: tuple[str, ...] | None = None
 
 
 # Artefact key -> file name inside the run directory.
@@ -44,14 +46,27 @@ ARTEFACTS: dict[str, str] = {
     "baseline_history": "baseline_history.json",
     "metrics": "evaluation_metrics.json",
     "predictions": "validation_predictions.csv",
+    # Only when the data have a test split: the headline predictions (step 05).
+    "test_predictions": "test_predictions.csv",
     "confusion_matrix": "confusion_matrix.png",
     "training_curves": "training_curves.png",
     "report": "comparison_report.md",
     # Written by step 04 when config train_baseline is true; step 05 pairs its predictions (McNemar).
     "baseline_model": "baseline_model.keras",
+    "land_cover_map": "land_cover_map.tif",
+    "land_cover_confidence": "land_cover_confidence.tif",
+    "land_cover_preview": "land_cover_map.png",
+    "land_cover_areas": "land_cover_areas.csv",
+    # Only where labelled polygons are known: the map against the polygons outside the training split.
+    "map_agreement": "map_agreement.json",
+    # Only for mock runs: the synthetic scene step 06 maps, and its labelled regions.
+    "mock_scene": "mock_scene.tif",
+    "mock_scene_polygons": "mock_scene_polygons.geojson",
 }
 # Artefacts a step writes only when the config asks for them.
-OPTIONAL_ARTEFACTS = frozenset({"baseline_model", "baseline_history"})
+OPTIONAL_ARTEFACTS = frozenset(
+    {"baseline_model", "baseline_history", "test_predictions", "map_agreement", "mock_scene", "mock_scene_polygons"}
+)
 
 # In the order the steps run.
 STAGES: dict[str, Stage] = {
@@ -89,7 +104,23 @@ STAGES: dict[str, Stage] = {
         "phase4a_05_evaluate_compare.py",
         "evaluate_compare",
         ("config", "data", "model_keras", "history"),
-        ("metrics", "predictions", "confusion_matrix", "training_curves", "report"),
+        ("metrics", "predictions", "test_predictions", "confusion_matrix", "training_curves", "report"),
+    ),
+    "map": Stage(
+        6,
+        "phase4a_06_predict_map.py",
+        "predict_map",
+        ("config", "data", "data_summary", "model_keras"),
+        (
+            "land_cover_map",
+            "land_cover_confidence",
+            "land_cover_preview",
+            "land_cover_areas",
+            "map_agreement",
+            "mock_scene",
+            "mock_scene_polygons",
+        ),
+        sources=("mock", "raster", "earth_engine"),
     ),
 }
 MANIFEST = "run_manifest.json"

@@ -111,6 +111,48 @@ def samples_needed(p1: float, p2: float, alpha: float = 0.05, power: float = 0.8
     return math.ceil((spread / (p1 - p2)) ** 2)
 
 
+# The normal approximation to the binomial is taken as good when n p (1 - p) is at least this for
+# both accuracies at the sample size it gives (the usual rule of thumb: 5 to 10).
+NORMAL_APPROXIMATION_MIN = 10
+EXACT_SEARCH_LIMIT = 100_000
+
+
+def exact_binomial_power(n: np.ndarray, p1: float, p2: float, alpha: float = 0.05) -> np.ndarray:
+    """Power at true accuracy ``p1`` of the exact two-sided binomial test of ``p = p2`` (equal tails,
+    each at most alpha / 2) with ``n`` samples; ``n`` may be an array."""
+    n = np.asarray(n)
+    low = stats.binom.ppf(alpha / 2, n, p2)
+    low = np.where(stats.binom.cdf(low, n, p2) <= alpha / 2, low, low - 1)  # largest k with cdf <= alpha/2
+    high = stats.binom.ppf(1 - alpha / 2, n, p2) + 1  # smallest k with P(K >= k) <= alpha/2
+    return stats.binom.cdf(low, n, p1) + stats.binom.sf(high - 1, n, p1)
+
+
+def samples_needed_exact(p1: float, p2: float, alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """Smallest n at which the exact two-sided binomial test of ``p = p2`` reaches ``power`` when the
+    true accuracy is ``p1`` (searched up to ``EXACT_SEARCH_LIMIT``; None beyond it). Exact power
+    saw-tooths in n, so a few larger n can fall just below ``power`` again."""
+    if p1 == p2:
+        raise ValueError("p1 equals p2: no sample size tells identical accuracies apart")
+    start = 1
+    while start <= EXACT_SEARCH_LIMIT:
+        n = np.arange(start, min(start * 4, EXACT_SEARCH_LIMIT) + 1)
+        reached = np.flatnonzero(exact_binomial_power(n, p1, p2, alpha) >= power)
+        if reached.size:
+            return int(n[reached[0]])
+        start = int(n[-1]) + 1
+    return None
+
+
+def sample_size_for_target(p1: float, p2: float, alpha: float = 0.05, power: float = 0.8) -> dict[str, Any]:
+    """Samples needed to tell a true accuracy ``p1`` from ``p2``: the normal approximation where it holds
+    (n p (1 - p) >= NORMAL_APPROXIMATION_MIN for both), else the exact binomial search."""
+    normal = samples_needed(p1, p2, alpha, power)
+    spread = min(p1 * (1 - p1), p2 * (1 - p2))
+    if normal * spread >= NORMAL_APPROXIMATION_MIN:
+        return {"samples": normal, "method": "normal approximation"}
+    return {"samples": samples_needed_exact(p1, p2, alpha, power), "method": "exact binomial"}
+
+
 def _percent(value: float) -> str:
     return f"{100 * value:.2f}%"
 
@@ -122,6 +164,7 @@ def paired_verdict(
     alpha: float = 0.05,
     model_name: str = "the model",
     baseline_name: str = "the baseline",
+    split: str = "validation",
 ) -> dict[str, Any]:
     """Better / worse / not distinguishable from an exact McNemar test on the same validation samples."""
     test = mcnemar_exact(y_true, pred_model, pred_baseline)
@@ -133,9 +176,10 @@ def paired_verdict(
     else:
         verdict = "better" if test["b"] > test["c"] else "worse"
     text = (
-        f"On the same {len(y_true)} validation samples {model_name} ({_percent(model_accuracy)}) is {verdict} "
+        f"On the same {len(y_true)} {split} samples {model_name} ({_percent(model_accuracy)}) is {verdict} "
         f"{'than' if verdict != NOT_DISTINGUISHABLE else 'from'} {baseline_name} ({_percent(baseline_accuracy)}): "
-        f"{test['b']} samples only {model_name} gets right, {test['c']} only {baseline_name}, "
+        f"{test['b']} sample{'' if test['b'] == 1 else 's'} only {model_name} gets right, "
+        f"{test['c']} only {baseline_name}, "
         f"exact McNemar p = {test['p_value']:.3g} (alpha {alpha:g})."
     )
     return {
@@ -172,8 +216,8 @@ def unpaired_verdict(
     text = (
         f"{model_name[:1].upper()}{model_name[1:]} scores {_percent(observed)} ({correct}/{total}, "
         f"{confidence:.0%} Wilson interval {_percent(low)} to {_percent(high)}), so it is {verdict} "
-        f"{'than' if verdict != NOT_DISTINGUISHABLE else 'from'} {baseline_name} of {_percent(published)}, "
-        f"which lies {relation} that interval; without the baseline's predictions on these samples only "
+        f"{'than' if verdict != NOT_DISTINGUISHABLE else 'from'} {baseline_name} ({_percent(published)}), "
+        f"which lies {relation} that interval; without its predictions on these samples only "
         "this unpaired comparison is possible."
     )
     return {
@@ -213,19 +257,42 @@ def compare_accuracies(
     else:
         raise ValueError("give baseline_pred (paired test) or published_accuracy (unpaired comparison)")
     if target is not None:
-        observed = result["model_accuracy"]
-        needed = None if observed == target else samples_needed(observed, target, alpha, power)
-        result["target"] = target
-        result["samples_needed_for_target"] = needed
-        result["text"] += " " + _target_sentence(observed, target, needed, len(y_true), alpha, power)
+        result.update(target_statement(result["model_accuracy"], target, len(y_true), alpha, power))
+        result["text"] += " " + result["target_text"]
     return result
 
 
-def _target_sentence(observed: float, target: float, needed: int | None, n: int, alpha: float, power: float) -> str:
+def target_statement(
+    observed: float, target: float, n: int, alpha: float = 0.05, power: float = 0.8, split: str = "validation"
+) -> dict[str, Any]:
+    """The conditional sample-size sentence: if the true accuracy were the observed one, about how many
+    patches would tell it from ``target`` (normal approximation, or exact binomial where it is poor)."""
+    if observed == target:
+        return {
+            "target": target,
+            "samples_needed_for_target": None,
+            "sample_size_method": None,
+            "target_text": (
+                f"The observed accuracy equals the {_percent(target)} target; no sample size tells them apart."
+            ),
+        }
+    size = sample_size_for_target(observed, target, alpha, power)
+    needed = size["samples"]
     if needed is None:
-        return f"The observed accuracy equals the {_percent(target)} target."
-    enough = "enough" if n >= needed else "not enough"
-    return (
-        f"Telling {_percent(observed)} from the {_percent(target)} target with {power:.0%} power at alpha "
-        f"{alpha:g} needs about {needed} validation samples; the {n} here are {enough}."
-    )
+        text = (
+            f"If the true accuracy were {_percent(observed)}, even {EXACT_SEARCH_LIMIT:,} {split} patches would "
+            f"not tell it from the {_percent(target)} target with {power:.0%} power (alpha {alpha:g})."
+        )
+    else:
+        enough = "enough" if n >= needed else "not enough"
+        text = (
+            f"If the true accuracy were {_percent(observed)}, about {needed} {split} patches would tell it from "
+            f"the {_percent(target)} target with {power:.0%} power (alpha {alpha:g}, {size['method']}); "
+            f"the {n} here are {enough}."
+        )
+    return {
+        "target": target,
+        "samples_needed_for_target": needed,
+        "sample_size_method": size["method"],
+        "target_text": text,
+    }

@@ -13,6 +13,7 @@ feature it needs first and, where it is missing, keeps Keras' own code with a on
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -85,6 +86,14 @@ def predict(model: keras.Model, x: np.ndarray, batch_size: int, config: dict[str
     if enabled(config, "fixed_shape_prediction"):
         return prediction.predict_probabilities(model, x, batch_size)
     return model.predict(x, batch_size=batch_size, verbose=0)
+
+
+def predictor(model: keras.Model, batch_size: int, config: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """A function of patches to ``model``'s outputs for callers that predict many batches of up to
+    ``batch_size`` (a scene's windows): every call padded to that size where allowed, one traced graph."""
+    if enabled(config, "fixed_shape_prediction"):
+        return lambda x: prediction.predict_padded(model, x, batch_size)
+    return lambda x: model.predict(x, batch_size=batch_size, verbose=0)
 
 
 def feature_cache_plan(model: keras.Model, config: dict[str, Any]) -> feature_cache.CachePlan | None:

@@ -15,7 +15,7 @@ matmuls (``pointwise_gradients``), as does a 3x3 kernel on a 1x1 map, where only
 meets a pixel. Strided 1x1 convolutions (ResNet's downsampling shortcuts) become a strided slice
 followed by a stride-1 convolution, which is the same function. Other strided kernels (ResNet's 7x7 stem, on
 large maps where TensorFlow's kernel is fast), dilated and grouped convolutions keep TensorFlow's own
-gradient. README "Performance" has the measured speed-up.
+gradient. docs/performance.md has the measured speed-up.
 """
 
 from __future__ import annotations

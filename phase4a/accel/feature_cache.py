@@ -14,6 +14,7 @@ The cut is found on the model's layer sequence, which is a chain for every model
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import keras
 
 # Layers whose output in training differs from inference by chance: caching would skip them.

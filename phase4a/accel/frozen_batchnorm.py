@@ -5,9 +5,8 @@ affine map from its moving statistics. Keras builds it from about 19 graph opera
 reads, reshapes, rsqrt, multiplies, adds), and the gradient tape adds about 20 more. The report's
 model has 45 frozen BatchNorm layers, a quarter of its training step's graph, and TensorFlow traces
 that graph in Python and optimises it before the first epoch can run. ``FusedBatchNormV3`` in
-inference mode is one operation, with a one-operation gradient: on this project's 2-core CPU the
-train step's trace went from 4.2 to 2.9 s, the forward pass's from 1.3 to 0.7 s, and the steady
-training step stayed the same within the noise (README "Performance").
+inference mode is one operation, with a one-operation gradient: tracing and optimising the step
+take less time, and a steady step is the same (docs/performance.md).
 
 It is the same function to float rounding (tests/accel/test_frozen_batchnorm.py). Only the layer
 instances' ``call`` is replaced, never their class or config, so saved models are plain Keras.

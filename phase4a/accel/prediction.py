@@ -17,9 +17,12 @@ def predict_probabilities(model, x: np.ndarray, batch_size: int) -> np.ndarray:
     One shape means one traced graph, reused by every later call, where ``Model.predict`` also traces
     its own loop. Inference mode, so each sample's output does not depend on the others in its batch.
     """
-    count = len(x)
-    size = max(1, min(count, TRAINING_BATCHES_PER_CALL * batch_size))
-    padded = np.concatenate([x, np.zeros((-count % size, *x.shape[1:]), dtype=x.dtype)])
+    return predict_padded(model, x, max(1, min(len(x), TRAINING_BATCHES_PER_CALL * batch_size)))
 
+
+def predict_padded(model, x: np.ndarray, size: int) -> np.ndarray:
+    """``model``'s outputs for ``x`` in calls of exactly ``size`` samples, the last zero-padded."""
+    count = len(x)
+    padded = np.concatenate([x, np.zeros((-count % size, *x.shape[1:]), dtype=x.dtype)])
     batches = [np.asarray(model.predict_on_batch(padded[i : i + size])) for i in range(0, count, size)]
     return np.concatenate(batches)[:count]

@@ -186,11 +186,21 @@ def original_source(notes: dict[str, Any]) -> str | None:
     return None if source == "npz" else source
 
 
-def describe_scaling(summary: dict[str, Any]) -> str:
-    """How the run's reflectance was scaled, in words; for copied data, by the step 01 that first scaled it."""
-    scaling, notes, copied = summary["scaling"], summary.get("source", {}), False
+def original_scaling(summary: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The scaling the step 01 that saw the stored values recorded, and whether the run's data are a copy.
+
+    A run on another run's data.npz (data_source npz) records "already scaled": its data were scaled by
+    the step 01 that made them, whose decision the summary carries as ``source.origin_scaling``; this
+    follows those copies back."""
+    scaling, notes, copied = summary["scaling"], summary.get("source") or {}, False
     while scaling.get("already_scaled") and isinstance(notes.get("origin_scaling"), dict):
         scaling, notes, copied = notes["origin_scaling"], notes.get("origin") or {}, True
+    return scaling, copied
+
+
+def describe_scaling(summary: dict[str, Any]) -> str:
+    """How the run's reflectance was scaled, in words; for copied data, by the step 01 that first scaled it."""
+    scaling, copied = original_scaling(summary)
     if scaling.get("already_scaled"):
         return "already in [0, 1], not rescaled"
     text = f"scaled as (value + {scaling['offset']:g}) / {scaling['divisor']:g}"

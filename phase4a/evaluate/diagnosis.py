@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from ..metrics import COLLAPSED, DISTINCT, FLAT, FLAT_SINCE, TOP_CLASS, TOP_SHARE
+from ..config import input_normalisation, uses_pretrained_weights
+from ..metrics import COLLAPSED, FLAT, FLAT_SINCE, TOP_CLASS
 
 # What each backbone's ImageNet weights expect at the input, and its total stride to the last stage.
 EXPECTED_INPUT = {"resnet50": "caffe-style: RGB in 0-255 turned to BGR minus the ImageNet channel means"}
@@ -19,6 +18,9 @@ LAST_STAGE_CHANNELS = {"resnet50": 2048}
 GOOD_LAST_SIDE = 7  # the last-stage map of a 224x224 ImageNet input
 
 HIGH_FROZEN_SHARE = 0.75
+# Training accuracy within this of the majority class's training share counts as "near" it: a network
+# that predicts one class on training batches too, i.e. whose head sees no usable features.
+NEAR_MAJORITY = 0.05
 FINE_TUNE_LR_RANGE = (1e-5, 1e-3)  # usual Adam rates when pretrained layers train
 
 
@@ -74,13 +76,27 @@ def _collapse_finding(records: list[dict[str, Any]], dataset_stats: dict[str, An
     train_counts = _split(dataset_stats, "train").get("class_counts", {})
     if train_counts:
         majority = max(train_counts, key=train_counts.get)
+        share = train_counts[majority] / max(sum(train_counts.values()), 1)
         finding["is_training_majority"] = majority == name
-        if list(epochs_by_class) == [majority]:
-            text += (
-                f" {majority} is the most frequent training class, the answer of a head that sees no usable features."
-            )
-        elif majority in epochs_by_class:
-            text += f" {majority} is the most frequent training class."
+        finding["majority_training_share"] = share
+        # Training accuracy of the collapsed epochs: near the majority share, the network predicts one
+        # class on training batches too; well above it, it fits them and collapses on validation only.
+        train_accuracy = [float(record["accuracy"]) for record in collapsed if "accuracy" in record]
+        best = max(train_accuracy) if train_accuracy else None
+        finding["training_accuracy_max"] = best
+        if majority in epochs_by_class:
+            text += f" {majority} is the most frequent training class ({share:.2%} of the training patches)"
+            if best is None:
+                text += "."
+            elif best <= share + NEAR_MAJORITY:
+                finding["no_usable_features"] = list(epochs_by_class) == [majority]
+                head = ", the answer of a head that sees no usable features" if finding["no_usable_features"] else ""
+                text += f", and training accuracy stayed at most {best:.2%} in those epochs{head}."
+            else:
+                text += (
+                    f", but training accuracy reached {best:.2%} in those epochs, well above that share: the network "
+                    "fits the training batches and predicts one class on the validation patches only."
+                )
         else:
             text += f" The most frequent training class, {majority}, is not among them."
     finding["text"] = text
@@ -111,7 +127,7 @@ def _cause(name: str, evidence: str, suggestion: str) -> dict[str, str]:
 
 def _input_scale_cause(config: dict[str, Any], dataset_stats: dict[str, Any]) -> dict[str, str] | None:
     backbone = config["backbone"]
-    if config.get("preprocessing", "none") != "none" or config["weights"] == "none" or backbone not in EXPECTED_INPUT:
+    if input_normalisation(config) != "none" or not uses_pretrained_weights(config) or backbone not in EXPECTED_INPUT:
         return None
     expected_max = EXPECTED_INPUT_MAX[backbone]
     observed_max = _scaled_input_max(dataset_stats)
@@ -122,7 +138,7 @@ def _input_scale_cause(config: dict[str, Any], dataset_stats: dict[str, Any]) ->
         observed = f"inputs reach at most {observed_max:.3g} after scaling"
     ratio = expected_max / observed_max if observed_max > 0 else float("inf")
     evidence = (
-        f"preprocessing is 'none': {observed}, while {backbone}'s {config['weights']} weights expect "
+        f"input_normalisation is 'none': {observed}, while {backbone}'s {config['weights']} weights expect "
         f"{EXPECTED_INPUT[backbone]}; the inputs are about {ratio:.0f}x smaller than expected."
     )
     if config["band_adapter"] == "conv1x1":
@@ -130,16 +146,21 @@ def _input_scale_cause(config: dict[str, Any], dataset_stats: dict[str, Any]) ->
     return _cause(
         "input scale vs the backbone's preprocessing",
         evidence,
-        f"scale bands to 0-255 and apply keras.applications.{backbone}.preprocess_input before the backbone "
-        "(or fixed B4, B3, B2 RGB selection scaled to 0-255).",
+        "--input_normalisation imagenet: standardise the bands on the training split and map the stem's "
+        f"channels onto ImageNet's statistics before keras.applications.{backbone}.preprocess_input.",
     )
 
 
 def _batchnorm_cause(
-    config: dict[str, Any], dataset_stats: dict[str, Any], last_side: int | None, trainable_layers: int | None
+    config: dict[str, Any],
+    dataset_stats: dict[str, Any],
+    last_side: int | None,
+    trainable_layers: int | None,
+    batchnorm_layers: int | None = None,
 ) -> dict[str, str] | None:
-    # Keras runs BatchNorm of frozen layers in inference mode, so only trainable layers are at risk.
-    if config.get("bn_inference", False) or trainable_layers == 0:
+    # Keras runs BatchNorm of frozen layers in inference mode, so only trainable layers are at risk;
+    # and a network without BatchNorm (VGG16) cannot have this cause at all.
+    if config.get("bn_inference", False) or trainable_layers == 0 or batchnorm_layers == 0:
         return None
     batch = config.get("batch_size", 32)
     evidence = "bn_inference is off: BatchNormalization in the trainable backbone layers runs in training mode"
@@ -152,16 +173,47 @@ def _batchnorm_cause(
     if n_train and n_train % batch:
         evidence += f"; the last batch of each epoch holds only {n_train % batch} of the {n_train} samples"
     evidence += ". Validation then uses moving averages that differ from those batch statistics."
-    return _cause(
-        "BatchNorm in training mode on small batches",
-        evidence,
-        "--bn_inference true (or the imagenet_preprocessing preset): BatchNorm keeps its ImageNet "
-        "statistics, also after unfreezing, as the keras-io transfer-learning guide's training=False intends.",
+    if uses_pretrained_weights(config):
+        suggestion = (
+            "--bn_inference true (or the imagenet_preprocessing preset): BatchNorm keeps its ImageNet "
+            "statistics, also after unfreezing, as the keras-io transfer-learning guide's training=False intends."
+        )
+    else:
+        suggestion = (
+            "--bn_inference true keeps BatchNorm in inference mode while layers train (with random weights its "
+            "moving statistics are the initial ones: no pretrained statistics to keep)."
+        )
+    return _cause("BatchNorm in training mode on small batches", evidence, suggestion)
+
+
+def _simplecnn_batchnorm_cause(
+    config: dict[str, Any], dataset_stats: dict[str, Any], batchnorm_layers: int | None, stem_std: list[float] | None
+) -> dict[str, str] | None:
+    """The SimpleCNN's own BatchNorm layers on unstandardised reflectance (the issue-20 collapse)."""
+    if not batchnorm_layers:
+        return None
+    batch = config.get("batch_size", 32)
+    evidence = (
+        f"the SimpleCNN's {batchnorm_layers} BatchNormalization layers normalise with statistics of batches of "
+        f"{batch} while training and with their moving averages on validation"
     )
+    if input_normalisation(config) == "none":
+        evidence += "; its inputs are not standardised (input_normalisation none)"
+        if stem_std:
+            evidence += (
+                f": per-band standard deviations at its first convolution {min(stem_std):.3g} to "
+                f"{max(stem_std):.3g} on the training split"
+            )
+        suggestion = "--input_normalisation standardise: per-band mean and std of the training split, inside the model."
+    else:
+        suggestion = "more epochs or a lower learning rate, so that the moving averages settle."
+    return _cause("BatchNorm statistics in the SimpleCNN", evidence + ".", suggestion)
 
 
-def _frozen_share_cause(config: dict[str, Any], backbone_layers: int | None) -> dict[str, str] | None:
-    frozen = config["frozen_layers"]
+def _frozen_share_cause(
+    config: dict[str, Any], backbone_layers: int | None, frozen_layers: int | None = None
+) -> dict[str, str] | None:
+    frozen = config["frozen_layers"] if frozen_layers is None else frozen_layers
     if backbone_layers is None or backbone_layers <= 0:
         return None
     share = min(frozen, backbone_layers) / backbone_layers
@@ -228,30 +280,40 @@ def diagnose(
     config: dict[str, Any],
     dataset_stats: dict[str, Any],
     backbone_layers: int | None = None,
+    architecture: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The collapse / flat-loss diagnosis for the report, with likely causes from the configuration.
 
     ``records``: per-epoch dicts from :class:`CollapseMonitor` or the saved training history (same keys).
     ``dataset_stats``: the data summary of step 01 (class names, per-split class counts, band ranges).
     ``backbone_layers``: the backbone's layer count, for the share of frozen layers.
+    ``architecture``: step 03's architecture.json, when known: the frozen layer count, the number of
+    BatchNorm layers (no BatchNorm cause for a network without any) and the statistics at the stem.
     Causes are checked only when training collapsed or went flat; each names the numbers behind it.
     """
+    architecture = architecture or {}
+    batchnorm_layers = architecture.get("batchnorm_layers")
+    frozen_layers = architecture.get("backbone_layers", {}).get("frozen")
+    stem_std = architecture.get("normalisation", {}).get("stem", {}).get("std")
     collapse = _collapse_finding(records, dataset_stats)
     flat = _flat_finding(records)
-    # A SimpleCNN (model_type simplecnn) has no pretrained backbone: only the learning rate applies.
+    # A SimpleCNN (model_type simplecnn) has no pretrained backbone: its BatchNorm layers and the learning rate apply.
     transfer = config.get("model_type", "transfer") == "transfer"
     last_side = _last_stage_side(config) if transfer else None
-    trainable = None if backbone_layers is None else max(backbone_layers - config["frozen_layers"], 0)
+    frozen = config["frozen_layers"] if frozen_layers is None else frozen_layers
+    trainable = None if backbone_layers is None else max(backbone_layers - frozen, 0)
     causes = []
     if collapse["flag"] or flat["flag"]:
         candidates = [_learning_rate_cause(config, flat["flag"])]
         if transfer:
             candidates[:0] = [
                 _input_scale_cause(config, dataset_stats),
-                _batchnorm_cause(config, dataset_stats, last_side, trainable),
+                _batchnorm_cause(config, dataset_stats, last_side, trainable, batchnorm_layers),
                 _feature_map_cause(config, last_side),
-                _frozen_share_cause(config, backbone_layers),
+                _frozen_share_cause(config, backbone_layers, frozen_layers),
             ]
+        else:
+            candidates[:0] = [_simplecnn_batchnorm_cause(config, dataset_stats, batchnorm_layers, stem_std)]
         causes = [cause for cause in candidates if cause is not None]
     return {
         "collapse": collapse,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import input_normalisation
 from ..data.sources import describe_scaling, original_source
 from .comparison import model_label
 
@@ -33,24 +34,107 @@ def _interval(bounds: list[float] | None, percent: bool = True) -> str:
     return f"{_pct(low)} to {_pct(high)}" if percent else f"{low:.3f} to {high:.3f}"
 
 
+def split_name(ctx: dict[str, Any]) -> str:
+    """The split the headline numbers come from: test when the data have one, else validation."""
+    return ctx.get("split") or ctx["statistics"].get("split", "validation")
+
+
+def published_verdict_given(ctx: dict[str, Any]) -> bool:
+    """Whether the published Week 3 figures were measured on these data (the report's Week 3 patches)."""
+    return ctx["statistics"].get("published_baseline", {}).get("verdict_given", True)
+
+
+def verdicts(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    stats = ctx["statistics"]
+    if "verdicts" in stats:
+        return stats["verdicts"]
+    return [stats["comparison"]] if stats.get("comparison") else []
+
+
+def _verdict_name(verdict: dict[str, Any]) -> str:
+    return verdict.get("name") or "the baseline"
+
+
+def forest_warning(ctx: dict[str, Any]) -> str | None:
+    """The Summary's warning when, and only when, the deep model is significantly below the
+    flattened-patch forest on the same patches (exact McNemar p < alpha and a lower accuracy)."""
+    forest = (ctx.get("classical_baselines") or {}).get("forest_flattened")
+    if not forest:
+        return None
+    test = forest["mcnemar_vs_deep_model"]
+    below = forest["deep_model_accuracy"] < forest["accuracy"]
+    if not (below and test["p_value"] < 0.05):
+        return None
+    return (
+        f"**Warning: the model is significantly below {forest['name']}**: {_pct(forest['deep_model_accuracy'])} "
+        f"against {_pct(forest['accuracy'])} on the same {forest['total']} {forest['evaluated_on']} patches "
+        f"({test['c']} patches only the forest gets right, {test['b']} only the model; exact McNemar "
+        f"p = {test['p_value']:.3g}). A forest fitted in seconds on the same training split does better here."
+    )
+
+
+def collapse_warning(ctx: dict[str, Any]) -> list[str]:
+    """Warnings when, and only when, a model predicts one class for every evaluated patch."""
+    split = split_name(ctx)
+    lines = []
+    collapsed = ctx["metrics"]["single_class_prediction"]
+    if collapsed:
+        lines.append(
+            f"**The model predicts a single class, {collapsed}, for every {split} patch** (model collapse): "
+            f"its accuracy equals that class's share of the {split} set."
+        )
+    in_run = ctx["statistics"].get("in_run_baseline")
+    if in_run and in_run.get("single_class_prediction") is not None:
+        names = list(ctx["metrics"]["per_class"])
+        lines.append(
+            f"**{in_run['name'][:1].upper()}{in_run['name'][1:]} predicts a single class, "
+            f"{names[in_run['single_class_prediction']]}, for every {split} patch** (collapse)."
+        )
+    return lines
+
+
 def summary_lines(ctx: dict[str, Any]) -> list[str]:
     metrics, comparison = ctx["metrics"], ctx["comparison"]
     baseline = comparison["baseline"]
     stats = ctx["statistics"]
-    lines = [
-        f"Validation accuracy is **{_pct(metrics['accuracy'])}** on {metrics['samples']} patches "
-        f"(95% interval {_interval(stats['accuracy']['ci95'])}), against {_pct(baseline['accuracy'])} for "
-        f"{baseline['name']}: {comparison['accuracy_change_pp']:+.2f} percentage points.",
-        f"Against the baseline the result is **{stats['comparison']['verdict']}** "
-        f"({stats['comparison']['kind']} comparison; details under Results).",
-    ]
-    collapsed = metrics["single_class_prediction"]
-    if collapsed:
-        lines.append(
-            f"**The model predicts a single class, {collapsed}, for every validation patch** (model collapse): "
-            "its accuracy equals that class's share of the validation set."
+    split = split_name(ctx)
+    headline = (
+        f"{split[:1].upper()}{split[1:]} accuracy is **{_pct(metrics['accuracy'])}** on {metrics['samples']} patches "
+        f"(95% interval {_interval(stats['accuracy']['ci95'])})"
+    )
+    if published_verdict_given(ctx):
+        name = stats.get("published_baseline", {}).get("name", baseline["name"])
+        headline += (
+            f", against {_pct(baseline['accuracy'])} for {name}: "
+            f"{comparison['accuracy_change_pp']:+.2f} percentage points."
         )
     else:
+        headline += "."
+    lines = [headline]
+    validation = ctx.get("validation")
+    if split == "test" and validation:
+        lines.append(
+            f"Validation accuracy (these patches also chose the epoch, so it is optimistic): "
+            f"{_pct(validation['metrics']['accuracy'])} on {validation['metrics']['samples']} patches "
+            f"(95% interval {_interval(validation['accuracy_ci95'])})."
+        )
+    elif split == "validation":
+        lines.append(
+            "There is no test split: these validation patches also chose the epoch whose weights were kept "
+            f"(early stopping on {ctx['config']['monitor']}), so this accuracy is optimistic. A test split "
+            "(`--test_fraction`, or X_test/y_test in a Week 3 directory) gives one the model never saw."
+        )
+    for verdict in verdicts(ctx):
+        lines.append(
+            f"Against {_verdict_name(verdict)} the result is **{verdict['verdict']}** ({verdict['kind']} comparison)."
+        )
+    if not published_verdict_given(ctx):
+        lines.append(stats["published_baseline"]["text"])
+    warning = forest_warning(ctx)
+    if warning:
+        lines.append(warning)
+    lines += collapse_warning(ctx)
+    if not metrics["single_class_prediction"]:
         spread = ", ".join(f"{name} {count}" for name, count in metrics["predicted_class_counts"].items())
         lines.append(
             f"The model predicts {sum(1 for c in metrics['predicted_class_counts'].values() if c)} classes ({spread})."
@@ -91,6 +175,7 @@ def configuration_table(ctx: dict[str, Any]) -> str:
             f"{tuple(arch['input_shape'])} upsampled x{config['upsample_factor']} ({config['upsample_interpolation']})",
         ],
         ["Band adapter", config["band_adapter"]],
+        ["Input normalisation", normalisation_text(ctx)],
         ["Learning rate", f"{config['learning_rate']:g}"],
         ["Batch size", config["batch_size"]],
         ["Epochs (max)", config["epochs"]],
@@ -112,6 +197,22 @@ def configuration_table(ctx: dict[str, Any]) -> str:
     return _table(["Parameter", "Value"], rows)
 
 
+def normalisation_text(ctx: dict[str, Any]) -> str:
+    """The main model's input normalisation, with the per-channel statistics step 03 measured at the stem."""
+    record = ctx["architecture"].get("normalisation")
+    if not record:
+        return input_normalisation(ctx["config"])
+    text = record["input_normalisation"]
+    if "band_mean" in record:
+        text += " (per-band mean and std of the training split, inside the model)"
+    stem = record.get("stem")
+    if stem:
+        mean = ", ".join(f"{round(value, 3) + 0.0:.3g}" for value in stem["mean"])
+        std = ", ".join(f"{round(value, 3) + 0.0:.3g}" for value in stem["std"])
+        text += f"; at the stem on the training split: mean ({mean}), std ({std})"
+    return text
+
+
 def data_section(ctx: dict[str, Any]) -> list[str]:
     summary = ctx["data_summary"]
     names = summary["class_names"]
@@ -123,59 +224,104 @@ def data_section(ctx: dict[str, Any]) -> list[str]:
     return lines
 
 
-def results_section(ctx: dict[str, Any]) -> list[str]:
-    metrics, comparison, stats = ctx["metrics"], ctx["comparison"], ctx["statistics"]
-    baseline = comparison["baseline"]
-    headline = _table(
-        ["Metric", baseline["name"], "95% interval", "Phase 4A", "95% interval", "Change"],
+def model_rows(ctx: dict[str, Any]) -> list[list[Any]]:
+    """Every model evaluated on these patches, the deep model first, then the published figures where
+    they were measured on the report's own data."""
+    metrics, stats = ctx["metrics"], ctx["statistics"]
+    rows = [
         [
+            f"**{model_label(ctx['config'])} ({ctx['config']['preset']})**",
+            f"**{_pct(metrics['accuracy'])}**",
+            _interval(stats["accuracy"]["ci95"]),
+            f"{metrics['f1_macro']:.3f}",
+            _interval(stats["f1_macro"]["ci95"], False),
+            "-",
+        ]
+    ]
+    by_name = {verdict.get("against"): verdict for verdict in verdicts(ctx)}
+    in_run = stats.get("in_run_baseline")
+    if in_run:
+        test = by_name.get("in_run_simplecnn", {}).get("mcnemar", {})
+        rows.append(
             [
-                "Accuracy",
-                _pct(baseline["accuracy"]),
-                _interval(stats["baseline_accuracy_ci95"]),
-                f"**{_pct(metrics['accuracy'])}**",
-                _interval(stats["accuracy"]["ci95"]),
-                f"{comparison['accuracy_change_pp']:+.2f} pp",
-            ],
-            ["Precision (macro)", "-", "-", f"{metrics['precision_macro']:.3f}", "-", "-"],
-            ["Recall (macro)", "-", "-", f"{metrics['recall_macro']:.3f}", "-", "-"],
-            ["F1 (macro)", "-", "-", f"{metrics['f1_macro']:.3f}", _interval(stats["f1_macro"]["ci95"], False), "-"],
-        ],
-    )
-    verdict = stats["comparison"]
-    test = (
-        "Paired comparison on the same validation patches (exact McNemar)."
-        if verdict["kind"] == "paired"
-        else "Unpaired comparison: the baseline's predictions on these patches are not available "
-        "(set train_baseline to train the SimpleCNN on this split), so only its published accuracy can be used."
-    )
-    per_class_rows = []
-    for name, values in metrics["per_class"].items():
-        change = comparison["per_class"][name]
-        reference = change["baseline_f1"]
-        per_class_rows.append(
-            [
-                name,
-                f"{values['precision']:.3f}",
-                f"{values['recall']:.3f}",
-                f"{values['f1']:.3f}",
-                values["support"],
-                "-" if reference is None else f"{reference:.3f}",
-                _signed(change["f1_change"]),
+                "SimpleCNN trained on this split",
+                _pct(in_run["accuracy"]["value"]),
+                _interval(in_run["accuracy"]["ci95"]),
+                f"{in_run['f1_macro']['value']:.3f}",
+                _interval(in_run["f1_macro"]["ci95"], False),
+                f"{test['p_value']:.3g}" if test else "-",
             ]
         )
-    per_class = _table(["Class", "Precision", "Recall", "F1", "Support", "Week 3 F1", "Change"], per_class_rows)
-    return [
+    for entry in (ctx.get("classical_baselines") or {}).values():
+        rows.append(
+            [
+                entry["name"][4:].capitalize() if entry["name"].startswith("the ") else entry["name"],
+                _pct(entry["accuracy"]),
+                _interval(entry["ci95"]),
+                f"{entry['f1_macro']['value']:.3f}",
+                _interval(entry["f1_macro"]["ci95"], False),
+                f"{entry['mcnemar_vs_deep_model']['p_value']:.3g}",
+            ]
+        )
+    if published_verdict_given(ctx):
+        baseline = ctx["comparison"]["baseline"]
+        rows.append(
+            [
+                f"{baseline['name']} (published, not these predictions)",
+                _pct(baseline["accuracy"]),
+                _interval(stats["baseline_accuracy_ci95"]),
+                "-",
+                "-",
+                "unpaired",
+            ]
+        )
+    return rows
+
+
+def results_section(ctx: dict[str, Any]) -> list[str]:
+    metrics, comparison = ctx["metrics"], ctx["comparison"]
+    split = split_name(ctx)
+    headline = _table(
+        ["Model", "Accuracy", "95% interval", "F1 (macro)", "95% interval", "McNemar p vs the model"],
+        model_rows(ctx),
+    )
+    lines = [
         "### Headline metrics",
+        "",
+        f"On the {metrics['samples']} {split} patches (precision {metrics['precision_macro']:.3f}, recall "
+        f"{metrics['recall_macro']:.3f}, both macro, for the model). The forests are fitted on the training split "
+        "in step 05; McNemar tests are exact, on the same patches.",
         "",
         headline,
         "",
-        f"Verdict: **{verdict['verdict']}**. {test} {verdict['text']}",
+        "### Verdicts",
         "",
-        "### Per-class performance",
-        "",
-        per_class,
     ]
+    for verdict in verdicts(ctx):
+        lines.append(f"- Against {_verdict_name(verdict)}: **{verdict['verdict']}**. {verdict['text']}")
+    if not published_verdict_given(ctx):
+        lines.append(f"- {ctx['statistics']['published_baseline']['text']}")
+    if ctx["statistics"].get("in_run_baseline") is None:
+        lines.append(
+            "- No SimpleCNN was trained on this split (set `--train_baseline true` for a paired comparison with it)."
+        )
+    target = ctx["statistics"].get("target")
+    if target:
+        lines.append(f"- {target['target_text']}")
+    with_week3 = published_verdict_given(ctx)
+    per_class_rows = []
+    for name, values in metrics["per_class"].items():
+        row = [name, f"{values['precision']:.3f}", f"{values['recall']:.3f}", f"{values['f1']:.3f}", values["support"]]
+        if with_week3:
+            change = comparison["per_class"][name]
+            reference = change["baseline_f1"]
+            row += ["-" if reference is None else f"{reference:.3f}", _signed(change["f1_change"])]
+        per_class_rows.append(row)
+    header = ["Class", "Precision", "Recall", "F1", "Support"] + (["Week 3 F1", "Change"] if with_week3 else [])
+    lines += ["", "### Per-class performance", "", _table(header, per_class_rows)]
+    if not with_week3:
+        lines += ["", "Week 3's per-class F1 were measured on other patches; they are not compared here."]
+    return lines
 
 
 def confusion_section(ctx: dict[str, Any]) -> list[str]:
@@ -208,9 +354,31 @@ def training_section(ctx: dict[str, Any]) -> list[str]:
         f"- Validation loss {span('val_loss', '.3f')}; validation accuracy {span('val_accuracy', '.2%')}.",
         f"- Training loss {span('loss', '.3f')}; training accuracy {span('accuracy', '.2%')}.",
         f"- Learning rate {span('learning_rate', '.2g')}.",
+        *baseline_training_lines(ctx),
         *diagnosis_lines(ctx),
         "",
         "![Training curves](training_curves.png)",
+    ]
+
+
+def baseline_training_lines(ctx: dict[str, Any]) -> list[str]:
+    """The in-run SimpleCNN's own budget and where it stopped (baseline_history.json)."""
+    history = ctx.get("baseline_history")
+    if not history:
+        return []
+    if "epoch_budget" not in history:  # written before the SimpleCNN had its own budget
+        return [f"- SimpleCNN trained on this split: {history['epochs_run']} epochs."]
+    stop = (
+        f"stopped early after {history['patience']} epochs without a better {history['monitor']}"
+        if history["stopped_early"]
+        else "used its whole budget"
+    )
+    val = [entry["val_accuracy"] for entry in history["epochs"] if "val_accuracy" in entry]
+    best = f"; validation accuracy up to {max(val):.2%}" if val else ""
+    return [
+        f"- SimpleCNN trained on this split: {history['epochs_run']} of its own {history['epoch_budget']} epochs "
+        f"({stop}), weights kept from epoch {history['best_epoch']}; inputs "
+        f"{history.get('input_normalisation', {}).get('input_normalisation', 'none')}{best}."
     ]
 
 
@@ -240,18 +408,20 @@ def findings(ctx: dict[str, Any]) -> list[str]:
 def _interval_finding(ctx: dict[str, Any]) -> str:
     stats = ctx["statistics"]
     low, high = stats["accuracy"]["ci95"]
-    verdict = stats["comparison"]
-    return (
-        f"With {stats['accuracy']['total']} validation patches the 95% interval on accuracy is "
-        f"{100 * (high - low):.1f} percentage points wide ({_interval([low, high])}); against the baseline the "
-        f"result is **{verdict['verdict']}** ({verdict['kind']} comparison)."
+    text = (
+        f"With {stats['accuracy']['total']} {split_name(ctx)} patches the 95% interval on accuracy is "
+        f"{100 * (high - low):.1f} percentage points wide ({_interval([low, high])})"
     )
+    named = [f"against {_verdict_name(v)} **{v['verdict']}** ({v['kind']})" for v in verdicts(ctx)]
+    if named:
+        text += "; " + "; ".join(named)
+    return text + "."
 
 
 def _target_finding(ctx: dict[str, Any]) -> str:
     stats, target = ctx["statistics"], ctx["config"]["target_accuracy"]
-    needed = stats["comparison"].get("samples_needed_for_target")
-    size = f" Telling them apart would take about {needed} validation patches." if needed else ""
+    statement = stats.get("target") or {}
+    size = f" {statement['target_text']}" if statement.get("target_text") else ""
     if stats["target_in_ci95"]:
         return (
             f"The {_pct(target)} target lies inside the interval: this run can neither confirm nor rule it out.{size}"
@@ -274,13 +444,13 @@ def _collapse_or_spread_finding(ctx: dict[str, Any]) -> str:
     start = f", from epoch {since} of training on" if since else ""
     return (
         f"The model collapsed to a single class, {collapsed}{start}: its accuracy is exactly {collapsed}'s share "
-        f"of the validation labels ({metrics['per_class'][collapsed]['support']}/{metrics['samples']})."
+        f"of the {split_name(ctx)} labels ({metrics['per_class'][collapsed]['support']}/{metrics['samples']})."
     )
 
 
 def _per_class_finding(ctx: dict[str, Any]) -> str:
     changes = {name: entry["f1_change"] for name, entry in ctx["comparison"]["per_class"].items()}
-    known = {name: change for name, change in changes.items() if change is not None}
+    known = {name: change for name, change in changes.items() if change is not None and published_verdict_given(ctx)}
     f1 = {name: entry["f1"] for name, entry in ctx["metrics"]["per_class"].items()}
     best, worst = max(f1, key=f1.get), min(f1, key=f1.get)
     text = f"Best class {best} (F1 {f1[best]:.3f}), worst {worst} (F1 {f1[worst]:.3f})"
@@ -351,7 +521,7 @@ def build_report(ctx: dict[str, Any]) -> str:
         "",
         *data_section(ctx),
         "",
-        "## Results vs baseline",
+        "## Results vs baselines",
         "",
         *results_section(ctx),
         "",

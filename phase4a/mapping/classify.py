@@ -35,17 +35,6 @@ class MapCounts:
         return self.predicted / self.seconds if self.seconds else 0.0
 
 
-def fixed_batch_predictor(model, batch_size: int) -> Predict:
-    """``model``'s probabilities, every call padded to ``batch_size`` patches: one input shape, one traced graph."""
-
-    def predict(patches: np.ndarray) -> np.ndarray:
-        count = len(patches)
-        padded = np.concatenate([patches, np.zeros((batch_size - count, *patches.shape[1:]), dtype=patches.dtype)])
-        return np.asarray(model.predict_on_batch(padded))[:count]
-
-    return predict
-
-
 class Progress:
     """A printed line each time another tenth of the windows is done: visible in logs, no extra package."""
 

@@ -24,6 +24,7 @@ from rasterio.windows import Window
 
 from ..data.dataset import ALREADY_SCALED_P99, canonical_band
 from ..data.raster_patches import open_raster, resolve_bands
+from ..data.sources import original_scaling
 from ..errors import DataError
 
 SAMPLE_SIDE = 256  # the central window whose values tell how the scene is stored
@@ -43,15 +44,8 @@ class Scaling:
 
 
 def recorded_scaling(summary: dict[str, Any]) -> Scaling:
-    """The scaling step 01 recorded in data_summary.json.
-
-    A run on another run's data.npz (data_source npz) records "already scaled": its data were scaled by
-    the step 01 that made them, whose decision the summary carries as ``source.origin_scaling``; follow
-    those copies back to the step 01 that saw the stored values.
-    """
-    scaling, notes = summary["scaling"], summary.get("source") or {}
-    while scaling.get("already_scaled") and isinstance(notes.get("origin_scaling"), dict):
-        scaling, notes = notes["origin_scaling"], notes.get("origin") or {}
+    """The scaling step 01 recorded in data_summary.json (for copied data, the original step 01's)."""
+    scaling, _ = original_scaling(summary)
     return Scaling(float(scaling["divisor"]), float(scaling["offset"]), bool(scaling["already_scaled"]))
 
 

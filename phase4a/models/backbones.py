@@ -1,13 +1,12 @@
-"""Pretrained backbones from ``keras.applications`` and the resolution of their weights.
-
-Keras is imported lazily so that config validation and ``--help`` stay fast.
-"""
+"""Pretrained backbones from ``keras.applications`` and the resolution of their weights."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+import h5py
+import keras
 
 from ..config import TRUE_COLOUR
 from ..errors import ConfigError, WeightsError
@@ -105,8 +104,6 @@ def check_input_size(name: str, input_shape: tuple[int, ...]) -> None:
 
 def build_architecture(name: str, input_shape: tuple[int, int, int]):
     """The backbone without its classifier, randomly initialised (from the global seed)."""
-    import keras
-
     check_input_size(name, input_shape)
     return getattr(keras.applications, BACKBONES[name].constructor)(
         include_top=False, weights=None, input_shape=input_shape
@@ -119,8 +116,6 @@ def weighted_layers(model) -> list:
 
 def all_layers(model):
     """Every layer of ``model``, those of nested models (the backbone) included."""
-    import keras
-
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
@@ -136,8 +131,6 @@ def _imagenet_backbone(name: str, input_shape: tuple[int, int, int]):
     (variance' = variance * stddev = variance ** 1.5, since variance = stddev ** 2) keeps the
     function identical while every later step rebuilds with weights=None.
     """
-    import keras
-
     spec = BACKBONES[name]
     constructor = getattr(keras.applications, spec.constructor)
     try:
@@ -157,8 +150,6 @@ def _imagenet_backbone(name: str, input_shape: tuple[int, int, int]):
 
 def set_layer_weights(layer, values: list) -> None:
     """set_weights, plus what Keras' Normalization needs to use new statistics (it caches them)."""
-    import keras
-
     layer.set_weights(values)
     if isinstance(layer, keras.layers.Normalization):
         layer.finalize_state()
@@ -166,8 +157,6 @@ def set_layer_weights(layer, values: list) -> None:
 
 def fold_imagenet_rescaling(model) -> None:
     """See ``_imagenet_backbone``: fold the ImageNet-only Rescaling into the Normalization variance."""
-    import keras
-
     norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
     mean, variance, count = norm.get_weights()
     set_layer_weights(norm, [mean, variance**1.5, count])
@@ -175,8 +164,6 @@ def fold_imagenet_rescaling(model) -> None:
 
 def check_weights_file(path: Path) -> None:
     """A weights file that HDF5 cannot open (an interrupted download or copy) fails in one line."""
-    import h5py
-
     try:
         with h5py.File(path, "r"):
             pass
@@ -195,8 +182,6 @@ def load_backbone(name: str, weights: str, input_shape: tuple[int, int, int]):
     global seed) or the path of a weights file saved by step 02 (``backbone.weights.h5``) or from the
     same architecture built with ``weights=None``.
     """
-    import keras
-
     check_input_size(name, input_shape)
     if weights == "none":
         return build_architecture(name, input_shape), {"kind": "none"}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
+
 from ..errors import ConfigError
 from .backbones import BACKBONES
 
@@ -56,8 +58,6 @@ def frozen_count(backbone_name: str, backbone, config: dict[str, Any]) -> int:
 def freeze_first_layers(backbone, count: int, bn_inference: bool = False) -> None:
     """Freeze backbone layers [0, count) and let the rest train; with ``bn_inference`` every
     BatchNormalization layer stays frozen, which in Keras 3 means inference mode (moving statistics)."""
-    import keras
-
     for index, layer in enumerate(backbone.layers):
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
         layer.trainable = index >= count and not (bn_inference and is_bn)

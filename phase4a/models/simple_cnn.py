@@ -2,17 +2,26 @@
 
 The report gives only its size (about 54K parameters); this is a plausible reconstruction for 8x8x6
 inputs with 53,605 parameters: two 3x3 convolutions (32, 64 filters) with BatchNorm, 2x2 max pooling,
-and a 32-unit dense layer.
+and a 32-unit dense layer. With ``standardise`` a Normalization layer (``input_standardise``, 13
+non-trainable numbers for six bands: mean, variance, count) comes first; its per-band statistics are
+set from the training split (models/normalisation.py). Reflectance in [0, 1] has per-band spreads of
+about 0.01-0.1, which leaves the BatchNorm moving statistics far from the batch statistics for many
+steps; standardised, this network trains on real data instead of collapsing onto one class.
 """
 
 from __future__ import annotations
 
 import keras
 
+from . import normalisation
 
-def build_simple_cnn(patch_shape: tuple[int, int, int], n_classes: int, dropout: float = 0.3) -> keras.Model:
+
+def build_simple_cnn(
+    patch_shape: tuple[int, int, int], n_classes: int, dropout: float = 0.3, standardise: bool = False
+) -> keras.Model:
     inputs = keras.Input(shape=patch_shape, name="patches")
-    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = normalisation.standardise(inputs) if standardise else inputs
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(x)
     x = keras.layers.BatchNormalization(name="bn1")(x)
     x = keras.layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2")(x)
     x = keras.layers.BatchNormalization(name="bn2")(x)

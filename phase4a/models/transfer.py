@@ -1,4 +1,5 @@
-"""The transfer model: resizing, input scaling, band adapter, backbone preprocessing, backbone, head."""
+"""The transfer model: input normalisation, resizing, input scaling, band adapter, backbone preprocessing,
+backbone, head."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import Any
 
 import keras
 
+from ..config import input_normalisation
 from .adapters import apply_band_adapter, first_conv_sources, widen_first_conv
+from .backbones import load_backbone
 from .freezing import backbone_call_kwargs, freeze_first_layers, initial_frozen_count
+from .normalisation import standardise, stem_match
 from .preprocessing import PIXEL_RANGE, band_preprocess, rgb_preprocess
 from .simple_cnn import build_simple_cnn
 
@@ -25,8 +29,9 @@ def backbone_input_shape(config: dict[str, Any], patch_shape) -> tuple[int, int,
 
 
 def scales_to_pixels(config: dict[str, Any]) -> bool:
-    """Reflectance in [0, 1] becomes 0-255 for ImageNet preprocessing and for the true-colour adapter."""
-    return config["preprocessing"] == "imagenet" or config["band_adapter"] == "rgb"
+    """Reflectance in [0, 1] becomes 0-255 for the true-colour adapter when nothing else normalises it
+    (standardise and imagenet replace the x255: the stem match puts ImageNet's 0-255 statistics there)."""
+    return input_normalisation(config) == "none" and config["band_adapter"] == "rgb"
 
 
 def resize(x, config: dict[str, Any], patch_side: int):
@@ -43,14 +48,18 @@ def resize(x, config: dict[str, Any], patch_side: int):
 def build_transfer_model(
     config: dict[str, Any], backbone: keras.Model, patch_shape: tuple[int, int, int], n_classes: int
 ):
-    """Patches -> resize -> [x255] -> band adapter -> [preprocess_input] -> backbone -> GAP -> Dense -> softmax.
+    """Patches -> [standardise] -> resize -> [x255] -> band adapter -> [stem match, preprocess_input] ->
+    backbone -> GAP -> Dense -> softmax.
 
-    With the report's config (conv1x1, preprocessing none, no bn_inference) this is exactly the
+    With the report's config (conv1x1, input_normalisation none, no bn_inference) this is exactly the
     report's model. For band_adapter=first_conv the backbone is replaced by a copy whose first
-    convolution takes every band (adapters.py).
+    convolution takes every band (adapters.py). The normalisation layers start as the identity; step 03
+    sets them from the training split (normalisation.adapt_normalisation).
     """
+    normalisation = input_normalisation(config)
     inputs = keras.Input(shape=patch_shape, name="patches")
-    x = resize(inputs, config, patch_shape[0])
+    x = standardise(inputs) if normalisation in ("standardise", "imagenet") else inputs
+    x = resize(x, config, patch_shape[0])
     if scales_to_pixels(config):
         x = keras.layers.Rescaling(PIXEL_RANGE, name="to_pixel_range")(x)
     if config["band_adapter"] == "first_conv":
@@ -60,8 +69,8 @@ def build_transfer_model(
     else:
         x = apply_band_adapter(config["band_adapter"], x, config)
         preprocess = partial(rgb_preprocess, backbone=config["backbone"])
-    if config["preprocessing"] == "imagenet":
-        x = preprocess(x)
+    if normalisation == "imagenet":
+        x = preprocess(stem_match(x))
     x = backbone(x, **backbone_call_kwargs(config))
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = keras.layers.Dense(config["dense_units"], activation="relu", name="head_dense")(x)
@@ -75,7 +84,9 @@ def build_model(
 ):
     """The model step 03 builds: the transfer model, or the SimpleCNN for model_type=simplecnn."""
     if config["model_type"] == "simplecnn":
-        return build_simple_cnn(patch_shape, n_classes, config["dropout"])
+        return build_simple_cnn(
+            patch_shape, n_classes, config["dropout"], standardise=input_normalisation(config) == "standardise"
+        )
     return build_transfer_model(config, backbone, patch_shape, n_classes)
 
 
@@ -84,9 +95,7 @@ def build_untrained_model(
 ):
     """The model step 03 saves, and its backbone: built, given step 02's ``backbone_weights`` (for
     the SimpleCNN its initial weights), and frozen as the config says. Without weights the layers keep
-    their random initialisation: the same graph (graph_warmup.py builds the run's graphs from it)."""
-    from .backbones import load_backbone
-
+    their random initialisation: the same graph."""
     if config["model_type"] == "simplecnn":
         # No backbone: step 02 saved the SimpleCNN's initial weights; its layer counts stand in.
         model = build_model(config, None, patch_shape, n_classes)

@@ -1,16 +1,19 @@
-"""Step 05: evaluate the trained model on the validation split and compare it with the baseline.
+"""Step 05: evaluate the trained model on the test split (else validation) and compare it with baselines.
 
 Usage:
   python phase4a_05_evaluate_compare.py [--run-dir DIR]
 
-The baseline is week3_metrics.json from the Week 3 data directory when present, else the figures the
-report published for the Week 3 SimpleCNN (86.67%). When step 04 also trained the SimpleCNN on the same
-split (baseline_model.keras, config train_baseline), both models' predictions are compared pairwise
-(exact McNemar); otherwise only an unpaired comparison with the baseline's accuracy is possible.
-Every evaluation carries a Wilson interval for accuracy, a seeded bootstrap interval for macro F1, a
-verdict, the sample size needed to tell the result from target_accuracy, and the collapse diagnosis.
+The headline is the test split's accuracy when the data have one (validation also chose the epoch);
+validation is reported too. Verdicts, each naming its baseline: against the published Week 3 figures
+(week3_metrics.json from the Week 3 directory when present, else the report's 86.67%), unpaired and
+only for Week 3 data; against the SimpleCNN step 04 trained on the same split (baseline_model.keras,
+config train_baseline) and against two seeded random forests fitted here on the training split
+(evaluate/classical.py), each paired (exact McNemar on the same patches).
+Every evaluation carries a Wilson interval for accuracy, a seeded bootstrap interval for macro F1, the
+verdicts, the sample size needed to tell the result from target_accuracy, and the collapse diagnosis.
 Writes evaluation_metrics.json (no timestamps: identical runs give identical files),
-validation_predictions.csv, confusion_matrix.png, training_curves.png and comparison_report.md.
+validation_predictions.csv (and test_predictions.csv with a test split), confusion_matrix.png,
+training_curves.png and comparison_report.md.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ import pandas as pd
 
 from .. import accel
 from .. import config as config_module
+from .. import statistics as stats_module
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
-from ..evaluate import plots
+from ..data.sources import original_source
+from ..evaluate import classical, plots
 from ..evaluate.comparison import accuracy_statistics, compare_with_baseline, model_label
 from ..evaluate.diagnosis import diagnose
 from ..evaluate.published import load_baseline
@@ -35,13 +40,31 @@ from ..provenance import environment
 from ..stages import RunDir
 
 
-def baseline_predictions(run: RunDir, X_val: np.ndarray, config: dict[str, Any]) -> np.ndarray | None:
-    """The same-run SimpleCNN's class predictions on the validation split, when step 04 trained one."""
+def baseline_model(run: RunDir):
+    """The same-run SimpleCNN, when step 04 trained one (train_baseline), else None."""
     path = run.path("baseline_model")
     if not path.is_file():
         return None
-    model = load_keras_model(path, "re-run phase4a_04_train_transfer.py --retrain")
-    return accel.predict(model, X_val, config["batch_size"], config).argmax(axis=1)
+    return load_keras_model(path, "re-run phase4a_04_train_transfer.py --retrain")
+
+
+def _classes(model, X: np.ndarray, config: dict[str, Any]) -> np.ndarray:
+    return accel.predict(model, X, config["batch_size"], config).argmax(axis=1)
+
+
+def _predictions_table(y: np.ndarray, probabilities: np.ndarray, class_names: list[str], others: dict[str, np.ndarray]):
+    predicted = probabilities.argmax(axis=1)
+    table = pd.DataFrame(
+        {
+            "index": np.arange(len(y)),
+            "true": [class_names[i] for i in y],
+            "predicted": [class_names[i] for i in predicted],
+            **{f"p_{name}": probabilities[:, i] for i, name in enumerate(class_names)},
+        }
+    )
+    for column, values in others.items():
+        table[column] = [class_names[i] for i in values]
+    return table
 
 
 def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
@@ -49,19 +72,49 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     history = read_json(run.require("history"))
     data_summary = read_json(run.require("data_summary"))
     inspection = read_json(run.require("inspection"))
+    architecture = read_json(run.require("architecture_counts"))
     model = load_keras_model(run.require("model_keras"), "re-run phase4a_04_train_transfer.py --retrain")
     accel.prepare_prediction(model, config)
-    probabilities = accel.predict(model, data.X_val, config["batch_size"], config)
+    # The headline is the test split's when the data have one: validation also chose the epoch.
+    has_test = data.X_test is not None
+    split = "test" if has_test else "validation"
+    X_eval, y_eval = (data.X_test, data.y_test) if has_test else (data.X_val, data.y_val)
+    probabilities = accel.predict(model, X_eval, config["batch_size"], config)
     predicted = probabilities.argmax(axis=1)
-    baseline_predicted = baseline_predictions(run, data.X_val, config)
-    metrics = classification_metrics(data.y_val, predicted, data.class_names)
+    simple_cnn = baseline_model(run)
+    baseline_predicted = None if simple_cnn is None else _classes(simple_cnn, X_eval, config)
+    # The classical baselines: fitted here, in seconds, on the same training split.
+    classical_predicted = classical.fit_predict(data.X_train, data.y_train, X_eval, config["seed"])
+    metrics = classification_metrics(y_eval, predicted, data.class_names)
     baseline = load_baseline(config)
     comparison = compare_with_baseline(metrics, baseline)
+    source = original_source(data_summary["source"])
     statistics = accuracy_statistics(
-        data.y_val, predicted, len(data.class_names), baseline, config, baseline_pred=baseline_predicted
+        y_eval,
+        predicted,
+        len(data.class_names),
+        baseline,
+        config,
+        baseline_pred=baseline_predicted,
+        classical_pred=classical_predicted,
+        source=source,
+        split=split,
     )
-    diagnosis = diagnose(history["epochs"], config, data_summary, backbone_layers=inspection.get("layers"))
+    classical_baselines = classical.summarise(
+        y_eval, predicted, classical_predicted, len(data.class_names), config["seed"], split
+    )
+    validation = None
+    if has_test:
+        val_probabilities = accel.predict(model, data.X_val, config["batch_size"], config)
+        val_metrics = classification_metrics(data.y_val, val_probabilities.argmax(axis=1), data.class_names)
+        correct = int(np.sum(val_probabilities.argmax(axis=1) == data.y_val))
+        low, high = stats_module.wilson_interval(correct, len(data.y_val))
+        validation = {"metrics": val_metrics, "accuracy_ci95": [low, high], "note": "this split also chose the epoch"}
+    diagnosis = diagnose(
+        history["epochs"], config, data_summary, backbone_layers=inspection.get("layers"), architecture=architecture
+    )
     diagnosis["recorded"] = any("val_collapsed" in entry for entry in history["epochs"])
+    baseline_history = read_json(run.path("baseline_history")) if run.path("baseline_history").is_file() else None
     context = {
         "run_dir": str(run.root),
         "config": config,
@@ -69,26 +122,29 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         "data_hash": sha256_file(run.path("data")),
         "data_summary": data_summary,
         "inspection": inspection,
-        "architecture": read_json(run.require("architecture_counts")),
+        "architecture": architecture,
         "history": history,
+        "baseline_history": baseline_history,
+        "split": split,
         "metrics": metrics,
+        "validation": validation,
         "comparison": comparison,
         "statistics": statistics,
+        "classical_baselines": classical_baselines,
         "diagnosis": diagnosis,
         "environment": environment(),
     }
-    predictions = pd.DataFrame(
-        {
-            "index": np.arange(len(data.y_val)),
-            "true": [data.class_names[i] for i in data.y_val],
-            "predicted": [data.class_names[i] for i in predicted],
-            **{f"p_{name}": probabilities[:, i] for i, name in enumerate(data.class_names)},
-        }
-    )
-    if baseline_predicted is not None:
-        predictions["baseline_predicted"] = [data.class_names[i] for i in baseline_predicted]
+    others = {} if baseline_predicted is None else {"baseline_predicted": baseline_predicted}
+    others.update({f"{key}_predicted": values for key, values in classical_predicted.items()})
+    if has_test:
+        test_table = _predictions_table(y_eval, probabilities, data.class_names, others)
+        write_text(run.path("test_predictions"), test_table.to_csv(index=False, float_format="%.6f"))
+        val_others = {} if simple_cnn is None else {"baseline_predicted": _classes(simple_cnn, data.X_val, config)}
+        predictions = _predictions_table(data.y_val, val_probabilities, data.class_names, val_others)
+    else:
+        predictions = _predictions_table(y_eval, probabilities, data.class_names, others)
     matrix = np.array(metrics["confusion_matrix"])
-    title = f"{model_label(config)} ({config['preset']}): accuracy {metrics['accuracy']:.2%}"
+    title = f"{model_label(config)} ({config['preset']}): {split} accuracy {metrics['accuracy']:.2%}"
     save_figure(run.path("confusion_matrix"), plots.confusion_matrix(matrix, data.class_names, title))
     save_figure(run.path("training_curves"), plots.training_curves(history["epochs"]))
     write_text(run.path("predictions"), predictions.to_csv(index=False, float_format="%.6f"))
@@ -96,8 +152,11 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         run.path("metrics"),
         {
             "metrics": metrics,
+            "evaluated_split": split,
+            **({"validation": validation} if validation is not None else {}),
             "comparison": comparison,
             "statistics": statistics,
+            "classical_baselines": classical_baselines,
             "diagnosis": diagnosis,
             "config_hash": context["config_hash"],
             "data_hash": context["data_hash"],
@@ -114,17 +173,23 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(run: RunDir, config: dict[str, Any], _args) -> None:
         context = evaluate_compare(run, config)
-        metrics, comparison = context["metrics"], context["comparison"]
+        metrics, statistics, split = context["metrics"], context["statistics"], context["split"]
+        low, high = statistics["accuracy"]["ci95"]
         print(
-            f"validation accuracy {metrics['accuracy']:.2%} (macro F1 {metrics['f1_macro']:.3f}) vs baseline "
-            f"{comparison['baseline']['accuracy']:.2%}: {comparison['accuracy_change_pp']:+.2f} pp"
+            f"{split} accuracy {metrics['accuracy']:.2%} (95% interval {low:.2%} to {high:.2%}, "
+            f"macro F1 {metrics['f1_macro']:.3f}) on {metrics['samples']} patches"
         )
-        low, high = context["statistics"]["accuracy"]["ci95"]
-        print(f"95% interval for accuracy: {low:.2%} to {high:.2%}")
-        print(context["statistics"]["comparison"]["text"])
+        for entry in context["classical_baselines"].values():
+            p_value = entry["mcnemar_vs_deep_model"]["p_value"]
+            print(f"{entry['name']}: {entry['accuracy']:.2%} (McNemar p = {p_value:.3g} against the model)")
+        if not statistics["published_baseline"]["verdict_given"]:
+            print(statistics["published_baseline"]["text"])
+        for verdict in statistics["verdicts"]:
+            print(verdict["text"])
+        print(statistics["target"]["target_text"])
         collapsed = metrics["single_class_prediction"]
         if collapsed:
-            print(f"warning: the model predicts {collapsed} for every validation patch (collapse)")
+            print(f"warning: the model predicts {collapsed} for every {split} patch (collapse)")
         print(f"diagnosis: {context['diagnosis']['summary']}")
         print(f"report: {run.path('report')}")
         print(f"figures: {run.path('confusion_matrix')}, {run.path('training_curves')}, {run.path('sample_patches')}")

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..cli import exit_step, run_step, step_parser
+from ..config import input_normalisation
 from ..io import atomic_path, read_json, write_json, write_text
 from ..models.backbones import load_backbone
 from ..models.freezing import initial_frozen_count
@@ -47,7 +48,10 @@ def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         # No pretrained backbone: step 03 still reads backbone.weights.h5, so it holds the SimpleCNN's
         # seeded initial weights and the inspection says there is no backbone.
         input_shape = tuple(summary["patch_shape"])
-        backbone = build_simple_cnn(input_shape, len(config["class_names"]), config["dropout"])
+        standardised = input_normalisation(config) == "standardise"  # the same layers as step 03 builds
+        backbone = build_simple_cnn(
+            input_shape, len(config["class_names"]), config["dropout"], standardise=standardised
+        )
         source = {"kind": "none", "note": "model_type simplecnn: no pretrained backbone, initial SimpleCNN weights"}
         frozen = 0
     else:

@@ -7,7 +7,10 @@ Input patches -> UpSampling2D (bilinear) -> band adapter (6 -> 3 bands) -> backb
 GlobalAveragePooling2D -> Dense(128, relu) -> Dropout(0.3) -> Dense(classes, softmax), as the report;
 backbone, adapter, preprocessing, input size and freezing come from the config (README "Models and
 presets"), and model_type=simplecnn builds the Week 3 SimpleCNN instead.
-Writes model_untrained.keras, architecture.txt (readable summary) and architecture.json (counts).
+The input normalisation layers (config input_normalisation) are set from the training split only.
+Writes model_untrained.keras, architecture.txt (readable summary, the normalisation and the per-channel
+mean and std of the tensor entering the backbone, measured on the training split) and architecture.json
+(counts, BatchNorm layers, the same statistics).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..io import read_json, save_keras_model, write_json, write_text
 from ..models.freezing import backbone_call_kwargs
+from ..models.normalisation import adapt_normalisation, batchnorm_layers, stem_statistics
 from ..models.transfer import build_untrained_model, layer_counts, parameter_counts
 from ..stages import RunDir
 
@@ -29,6 +33,9 @@ def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     model, backbone = build_untrained_model(
         config, data.X_train.shape[1:], len(data.class_names), run.require("backbone_weights")
     )
+    # Training split only: validation and test patches never shape the model's inputs.
+    normalisation = adapt_normalisation(model, data.X_train, config)
+    normalisation["stem"] = stem_statistics(model, data.X_train, config)
     counts = {
         "model_type": config["model_type"],
         "freeze": config["freeze"],
@@ -40,6 +47,9 @@ def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         "input_shape": list(data.X_train.shape[1:]),
         "backbone_input_shape": inspection["input_shape"],
         "classes": data.class_names,
+        # The diagnosis names a BatchNorm cause only for a network that has BatchNorm layers.
+        "batchnorm_layers": batchnorm_layers(model),
+        "normalisation": normalisation,
     }
     lines: list[str] = []
     model.summary(print_fn=lambda line, *_, **__: lines.append(line), expand_nested=False, line_length=110)
@@ -49,11 +59,46 @@ def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         f"Backbone {backbone.name}: {layers['layers']} layers, {layers['frozen']} frozen, "
         f"{layers['trainable']} trainable ({100 * layers['frozen'] / layers['layers']:.1f}% frozen)",
         f"Whole model: {params['trainable']:,} trainable and {params['non_trainable']:,} non-trainable parameters",
+        f"BatchNormalization layers: {counts['batchnorm_layers']}",
+        *normalisation_lines(normalisation),
     ]
     save_keras_model(model, run.path("untrained_model"))
     write_text(run.path("architecture"), "\n".join(lines) + "\n")
     write_json(run.path("architecture_counts"), counts)
     return counts
+
+
+def _numbers(values, digits: int = 4) -> str:
+    # Rounded to 1e-4 first: a standardised mean of 6.6e-08 is 0 to the reader.
+    return "(" + ", ".join(f"{round(value, 4) + 0.0:.{digits}g}" for value in values) + ")"
+
+
+def normalisation_lines(record: dict[str, Any]) -> list[str]:
+    """architecture.txt's account of the input normalisation and of what reaches the stem."""
+    lines = [f"Input normalisation: {record['input_normalisation']}"]
+    if "band_mean" in record:
+        lines.append(
+            f"  per-band mean {_numbers(record['band_mean'])} and std {_numbers(record['band_std'])} of the "
+            f"{record['training_samples']} training patches (input_standardise layer, saved with the model)"
+        )
+    if "stem_match" in record:
+        match = record["stem_match"]
+        lines.append(
+            f"  stem_match: adapter output mean {_numbers(match['adapter_output_mean'])}, std "
+            f"{_numbers(match['adapter_output_std'])} mapped onto ImageNet's 0-255 mean "
+            f"{_numbers(match['target_mean_0_255'])} and std {_numbers(match['target_std_0_255'])}"
+        )
+    stem = record["stem"]
+    lines.append(
+        f"Stem ({stem['entering']} input, after {stem['after_layer']}) on the training split: per-channel mean "
+        f"{_numbers(stem['mean'])}, std {_numbers(stem['std'])}"
+    )
+    if "imagenet_target_mean" in stem:
+        lines.append(
+            f"  ImageNet images there: mean {_numbers(stem['imagenet_target_mean'])}, std "
+            f"{_numbers(stem['imagenet_target_std'])}"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

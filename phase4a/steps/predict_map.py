@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import accel
 from .. import config as config_module
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
@@ -33,7 +34,6 @@ from ..data import mock_scene as mock_scene_module
 from ..errors import ConfigError, DataError
 from ..io import load_keras_model, read_json
 from ..mapping.agreement import read_reference
-from ..mapping.classify import fixed_batch_predictor
 from ..mapping.land_cover import write_land_cover_map
 from ..mapping.outputs import MAP_FILE, PREVIEW_FILE
 from ..mapping.scene import open_scene, recorded_scaling
@@ -170,11 +170,12 @@ def predict_map(
             )
         model = load_keras_model(model_path, RETRAIN)
         check_model_input(model, patch, len(config["band_names"]), model_path)
+        accel.prepare_prediction(model, config)
         tags = map_tags(config, inputs.raster, stride)
         result = write_land_cover_map(
             scene,
             grid,
-            fixed_batch_predictor(model, batch_size),
+            accel.predictor(model, batch_size, config),
             config["class_names"],
             run.root,
             block_size,

@@ -24,9 +24,9 @@ from ..cli import OneLineParser, exit_step, remember_run_dir, report_error, repo
 from ..data import dataset as dataset_module
 from ..data.sources import describe_scaling, load_source, original_source
 from ..errors import OutputError, Phase4AError
+from ..evaluate import plots
 from ..io import atomic_path, save_figure, write_json
 from ..lock import run_dir_lock
-from ..evaluate import plots
 from ..paths import default_run_dir
 from ..provenance import record_step
 from ..seeding import prepare_runtime
@@ -98,6 +98,8 @@ def print_summary(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) 
         print("note: mock data is synthetic; its numbers validate the code, not the science")
     if "polygons_used" in source:
         print(f"  {source['polygons_used']} of {source['polygons_total']} polygons gave patches")
+    if source.get("source") == "eurosat":
+        print(f"  {len(source['tiles'])} EuroSAT-MS tiles, split by tile quadrant; {source['processing_level']}")
     for reason, count in source.get("skipped", {}).items():
         if count:
             print(f"  skipped {count}: {reason}")
