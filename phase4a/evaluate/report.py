@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import input_normalisation
 from ..data.sources import describe_scaling, original_source
+from ..stages import ARTEFACTS, STAGES
 from .comparison import model_label
 
 
@@ -489,6 +490,24 @@ def _caveat_finding(ctx: dict[str, Any]) -> str | None:
     return "These numbers come from " + " and ".join(caveats) + ": they check the pipeline, not the science."
 
 
+def map_section(ctx: dict[str, Any]) -> list[str]:
+    """Where step 06 puts the run's land-cover map, for the sources it maps (it runs after this report)."""
+    source = ctx["config"]["data_source"]
+    if source not in (STAGES["map"].sources or ()):
+        return []
+    scene = "the synthetic mock scene (known class regions)" if source == "mock" else "the run's own raster"
+    preview, areas = ARTEFACTS["land_cover_preview"], ARTEFACTS["land_cover_areas"]
+    return [
+        "## Land-cover map",
+        "",
+        f"Step 06 (`{STAGES['map'].script}`) maps {scene} with this model: class areas in `{areas}`, "
+        f"agreement with the labelled polygons outside the training split in `{ARTEFACTS['map_agreement']}`.",
+        "",
+        f"![Land-cover map]({preview})",
+        "",
+    ]
+
+
 def environment_section(ctx: dict[str, Any]) -> list[str]:
     env = ctx["environment"]
     packages = ", ".join(f"{name} {version}" for name, version in env["packages"].items())
@@ -537,6 +556,7 @@ def build_report(ctx: dict[str, Any]) -> str:
         "",
         *findings(ctx),
         "",
+        *map_section(ctx),
         "## Environment (appendix)",
         "",
         *environment_section(ctx),
