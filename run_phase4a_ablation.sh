@@ -13,9 +13,23 @@
 #   Default presets: report, the report's "Future considerations" that exist as presets, simplecnn.
 #   --key value options go to every run's step 01. Mock data (the default) runs fast and offline:
 #   --weights none --epochs 2 --phase_epochs 1. With --data_source the report's settings apply.
-# The data are made once (step 01 into <sweep-dir>/data); each preset's step 01 reads that data.npz
-# (--data_source npz), so every run has byte-identical splits.
-# Finished runs (same config and data) are skipped: re-running resumes an interrupted sweep.
+# Sweep options (python -m phase4a.sweep.ablation --help says more):
+#   --presets report,single_factor,simplecnn   single_factor = every f_* preset (one key changed from report)
+#   --seeds 5 | --seeds 42,43,44   every preset with every seed, in <sweep-dir>/<preset>/seed_<s>
+#   --vary-split true              make the data (and split) per seed instead of once with the first seed
+#   --factorial bn_inference=false,true input_normalisation=none,standardise   every combination on report
+#   --train_fractions 0.1,0.25,0.5,1.0 [--curve-presets report,simplecnn]   a learning curve, with the forests
+#   --findings-out docs/findings/NAME.md   also copy findings.md (and its figures) there
+# The data are made once (step 01 into <sweep-dir>/data); each run's step 01 reads that data.npz
+# (--data_source npz), so every run has byte-identical splits. Each preset is compared with report by
+# an exact stratified McNemar test over seeds, Holm-corrected; findings.md says what the numbers show.
+# Finished (preset, seed) runs (same config and data) are skipped: re-running resumes an interrupted sweep.
+# The committed findings (docs/findings/; hours on a 2-core machine: findings.md states the wall time):
+#   ./run_phase4a_ablation.sh --presets report,single_factor,simplecnn --seeds 5 --epochs 50 \
+#       --mock_test_counts 10,21,19,8,17 --train_fractions 0.1,0.25,0.5,1.0 --findings-out docs/findings/mock.md
+#   ./run_phase4a_ablation.sh --data_source eurosat --weights none --presets report,single_factor,simplecnn \
+#       --seeds 5 --train_fractions 0.25,0.5,1.0 --findings-out docs/findings/eurosat.md
+#   (the tiles' 16 training quadrants cannot be cut finer than 0.25: 0.1 gives the same subsample)
 set -euo pipefail
 cd "$(dirname "$0")"
 source tools/run_steps.sh
