@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from scipy import stats as scipy_stats
+from statsmodels.stats.multitest import multipletests
 
 from ..statistics import mcnemar_exact
 
@@ -64,16 +65,10 @@ def stratified_mcnemar(discordant: list[tuple[int, int]]) -> dict[str, Any]:
 
 
 def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (as statsmodels' ``multipletests(method='holm')``)."""
-    p = np.asarray(p_values, dtype=float)
-    m = len(p)
-    if m == 0:
+    """Holm's step-down adjusted p-values (statsmodels' ``multipletests``)."""
+    if not p_values:
         return []
-    order = np.argsort(p, kind="stable")
-    adjusted_sorted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    adjusted = np.empty(m)
-    adjusted[order] = adjusted_sorted
-    return adjusted.tolist()
+    return multipletests(p_values, method="holm")[1].tolist()
 
 
 def compare_paired(
