@@ -109,7 +109,7 @@ def load_keras_model(path: str | os.PathLike, remedy: str):
     """``keras.models.load_model``, with a damaged or partial file reported as one line naming ``remedy``.
 
     Not compiled: every caller predicts or compiles for itself, and a trained model's optimizer
-    state (half of transfer_model.keras) is then not restored (0.4-0.7 s of a load here).
+    state (half of transfer_model.keras) is then not read.
     """
     import keras
 

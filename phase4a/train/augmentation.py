@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import tensorflow as tf
+
 
 def make_augment(brightness_delta: float) -> Callable:
     """A tf.data map function ``(patch, label) -> (patch, label)`` for one unbatched, square patch."""
-    import tensorflow as tf
-
     def augment(patch, label):
         patch = tf.image.random_flip_left_right(patch)
         patch = tf.image.random_flip_up_down(patch)

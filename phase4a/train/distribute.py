@@ -16,13 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import tensorflow as tf
+
+from ..io import read_json, write_json
+from ..stages import MANIFEST
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 def make_strategy(name: str):
     """The ``tf.distribute`` strategy called ``name`` (one of ``STRATEGIES``)."""
-    import tensorflow as tf
-
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -53,9 +56,6 @@ def describe(config: dict[str, Any], strategy) -> dict[str, Any]:
 
 def record_in_manifest(run, info: dict[str, Any]) -> None:
     """Put the strategy and global batch in run_manifest.json (the step entry is added afterwards)."""
-    from ..io import read_json, write_json
-    from ..stages import MANIFEST
-
     path = run.root / MANIFEST
     manifest = read_json(path) if path.is_file() else {}
     manifest["training"] = info

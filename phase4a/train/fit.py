@@ -63,7 +63,7 @@ def build_training_variables(model: keras.Model, data: Dataset) -> None:
     """Create the optimizer's and metrics' variables before ``fit`` traces the train step.
 
     Without a distribution strategy Keras creates them inside the first trace, and a tf.function
-    that creates variables is traced twice: about 4 s of the report model's first epoch here.
+    that creates variables is traced twice, which is the largest part of a first epoch's tracing.
     """
     if model.optimizer.built:
         return

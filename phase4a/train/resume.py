@@ -219,7 +219,10 @@ def trim_training_log(run: RunDir, epochs: int) -> None:
     log = run.path("training_log")
     if not log.is_file():
         return
-    lines = log.read_text().splitlines()
+    try:
+        lines = log.read_text().splitlines()
+    except UnicodeDecodeError:
+        return  # not a CSV log: previous_epochs says so, and nothing is rewritten
     if not lines:
         return
     width = lines[0].count(",")
@@ -234,19 +237,30 @@ def trim_training_log(run: RunDir, epochs: int) -> None:
 def previous_epochs(run: RunDir, epochs: int) -> list[dict[str, Any]]:
     """The CSV log's rows (0-based epoch; of a repeated epoch the last) for the epochs before ``epochs``.
 
-    A resume needs them to replay early stopping; a log that cannot be read stops the resume rather than
-    restarting patience from nothing."""
+    A resume needs them to replay early stopping; a log that cannot be read, or that lists none of those
+    epochs (every epoch is logged before it is backed up), stops the resume rather than restarting
+    patience from nothing."""
     log = run.path("training_log")
     if epochs == 0:
         return []
-    try:
-        rows = pd.read_csv(log).drop_duplicates(subset="epoch", keep="last")
-    except (ValueError, KeyError, OSError, pd.errors.EmptyDataError) as exc:
-        raise DataError(
-            f"cannot resume: {log} cannot be read ({type(exc).__name__}); "
+
+    def unreadable(reason: str) -> DataError:
+        return DataError(
+            f"cannot resume: {log} cannot be read ({reason}); "
             "re-run phase4a_04_train_transfer.py --retrain to train from the start"
-        ) from None
-    return [row for row in rows.to_dict(orient="records") if int(row["epoch"]) < epochs]
+        )
+
+    try:
+        rows = pd.read_csv(log)
+        if "epoch" not in rows.columns:  # pandas finds no missing column in a log without rows
+            raise KeyError("epoch")
+        rows = rows.drop_duplicates(subset="epoch", keep="last")
+        records = [row for row in rows.to_dict(orient="records") if int(row["epoch"]) < epochs]
+    except (ValueError, KeyError, OSError, pd.errors.EmptyDataError) as exc:
+        raise unreadable(type(exc).__name__) from None
+    if not records:
+        raise unreadable(f"no row for the {epochs} epochs before the resume")
+    return records
 
 
 def history_records(training_log) -> list[dict[str, Any]]:
