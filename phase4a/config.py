@@ -325,17 +325,22 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def parse_bool(flag: str, raw: Any) -> bool:
+    """``raw`` as true or false (a bool, or true/false, 1/0, yes/no, on/off); ``flag`` names it in the error."""
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"{flag} expects true or false, got {raw!r}")
+
+
 def _coerce(key: str, raw: Any, default: Any) -> Any:
     """Convert ``raw`` (a string from the command line, or a JSON value) to the type of ``default``."""
     if isinstance(default, bool):
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in ("true", "1", "yes", "on"):
-            return True
-        if text in ("false", "0", "no", "off"):
-            return False
-        raise ConfigError(f"--{key} expects true or false, got {raw!r}")
+        return parse_bool(f"--{key}", raw)
     if isinstance(default, int):
         if isinstance(raw, bool):
             raise ConfigError(f"--{key} expects an integer, got {raw!r}")

@@ -119,7 +119,7 @@ def build_plan(args: argparse.Namespace, overrides: list[str]) -> tuple[SweepPla
     plan.check_sweep_options(overrides)
     seeds = plan.parse_seeds(args.seeds)
     fractions = plan.parse_fractions(args.train_fractions)
-    vary_split = plan.parse_bool("--vary-split", args.vary_split)
+    vary_split = config_module.parse_bool("--vary-split", args.vary_split)
     factors = plan.parse_factorial(args.factorial)
     presets = plan.parse_presets(args.presets, DEFAULT_PRESETS)
     curve = []

@@ -133,15 +133,6 @@ def parse_fractions(text: str | None) -> list[float]:
     return sorted({*fractions, 1.0})
 
 
-def parse_bool(name: str, text: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off"):
-        return False
-    raise ConfigError(f"{name} expects true or false, got {text!r}")
-
-
 def parse_factorial(specs: list[str] | None) -> list[tuple[str, list[str]]]:
     """``--factorial key=v1,v2 [key=v1,v2 ...]``: (key, values) per factor; keys must be config keys
     that do not make the data, each named once, with at least one value."""
