@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import RunDirBusyError
+from .errors import OutputError, RunDirBusyError
 
 LOCK_FILE = ".phase4a.lock"
 
@@ -46,8 +46,13 @@ def run_dir_lock(run_dir: str | os.PathLike) -> Iterator[None]:
             _held[path] -= 1
         return
     created = not path.parent.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = _acquire(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _acquire(path)
+    except OSError as exc:  # under a file, or read-only: the one-line error io.atomic_path gives too
+        raise OutputError(
+            f"cannot write to {path.parent}: {exc.strerror}; choose a writable directory with --run-dir"
+        ) from None
     _held[path] = 1
     try:
         yield

@@ -6,23 +6,28 @@
   copy them with ``copy_run`` before changing anything); ``trained_cnn_run``: after steps 01-05.
 - ``offline_keras``: KERAS_HOME in a tmp dir and Keras' downloader replaced by a stub that fails
   like an offline machine, so nothing ever touches the network.
-- ``one_code_version`` (automatic): ``git describe`` runs once per session; ``keep_op_determinism``
-  (automatic): TensorFlow's global op determinism is restored after each test.
-- ``session_graph_cache`` (automatic): the traced-graph cache in a tmp dir, shared by the session.
+- ``one_code_version`` (automatic): ``git describe`` runs once per session.
 - ``snapshot``: ``snapshot(dir)`` -> {relative path: (size, mtime_ns)}, to show that nothing changed.
+- ``make_config``, ``PATCH_SHAPE``, ``N_CLASSES``, ``patches``: configs and patches for small models
+  (random weights, no download); ``tiny_transfer_model()``: step 03's model shape in miniature. Used
+  by the tests of models/, accel/ and train/.
+
+Steps run in-process switch TensorFlow's op determinism on (seeding.seed_everything), for the rest of
+the session: TensorFlow has no public API to switch it off again. A test that needs it off runs its
+TensorFlow code in a fresh process (tests/train/test_fit.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import sys
 import urllib.error
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from phase4a import cli
+from phase4a import config as config_module
 
 TINY_OVERRIDES = [
     "--weights",
@@ -51,44 +56,6 @@ def one_code_version():
         yield version
 
 
-@contextlib.contextmanager
-def op_determinism_kept():
-    """Steps run in-process switch TensorFlow's global op determinism on (seed_everything); put it back
-    as it was, so later tests (e.g. of jit_compile, which Keras turns off under determinism) see a clean state."""
-
-    def tf_config():  # only when TensorFlow is loaded: tests that never import it stay fast
-        if "tensorflow" not in sys.modules:
-            return None
-        from tensorflow.python.framework import config
-
-        return config
-
-    config = tf_config()
-    was = bool(config and config.is_op_determinism_enabled())
-    try:
-        yield
-    finally:
-        config = tf_config()
-        if config is not None and config.is_op_determinism_enabled() != was:
-            (config.enable_op_determinism if was else config.disable_op_determinism)()
-
-
-@pytest.fixture(autouse=True)
-def keep_op_determinism():
-    with op_determinism_kept():
-        yield
-
-
-@pytest.fixture(scope="session", autouse=True)
-def session_graph_cache(tmp_path_factory):
-    """Traced graphs (phase4a/graph_cache.py) go to one directory per test session, not the project's
-    phase4a_outputs/; steps run in-process and in child processes share it, as runs of a checkout do."""
-    with pytest.MonkeyPatch.context() as patch:
-        directory = tmp_path_factory.mktemp("graph_cache")
-        patch.setenv("PHASE4A_GRAPH_CACHE", str(directory))
-        yield directory
-
-
 @pytest.fixture(autouse=True)
 def isolated_last_run(tmp_path_factory, monkeypatch):
     """Keep step 01's record of the last run directory out of the project's phase4a_outputs/."""
@@ -100,12 +67,54 @@ def tiny_overrides() -> list[str]:
     return list(TINY_OVERRIDES)
 
 
+PATCH_SHAPE = (8, 8, 6)
+N_CLASSES = 5
+
+
+def make_config(preset: str = "report", **overrides) -> dict:
+    """A resolved config for a small model: random weights (no download), no XLA."""
+    return config_module.resolve(preset, {"weights": "none", "jit_compile": False, **overrides})
+
+
+def tiny_transfer_model(adapter_trainable=False, backbone_trainable=False, random_front=False, classes=3):
+    """The step-03 shape in miniature: upsample, 1x1 adapter, nested backbone with BN, GAP, head."""
+    import keras
+
+    keras.utils.set_random_seed(1)
+    b_in = keras.Input((8, 8, 3))
+    b = keras.layers.Conv2D(4, 3, padding="same", name="b_conv")(b_in)
+    b = keras.layers.BatchNormalization(name="b_bn")(b)
+    backbone = keras.Model(b_in, keras.layers.ReLU()(b), name="tiny_backbone")
+    for layer in backbone.layers:
+        layer.trainable = backbone_trainable
+    inputs = keras.Input((4, 4, 2), name="patches")
+    x = keras.layers.UpSampling2D(2, name="upsample")(inputs)
+    if random_front:
+        x = keras.layers.GaussianNoise(0.1, name="noise")(x)
+    adapter = keras.layers.Conv2D(3, 1, name="band_reduction")
+    x = adapter(x)
+    adapter.trainable = adapter_trainable
+    x = backbone(x)
+    x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    x = keras.layers.Dense(8, activation="relu", name="head_dense")(x)
+    x = keras.layers.Dropout(0.3, name="head_dropout")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture
+def patches():
+    """Eight 8x8x6 reflectance patches and their labels, every class present."""
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 0.4, size=(8, *PATCH_SHAPE)).astype("float32"), np.arange(8) % N_CLASSES
+
+
 def run_steps(run_dir: Path, overrides: list[str], last_step: int, tmp_root: Path) -> Path:
     """Run steps 01..``last_step`` in-process (each script's main) into ``run_dir``; assert each succeeds."""
     from phase4a.steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
 
     mains = [load_pretrained.main, modify_architecture.main, train_transfer.main, evaluate_compare.main]
-    with pytest.MonkeyPatch.context() as patch, op_determinism_kept():
+    with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cli, "LAST_RUN_FILE", tmp_root / "LAST_RUN")
         assert setup_config.main(["--run-dir", str(run_dir), *overrides]) == 0
         for main in mains[: last_step - 1]:

@@ -7,7 +7,9 @@ from phase4a.errors import ConfigError
 
 
 def test_defaults_are_the_report_training_table():
+    """A run with no options is the report's run: its training table is the specification here."""
     resolved = config.resolve()
+    assert resolved == config.resolve("report") and config.PRESETS["report"].overrides == {}
     assert resolved["backbone"] == "resnet50"
     assert resolved["weights"] == "imagenet"
     assert resolved["frozen_layers"] == 150
@@ -91,3 +93,24 @@ def test_loading_a_config_with_stale_keys_fails_clearly(tmp_path):
     (tmp_path / "config.json").write_text('{"epochs": 3, "no_such_key": 1}')
     with pytest.raises(ConfigError, match="no_such_key.*re-run phase4a_01_setup_and_config.py"):
         config.load(tmp_path / "config.json")
+
+
+@pytest.mark.parametrize("key", config.SWITCHES)
+def test_each_speed_up_switch_is_auto_true_or_false(key, tmp_path):
+    assert config.resolve("report")[key] == "auto"  # the seam decides per device (tests/accel/test_seam.py)
+    for spelled, value in (("true", "true"), ("on", "true"), ("1", "true"), ("no", "false"), ("FALSE", "false")):
+        assert config.resolve("report", {key: spelled})[key] == value
+    with pytest.raises(ConfigError, match=rf"--{key} 'fast' is not one of: auto, true, false"):
+        config.resolve("report", {key: "fast"})
+    # A config.json written when the switch was a boolean still loads.
+    (tmp_path / "config.json").write_text(f'{{"{key}": false}}')
+    assert config.load(tmp_path / "config.json")[key] == "false"
+
+
+def test_performance_keys_are_validated():
+    resolved = config.resolve("report", {"distribution_strategy": "mirrored", "jit_compile": "false"})
+    assert resolved["distribution_strategy"] == "mirrored" and resolved["jit_compile"] is False
+    with pytest.raises(ConfigError, match="distribution_strategy"):
+        config.resolve("report", {"distribution_strategy": "tpu"})
+    with pytest.raises(ConfigError, match="intra_op_threads"):
+        config.resolve("report", {"intra_op_threads": "-1"})

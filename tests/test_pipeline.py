@@ -7,23 +7,22 @@ import sys
 import numpy as np
 import pytest
 
-from phase4a import cli, graph_cache, pipeline
+from phase4a import cli, pipeline
 from phase4a.paths import PROJECT_ROOT
 from phase4a.stages import ARTEFACTS, MANIFEST, OPTIONAL_ARTEFACTS, STAGES
 from phase4a.steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
 
-from .conftest import TINY_CNN_OVERRIDES, op_determinism_kept
+from .conftest import TINY_CNN_OVERRIDES, TINY_OVERRIDES
 
-TINY = "--weights none --epochs 1 --mock_train_size 40 --mock_val_counts 2,2,2,2,2 --batch_size 8".split()
 STEP_MAINS = [load_pretrained.main, modify_architecture.main, train_transfer.main, evaluate_compare.main]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
-    with pytest.MonkeyPatch.context() as patch, op_determinism_kept():
+    with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cli, "LAST_RUN_FILE", root / "LAST_RUN")
-        assert setup_config.main(["--run-dir", str(root / "mock"), *TINY]) == 0
+        assert setup_config.main(["--run-dir", str(root / "mock"), *TINY_OVERRIDES]) == 0
         for main in STEP_MAINS:
             assert main(["--run-dir", str(root / "mock")]) == 0
     return root / "mock"
@@ -79,7 +78,8 @@ def test_history_records_metrics_learning_rate_and_time(run_dir):
     epoch = history["epochs"][0]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"):
         assert key in epoch
-    assert epoch["learning_rate"] == pytest.approx(1e-4)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert epoch["learning_rate"] == pytest.approx(config["learning_rate"])  # the rate the epoch ran at
 
 
 def test_metrics_and_report_compare_with_the_published_baseline(run_dir):
@@ -122,17 +122,26 @@ def test_a_missing_input_names_the_step_that_makes_it(tmp_path, capsys):
     )
 
 
-def test_the_drivers_pipeline_runs_the_five_steps_in_one_process(tmp_path, trained_cnn_run, capsys):
-    """The same results as each script's main run one after the other (trained_cnn_run)."""
+def test_the_drivers_pipeline_runs_the_five_steps_in_one_process(tmp_path, trained_cnn_run, capsys, monkeypatch):
+    """The same results as each script's main run one after the other (trained_cnn_run), and no second
+    Python process (no warm-up or step beside the steps)."""
     run = tmp_path / "run"
-    with op_determinism_kept():
+    started = []
+    popen = subprocess.Popen
+
+    def recorded(args, *rest, **kwargs):
+        started.append(args)
+        return popen(args, *rest, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess, "Popen", recorded)
         assert pipeline.main(["--run-dir", str(run), *TINY_CNN_OVERRIDES]) == 0
+    assert not [args for args in started if sys.executable in map(str, args) or "python" in str(args[0])]
     out = capsys.readouterr().out
     assert [line[4:] for line in out.splitlines() if line.startswith("=== ")] == [
         stage.script for stage in STAGES.values()
     ]
     assert (run / ARTEFACTS["metrics"]).read_bytes() == (trained_cnn_run / ARTEFACTS["metrics"]).read_bytes()
-    assert graph_cache._ahead is None  # the warm-up ended with the run: later graphs are never waited for
 
 
 def test_the_drivers_pipeline_needs_a_run_directory(capsys):
@@ -150,6 +159,19 @@ def test_the_drivers_pipeline_stops_at_the_failing_step(tmp_path, capsys):
     assert "FAILED at phase4a_01_setup_and_config.py" in captured.out
     assert "=== phase4a_02" not in captured.out
     assert "--learning_rat" in captured.err
+
+
+def test_step_01_does_not_start_tensorflow(tmp_path):
+    # Step 01 only reads and writes arrays: importing TensorFlow would cost it seconds for nothing.
+    script = (
+        "import pathlib, sys; from phase4a import cli; from phase4a.steps.setup_config import main; "
+        f"cli.LAST_RUN_FILE = pathlib.Path({str(tmp_path / 'LAST_RUN')!r}); "  # not the project's
+        f"code = main(['--run-dir', {str(tmp_path / 'run')!r}, '--weights', 'none']); "
+        "sys.exit(code or ('tensorflow' in sys.modules and 3))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "run" / "data.npz").is_file()
 
 
 @pytest.mark.parametrize("script", sorted(stage.script for stage in STAGES.values()))

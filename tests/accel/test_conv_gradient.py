@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from phase4a.accel.conv_gradient import conv2d, use_fast_conv_gradients
 from phase4a.models.backbones import build_architecture
-from phase4a.models.conv_gradient import conv2d, use_fast_conv_gradients
 from phase4a.models.transfer import build_model
 
-from .conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
 
 
 def gradients(convolve, x, kernel):

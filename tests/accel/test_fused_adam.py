@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from phase4a.fused_adam import use_fused_adam
+from phase4a.accel.fused_adam import use_fused_adam
 
 
 def adam_run(fused: bool, steps: int = 10) -> list[np.ndarray]:

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from phase4a.models.inference import TRAINING_BATCHES_PER_CALL, predict_probabilities
+from phase4a.accel.prediction import TRAINING_BATCHES_PER_CALL, predict_probabilities
 
 
 def _model():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from phase4a import config as config_module
-from phase4a.baseline import PUBLISHED_BASELINE
-from phase4a.evaluation import accuracy_statistics
+from phase4a.evaluate.comparison import accuracy_statistics
+from phase4a.evaluate.published import PUBLISHED_BASELINE
 
 CONFIG = config_module.resolve("report")
 # The report's validation set: 75 patches, 10/21/19/8/17 per class.

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from phase4a.baseline import PUBLISHED_BASELINE, load_baseline
 from phase4a.errors import DataError
+from phase4a.evaluate.published import PUBLISHED_BASELINE, load_baseline
 
 
 def test_published_figures_without_a_metrics_file(tmp_path):

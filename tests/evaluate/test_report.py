@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from phase4a import config as config_module
-from phase4a.baseline import PUBLISHED_BASELINE
-from phase4a.diagnostics import diagnose
-from phase4a.evaluation import accuracy_statistics, classification_metrics, compare_with_baseline
-from phase4a.report import build_report, findings
+from phase4a.evaluate.comparison import accuracy_statistics, compare_with_baseline
+from phase4a.evaluate.diagnosis import diagnose
+from phase4a.evaluate.published import PUBLISHED_BASELINE
+from phase4a.evaluate.report import build_report, findings
+from phase4a.metrics import classification_metrics
 
 NAMES = ["Agriculture", "Forest", "Parcels", "Urban", "Water"]
 Y_TRUE = np.repeat(np.arange(5), [10, 21, 19, 8, 17])

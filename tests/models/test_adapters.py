@@ -11,7 +11,7 @@ from phase4a.errors import ConfigError
 from phase4a.models.adapters import first_conv_sources, true_colour_selection, widen_first_conv
 from phase4a.models.backbones import BACKBONES, weighted_layers
 
-from .conftest import make_config
+from ..conftest import make_config
 
 
 def test_true_colour_selection_picks_b4_b3_b2(patches):

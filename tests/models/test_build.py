@@ -10,7 +10,7 @@ from phase4a.models.backbones import BACKBONES
 from phase4a.models.simple_cnn import build_simple_cnn
 from phase4a.models.transfer import backbone_input_side, build_model, find_backbone
 
-from .conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
 
 ADAPTERS = [*BAND_ADAPTERS, "first_conv"]
 

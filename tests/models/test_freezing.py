@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 
+from phase4a.accel.feature_cache import plan_cache
 from phase4a.errors import ConfigError
-from phase4a.feature_cache import plan_cache
 from phase4a.models.freezing import freeze_first_layers, frozen_count, initial_frozen_count, progressive_plan
 from phase4a.models.transfer import build_model, find_backbone, parameter_counts
 
-from .conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
 
 HEAD = 2048 * 128 + 128 + 128 * 5 + 5
 

@@ -12,7 +12,7 @@ from phase4a.models.backbones import BACKBONES, fold_imagenet_rescaling
 from phase4a.models.preprocessing import rgb_preprocess
 from phase4a.models.transfer import build_model
 
-from .conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
 
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))

@@ -1,4 +1,4 @@
-"""Presets resolve; model keys are validated; class weights, augmentation; weights files load back."""
+"""Presets resolve; model keys are validated; weights files load back."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import pytest
 
 from phase4a import config as config_module
 from phase4a.errors import ConfigError
-from phase4a.training import class_weight_map, make_datasets, needs_full_model_fit
 
-from .conftest import make_config
+from ..conftest import make_config
 
 ISSUE_PRESETS = ["report", "feature_extraction", "less_freezing", "higher_lr", "progressive", "mobilenetv2",
                  "vgg16", "imagenet_preprocessing", "augmented", "simplecnn", "recommended"]  # fmt: skip
@@ -43,28 +42,6 @@ def test_report_preset_keeps_the_reports_behaviour():
 def test_bad_model_values_are_config_errors(overrides, message):
     with pytest.raises(ConfigError, match=message):
         make_config(**overrides)
-
-
-def test_balanced_class_weights_equalise_classes():
-    y = np.array([0] * 6 + [1] * 2 + [2] * 2)
-    weights = class_weight_map(y, 3, "balanced")
-    assert weights == pytest.approx({0: 10 / 18, 1: 10 / 6, 2: 10 / 6})
-    assert class_weight_map(y, 3, "none") is None
-    assert needs_full_model_fit(make_config("augmented")) and not needs_full_model_fit(make_config())
-
-
-def test_augmentation_touches_the_training_split_only(patches):
-    from phase4a.augmentation import make_augment
-
-    X, y = patches
-    train, val = make_datasets(X, y, X, y, batch_size=8, seed=0, augment=make_augment(0.05))
-    augmented = np.concatenate([batch.numpy() for batch, _ in train])
-    assert augmented.shape == X.shape
-    for patch in augmented:  # a flipped/rotated original, every band scaled by one factor in [0.95, 1.05]
-        factors = [np.sort(patch.ravel()) / np.sort(x.ravel()) for x in X]
-        assert any(np.allclose(f, f[0], rtol=1e-4) and 0.95 <= f[0] <= 1.05 for f in factors)
-    assert not np.allclose(np.sort(augmented.ravel()), np.sort(X.ravel()))
-    assert np.array_equal(np.concatenate([batch.numpy() for batch, _ in val]), X)
 
 
 def test_weights_file_loads_back_equal(tmp_path):

@@ -7,14 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phase4a import ablation
 from phase4a import config as config_module
-from phase4a.baseline import PUBLISHED_BASELINE
 from phase4a.errors import ConfigError
-from phase4a.evaluation import accuracy_statistics, classification_metrics, compare_with_baseline
+from phase4a.evaluate.comparison import accuracy_statistics, compare_with_baseline
+from phase4a.evaluate.published import PUBLISHED_BASELINE
 from phase4a.io import sha256_file, write_json, write_text
+from phase4a.metrics import classification_metrics
 from phase4a.stages import RunDir
 from phase4a.steps import setup_config
+from phase4a.sweep import ablation
 
 TINY = ["--weights", "none", "--epochs", "1", "--mock_train_size", "20", "--mock_val_counts", "2,2,2,2,2"]
 NAMES = config_module.REPORT_CLASS_NAMES

@@ -1,5 +1,6 @@
-"""Behaviour of the speed features (issue 7): config keys, tf.data input, XLA flag, feature cache,
-distribution strategies. No timing assertions; the figures come from benchmarks/."""
+"""Compiling and fitting (phase4a/train/fit.py): the XLA flag, variables built before the first trace,
+the tf.data input, class weights and augmentation, training on cached features, and fit under a
+distribution strategy. No timing assertions; the figures come from benchmarks/."""
 
 from __future__ import annotations
 
@@ -8,20 +9,32 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from pathlib import Path
-from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
 
 from phase4a import config as config_module
-from phase4a import distribute, feature_cache
-from phase4a.errors import ConfigError
+from phase4a.accel import feature_cache
+from phase4a.data.dataset import Dataset
+from phase4a.paths import PROJECT_ROOT
 from phase4a.stages import RunDir
-from phase4a.training import build_training_variables, compile_model, make_callbacks, make_datasets
+from phase4a.train.augmentation import make_augment
+from phase4a.train.callbacks import make_callbacks
+from phase4a.train.collapse import CollapseMonitor
+from phase4a.train.fit import (
+    build_training_variables,
+    class_weight_map,
+    compile_model,
+    fit,
+    fit_with_cached_features,
+    keras_validation,
+    make_datasets,
+    needs_full_model_fit,
+)
+from phase4a.train.resume import history_records
 
-ROOT = Path(__file__).resolve().parents[1]
+from ..conftest import make_config, tiny_transfer_model
 
 
 def small_config(**overrides):
@@ -33,61 +46,27 @@ def small_config(**overrides):
 
 def tiny_data(n_train=24, n_val=10, classes=3, seed=0):
     rng = np.random.default_rng(seed)
-    return SimpleNamespace(
+    return Dataset(
         X_train=rng.random((n_train, 4, 4, 2), dtype=np.float32),
         y_train=rng.integers(0, classes, n_train),
         X_val=rng.random((n_val, 4, 4, 2), dtype=np.float32),
         y_val=rng.integers(0, classes, n_val),
         class_names=[f"c{i}" for i in range(classes)],
+        band_names=["b1", "b2"],
     )
 
 
-def tiny_transfer_model(adapter_trainable=False, backbone_trainable=False, random_front=False, classes=3):
-    """The step-03 shape in miniature: upsample, 1x1 adapter, nested backbone with BN, GAP, head."""
-    keras.utils.set_random_seed(1)
-    b_in = keras.Input((8, 8, 3))
-    b = keras.layers.Conv2D(4, 3, padding="same", name="b_conv")(b_in)
-    b = keras.layers.BatchNormalization(name="b_bn")(b)
-    backbone = keras.Model(b_in, keras.layers.ReLU()(b), name="tiny_backbone")
-    for layer in backbone.layers:
-        layer.trainable = backbone_trainable
-    inputs = keras.Input((4, 4, 2), name="patches")
-    x = keras.layers.UpSampling2D(2, name="upsample")(inputs)
-    if random_front:
-        x = keras.layers.GaussianNoise(0.1, name="noise")(x)
-    adapter = keras.layers.Conv2D(3, 1, name="band_reduction")
-    x = adapter(x)
-    adapter.trainable = adapter_trainable
-    x = backbone(x)
-    x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
-    x = keras.layers.Dense(8, activation="relu", name="head_dense")(x)
-    x = keras.layers.Dropout(0.3, name="head_dropout")(x)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs)
+# --- compile and fit ------------------------------------------------------------------------------
 
 
-# --- config keys ---------------------------------------------------------------------------------
-
-
-def test_performance_keys_have_defaults_and_are_validated():
-    config = config_module.resolve("report", {"distribution_strategy": "mirrored", "jit_compile": "false"})
-    assert config["distribution_strategy"] == "mirrored" and config["jit_compile"] is False
-    assert config_module.DEFAULTS["distribution_strategy"] == "default"
-    assert config_module.DEFAULTS["cache_features"] is True
-    with pytest.raises(ConfigError, match="distribution_strategy"):
-        config_module.resolve("report", {"distribution_strategy": "tpu"})
-    with pytest.raises(ConfigError, match="intra_op_threads"):
-        config_module.resolve("report", {"intra_op_threads": "-1"})
-
-
-def test_compile_model_passes_jit_compile():
-    model = tiny_transfer_model()
-    compile_model(model, small_config(jit_compile=True, deterministic=False))
-    assert model.jit_compile is True
+def test_compile_model_asks_for_xla_only_where_it_takes_effect():
     # Keras runs no XLA under op determinism; the config asks for it only where it can take effect.
+    # XLA on (jit_compile true, deterministic false) needs a process without op determinism: see
+    # test_in_a_fresh_process_xla_and_the_mirrored_strategy_take_effect.
+    model = tiny_transfer_model()
     compile_model(model, small_config(jit_compile=True, deterministic=True))
     assert model.jit_compile is False
-    compile_model(model, small_config(jit_compile=False))
+    compile_model(model, small_config(jit_compile=False, deterministic=False))
     assert model.jit_compile is False
 
 
@@ -99,28 +78,6 @@ def test_training_variables_are_built_before_fit_without_touching_weights_or_met
     assert model.optimizer.built  # so fit's first trace creates no variables and runs once
     assert all(np.array_equal(before, w.numpy()) for before, w in zip(weights, model.weights, strict=True))
     assert all(float(v.numpy()) == 0 for metric in model.metrics for v in metric.variables)
-
-
-def test_step_01_does_not_start_tensorflow(tmp_path):
-    # Step 01 only reads and writes arrays: importing TensorFlow would cost it 3-5 s for nothing.
-    script = (
-        "import sys; from phase4a.steps.setup_config import main; "
-        f"code = main(['--run-dir', {str(tmp_path)!r}, '--weights', 'none']); "
-        "sys.exit(code or ('tensorflow' in sys.modules and 3))"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "data.npz").is_file()
-
-
-def test_exit_step_skips_teardown_but_keeps_output_and_exit_code():
-    script = (
-        "import tensorflow, sys; from phase4a.cli import exit_step; "
-        "print('written'); print('warned', file=sys.stderr); exit_step(3)"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 3
-    assert done.stdout.strip() == "written" and done.stderr.strip().endswith("warned")
 
 
 # --- input pipeline ------------------------------------------------------------------------------
@@ -142,17 +99,36 @@ def test_make_datasets_batches_everything_and_shuffles_reproducibly():
     assert np.array_equal(np.concatenate([y.numpy() for _, y in val]), data.y_val)
 
 
-# --- feature cache -------------------------------------------------------------------------------
+def test_balanced_class_weights_equalise_classes():
+    y = np.array([0] * 6 + [1] * 2 + [2] * 2)
+    weights = class_weight_map(y, 3, "balanced")
+    assert weights == pytest.approx({0: 10 / 18, 1: 10 / 6, 2: 10 / 6})
+    # Every class then weighs the same in the loss: count x weight is n / classes for each.
+    assert {c: np.sum(y == c) * w for c, w in weights.items()} == pytest.approx({0: 10 / 3, 1: 10 / 3, 2: 10 / 3})
+    assert class_weight_map(y, 3, "none") is None
+    assert needs_full_model_fit(make_config("augmented")) and not needs_full_model_fit(make_config())
 
 
-def test_cache_plan_needs_everything_up_to_the_backbone_frozen():
-    assert feature_cache.plan_cache(tiny_transfer_model(adapter_trainable=True)) is None
-    assert feature_cache.plan_cache(tiny_transfer_model(backbone_trainable=True)) is None
-    assert feature_cache.plan_cache(tiny_transfer_model(random_front=True)) is None
-    plan = feature_cache.plan_cache(tiny_transfer_model())
-    assert plan is not None and plan.backbone == "tiny_backbone"
-    assert plan.frozen_layers[-1] == "global_pool"  # weight-free layers after the backbone join the cut
-    assert plan.head_layers == ["head_dense", "head_dropout", "predictions"]
+def test_augmentation_touches_the_training_split_only(patches):
+    X, y = patches
+    train, val = make_datasets(X, y, X, y, batch_size=8, seed=0, augment=make_augment(0.05))
+    augmented = np.concatenate([batch.numpy() for batch, _ in train])
+    assert augmented.shape == X.shape
+    for patch in augmented:  # a flipped/rotated original, every band scaled by one factor in [0.95, 1.05]
+        factors = [np.sort(patch.ravel()) / np.sort(x.ravel()) for x in X]
+        assert any(np.allclose(f, f[0], rtol=1e-4) and 0.95 <= f[0] <= 1.05 for f in factors)
+    assert not np.allclose(np.sort(augmented.ravel()), np.sort(X.ravel()))
+    assert np.array_equal(np.concatenate([batch.numpy() for batch, _ in val]), X)
+
+
+def test_fit_validates_through_the_collapse_monitor_only_when_there_is_one():
+    data = tiny_data()
+    monitor = CollapseMonitor(data.X_val, data.y_val, 3)
+    assert keras_validation("val", [keras.callbacks.History(), monitor]) is None
+    assert keras_validation("val", [keras.callbacks.History()]) == "val"
+
+
+# --- training on cached features -------------------------------------------------------------------------------
 
 
 def test_cached_training_trains_the_head_of_the_full_model_and_saves_the_full_model(tmp_path):
@@ -165,7 +141,7 @@ def test_cached_training_trains_the_head_of_the_full_model_and_saves_the_full_mo
     run = RunDir(tmp_path)
     callbacks = make_callbacks(run, config, data)
     plan = feature_cache.plan_cache(model)
-    _, info = feature_cache.fit_with_cached_features(model, data, config, callbacks, plan, verbose=0)
+    _, info = fit_with_cached_features(model, data, config, callbacks, plan, verbose=0)
     assert info["used"] and info["feature_shape"] == [4]
     for before, after in zip(frozen_before, model.get_layer("tiny_backbone").get_weights()):
         assert np.array_equal(before, after)  # BN moving statistics included: inference mode
@@ -174,7 +150,10 @@ def test_cached_training_trains_the_head_of_the_full_model_and_saves_the_full_mo
         warnings.simplefilter("error")  # Keras warns when a saved optimizer does not fit the model
         saved = keras.models.load_model(run.path("best_checkpoint"))
     assert saved.input_shape[1:] == data.X_train.shape[1:]  # the full model, not the head
-    assert int(saved.optimizer.iterations) > 0, "the checkpoint holds the optimizer that trained the head"
+    # The optimizer that trained the head, as it was after the best epoch: 24 patches, 3 steps an epoch.
+    accuracy = [epoch["val_accuracy"] for epoch in history_records(run.path("training_log"))]
+    best_epoch = 1 + accuracy.index(max(accuracy))
+    assert int(saved.optimizer.iterations) == 3 * best_epoch, "the checkpoint holds the optimizer that trained the head"
     assert len(saved.layers) == len(model.layers)
     extractor, head = feature_cache.split_model(model, plan)
     via_cache = head.predict(extractor.predict(data.X_val, verbose=0), verbose=0)
@@ -183,8 +162,6 @@ def test_cached_training_trains_the_head_of_the_full_model_and_saves_the_full_mo
 
 def test_cached_training_has_the_losses_of_training_the_full_model(tmp_path):
     """Several batches per epoch (the cached head runs an epoch's batches in one call), the same numbers."""
-    from phase4a.training import fit, history_records
-
     data = tiny_data(n_train=40)
     config = small_config(jit_compile=False, epochs=3)
     losses = {}
@@ -195,7 +172,7 @@ def test_cached_training_has_the_losses_of_training_the_full_model(tmp_path):
         keras.utils.set_random_seed(config["seed"])
         callbacks = make_callbacks(run, config, data)
         if cached:
-            feature_cache.fit_with_cached_features(model, data, config, callbacks, feature_cache.plan_cache(model), 0)
+            fit_with_cached_features(model, data, config, callbacks, feature_cache.plan_cache(model), 0)
         else:
             fit(model, data, config, callbacks, verbose=0)
         losses[cached] = [(e["loss"], e["val_loss"]) for e in history_records(run.path("training_log"))]
@@ -203,18 +180,9 @@ def test_cached_training_has_the_losses_of_training_the_full_model(tmp_path):
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
 
 
-# --- distribution --------------------------------------------------------------------------------
+# --- in a fresh process ----------------------------------------------------------------------------
 
-
-def test_default_strategy_has_one_replica():
-    strategy = distribute.make_strategy("default")
-    info = distribute.describe(small_config(batch_size=16), strategy)
-    assert info["replicas"] == 1 and info["global_batch_size"] == 16
-    with pytest.raises(ValueError, match="unknown distribution_strategy"):
-        distribute.make_strategy("parameter_server")
-
-
-MIRRORED_SCRIPT = textwrap.dedent(
+FRESH_PROCESS_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import numpy as np
@@ -222,9 +190,16 @@ MIRRORED_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from phase4a import config as config_module, distribute
-    from phase4a.training import compile_model, fit
+    from phase4a import config as config_module
+    from phase4a.train import distribute
+    from phase4a.train.fit import compile_model, fit
     from types import SimpleNamespace
+
+    # Without op determinism (no step has run in this process), jit_compile takes effect.
+    xla = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    compile_model(xla, dict(config_module.DEFAULTS, jit_compile=True, deterministic=False, preset="test"))
+    plain = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    compile_model(plain, dict(config_module.DEFAULTS, jit_compile=True, deterministic=True, preset="test"))
 
     config = dict(config_module.DEFAULTS, batch_size=4, epochs=1, jit_compile=False,
                   distribution_strategy="mirrored", preset="test")
@@ -240,15 +215,17 @@ MIRRORED_SCRIPT = textwrap.dedent(
     history = fit(model, data, config, [], verbose=0, global_batch_size=info["global_batch_size"])
     info["epochs"] = len(history.history["loss"])
     info["variable_devices"] = len(model.weights[0].values) if hasattr(model.weights[0], "values") else 1
+    info["xla"] = [xla.jit_compile, plain.jit_compile]
     print("RESULT " + json.dumps(info))
     """
 )
 
 
-def test_mirrored_strategy_on_two_logical_cpus_trains_with_the_global_batch():
-    # Logical devices must be configured before TensorFlow initialises: a fresh process.
+def test_in_a_fresh_process_xla_and_the_mirrored_strategy_take_effect():
+    """Logical devices must be configured before TensorFlow initialises, and op determinism, which the
+    steps run in this process switch on for good, keeps Keras from XLA: both need a fresh process."""
     done = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", FRESH_PROCESS_SCRIPT], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
@@ -257,25 +234,4 @@ def test_mirrored_strategy_on_two_logical_cpus_trains_with_the_global_batch():
     assert info["replicas"] == 2
     assert info["global_batch_size"] == 8
     assert info["epochs"] == 1
-
-
-def test_keras_saving_reuses_its_skipsets_and_saves_the_same_weights(tmp_path):
-    from keras.src.saving.saving_lib import get_attr_skipset
-
-    from phase4a.io import cache_keras_saving_skipsets
-
-    keras.backend.clear_session()
-    inputs = keras.Input((4,))
-    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Dense(3)(inputs)))
-    model.save_weights(tmp_path / "before.weights.h5")
-    # Keras 3.15 builds the set anew on every call; once a Keras release caches it, the workaround can go.
-    assert get_attr_skipset("Layer") is not get_attr_skipset("Layer")
-
-    cache_keras_saving_skipsets()
-    assert get_attr_skipset("Layer") is get_attr_skipset("Layer")
-    model.save_weights(tmp_path / "after.weights.h5")
-    restored = keras.models.clone_model(model)
-    restored.load_weights(tmp_path / "after.weights.h5")
-    for saved, original in zip(restored.get_weights(), model.get_weights(), strict=True):
-        np.testing.assert_array_equal(saved, original)
-    restored.load_weights(tmp_path / "before.weights.h5")  # files from before the cache still load
+    assert info["xla"] == [True, False], "jit_compile takes effect unless deterministic kernels are on"

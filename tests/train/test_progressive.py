@@ -5,14 +5,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from phase4a import training
 from phase4a.data.dataset import Dataset
 from phase4a.models.backbones import build_architecture
 from phase4a.models.freezing import freeze_first_layers, initial_frozen_count
 from phase4a.models.transfer import build_model, find_backbone
 from phase4a.stages import BACKUP_DIR, RunDir
+from phase4a.train import progressive
+from phase4a.train.callbacks import make_callbacks
 
-from .conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
 
 
 class TrainableAtEpochStart(keras.callbacks.Callback):
@@ -24,14 +25,14 @@ class TrainableAtEpochStart(keras.callbacks.Callback):
         self.counts[epoch] = len(self.model.trainable_weights)
 
 
-def eager_compile(model, config):
+def eager_compile(model, config, steps_per_execution=1):
     """compile_model without graph tracing: the same optimiser and loss, faster for two-sample epochs."""
     model.compile(keras.optimizers.Adam(config["learning_rate"]), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"], run_eagerly=True)  # fmt: skip
+                  metrics=["accuracy"], run_eagerly=True, steps_per_execution=steps_per_execution)  # fmt: skip
 
 
 def test_phases_unfreeze_at_the_right_epochs(patches, monkeypatch, tmp_path):
-    monkeypatch.setattr(training, "compile_model", eager_compile)
+    monkeypatch.setattr(progressive, "compile_model", eager_compile)
     config = make_config("progressive", backbone="mobilenetv2", progressive_stages=2, phase_epochs=2, batch_size=8)
     keras.utils.set_random_seed(0)
     model = build_model(config, build_architecture("mobilenetv2", (32, 32, 3)), PATCH_SHAPE, N_CLASSES)
@@ -40,7 +41,7 @@ def test_phases_unfreeze_at_the_right_epochs(patches, monkeypatch, tmp_path):
     X, y = patches
     data = Dataset(X, y, X[:5], np.arange(5), ["a", "b", "c", "d", "e"], list(config["band_names"]))
     watcher, run = TrainableAtEpochStart(), RunDir(tmp_path)
-    phases = training.fit_progressive(model, data, config, [watcher, *training.make_callbacks(run, config)], run, 0)
+    phases = progressive.fit_progressive(model, data, config, [watcher, *make_callbacks(run, config)], run, 0)
 
     assert [p["frozen_layers"] for p in phases] == [154, 143, 116]  # all; then top; then top + block_15
     assert [p["first_epoch"] for p in phases] == [1, 3, 5]

@@ -1,4 +1,5 @@
-"""Step 04 killed mid-run resumes from its last finished epoch; a finished run is not trained again."""
+"""Step 04 killed mid-run resumes from its last finished epoch (phase4a/train/resume.py, TrainingBackup);
+a finished run is not trained again."""
 
 from __future__ import annotations
 
@@ -14,11 +15,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from phase4a import config as config_module
+from phase4a import io as io_module
+from phase4a.errors import DataError
 from phase4a.paths import PROJECT_ROOT
 from phase4a.stages import BACKUP_DIR, RunDir
 from phase4a.steps import train_transfer
+from phase4a.train import progressive
+from phase4a.train.callbacks import BestCheckpoint, make_callbacks
+from phase4a.train.resume import (
+    BACKUP_FILE,
+    FINISHED_PHASES_FILE,
+    PHASE_END_WEIGHTS_FILE,
+    TrainingBackup,
+    backed_up_epochs,
+)
 
-from .conftest import TINY_OVERRIDES, run_steps
+from ..conftest import TINY_CNN_OVERRIDES, TINY_OVERRIDES, run_steps
+from .test_progressive import eager_compile
 
 # ------------------------------------------------------------------ callback state across a resume
 
@@ -50,11 +64,11 @@ class _Scripted:
 
 
 def _tiny_fit(run: RunDir, scripted: _Scripted, epochs: int):
+    """Fit a tiny model with step 04's callbacks, continuing at the backed-up epoch as step 04 does."""
     import keras
 
-    from phase4a.training import make_callbacks
-
     config = {
+        **config_module.DEFAULTS,
         "checkpoint_monitor": "val_accuracy",
         "monitor": "val_loss",
         "early_stopping_patience": 10,
@@ -65,11 +79,24 @@ def _tiny_fit(run: RunDir, scripted: _Scripted, epochs: int):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # Adam's moments exist before fit, as step 04's fit makes them (build_training_variables), so that
+    # TrainingBackup can restore them.
+    model.optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
     callbacks = [scripted.callback, *make_callbacks(run, config)]
+    initial_epoch = backed_up_epochs(run.root / BACKUP_DIR)
     try:
-        model.fit(X, y, validation_data=(X, y), epochs=epochs, batch_size=8, callbacks=callbacks, verbose=0)
+        model.fit(
+            X,
+            y,
+            validation_data=(X, y),
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            batch_size=8,
+            callbacks=callbacks,
+            verbose=0,
+        )
     except KeyboardInterrupt:
         pass
     return model, callbacks
@@ -86,7 +113,7 @@ def test_callbacks_keep_their_state_across_a_resume(tmp_path):
     first = _Scripted(val_loss, val_accuracy, crash_at=3, keep_weights_of=1)
     _tiny_fit(run, first, epochs=6)
     assert first.seen == [0, 1, 2]
-    assert (tmp_path / BACKUP_DIR / "training_metadata.json").is_file()
+    assert backed_up_epochs(tmp_path / BACKUP_DIR) == 3
     checkpoint_mtime = run.path("best_checkpoint").stat().st_mtime_ns
 
     second = _Scripted(val_loss, val_accuracy)
@@ -97,7 +124,7 @@ def test_callbacks_keep_their_state_across_a_resume(tmp_path):
     assert early.wait == 4  # epochs 3-6 without improvement, counted across the kill
     for restored, best in zip(model.get_weights(), first.weights[1]):
         np.testing.assert_array_equal(restored, best)
-    checkpoint = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.ModelCheckpoint))
+    checkpoint = next(cb for cb in callbacks if isinstance(cb, BestCheckpoint))
     assert checkpoint.best == 0.6
     assert run.path("best_checkpoint").stat().st_mtime_ns == checkpoint_mtime, "a worse epoch replaced the best"
     # ReduceLROnPlateau (patience 2, best 0.5 at epoch 2): epoch 3 before the kill and epoch 4 after it
@@ -107,74 +134,85 @@ def test_callbacks_keep_their_state_across_a_resume(tmp_path):
     epochs = [int(row[header.index("epoch")]) for row in rows[1:]]
     assert epochs == [0, 1, 2, 3, 4, 5]
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-2 / 4)
-    assert not (tmp_path / BACKUP_DIR).exists(), "the backup is removed when training finishes"
+    # Step 04 removes the backup once training finished (test_killed_training_process_resumes).
 
 
-def test_backup_keeps_the_previous_epoch_and_survives_a_kill_while_saving(tmp_path, monkeypatch):
-    """Each backup replaces the last one whole and the one before is kept beside it (Keras' fallback
-    when the latest cannot be read); a save killed half-way leaves both as they were, and one killed
-    between its two renames resumes from the previous backup, with that backup's epoch."""
+def _dense():
     import keras
 
-    from phase4a.training import AtomicBackupAndRestore
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer="adam", loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def _step_adam(model):
+    """Change the weights and Adam's moments and step count, as a training epoch does."""
+    import keras
+
+    for variable in model.optimizer.variables:
+        variable.assign(keras.ops.convert_to_numpy(variable) + 1)
+    model.set_weights([w + 1 for w in model.get_weights()])
+
+
+def test_a_kill_while_the_backup_is_written_leaves_the_previous_backup_whole(tmp_path, monkeypatch):
+    """Each epoch's backup (weights, optimizer state, epochs done) replaces the last one in one rename; a
+    write killed half-way leaves the previous backup as it was, and a resume restores all of it."""
+    import keras
 
     backup_dir = tmp_path / "backup"
+    model = _dense()
+    backup = TrainingBackup(backup_dir)
+    backup.set_model(model)
+    for epoch in range(2):
+        _step_adam(model)
+        backup.on_epoch_end(epoch)
+    saved_weights = model.get_weights()
+    saved_optimizer = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
 
-    def dense():
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    savez = np.savez
+
+    def killed_while_writing(handle, **arrays):
+        savez(handle, **dict(list(arrays.items())[:2]))  # part of the arrays reach the file
+        raise KeyboardInterrupt("simulated kill")
+
+    _step_adam(model)
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(io_module.np, "savez", killed_while_writing)
+        backup.on_epoch_end(2)
+    assert sorted(path.name for path in backup_dir.iterdir()) == [BACKUP_FILE], "no half-written file is left"
+    assert backed_up_epochs(backup_dir) == 2
+
+    resumed = _dense()
+    restore = TrainingBackup(backup_dir)
+    restore.set_model(resumed)
+    restore.on_train_begin()
+    for restored, expected in zip(resumed.get_weights(), saved_weights, strict=True):
+        np.testing.assert_array_equal(restored, expected)
+    restored_optimizer = [keras.ops.convert_to_numpy(v) for v in resumed.optimizer.variables]
+    for restored, expected in zip(restored_optimizer, saved_optimizer, strict=True):
+        np.testing.assert_array_equal(restored, expected)
+
+
+def test_a_backup_of_another_trainable_set_stops_the_resume_in_one_line(tmp_path):
+    """The same layers with another trainable set (another optimizer state): the resume stops and says
+    how to start again, instead of restoring Adam's moments into the wrong variables."""
+    import keras
+
+    def two_layers(frozen_first: bool):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+        model.layers[0].trainable = not frozen_first
         model.compile(optimizer="adam", loss="mse")
         model.optimizer.build(model.trainable_variables)
         return model
 
-    model = dense()
-    backup = AtomicBackupAndRestore(str(backup_dir), double_checkpoint=True)
-    backup.set_model(model)
-    saved = []
-    for epoch in range(2):
-        model.set_weights([w + 1 for w in model.get_weights()])
-        saved.append(model.get_weights())
-        backup.on_epoch_end(epoch)
-
-    def assert_weights(name, expected):
-        readable = tmp_path / "read.weights.h5"  # Keras reads only files named *.weights.h5
-        readable.write_bytes((backup_dir / name).read_bytes())
-        restored = dense()
-        restored.load_weights(readable)
-        for read_back, weights in zip(restored.get_weights(), expected):
-            np.testing.assert_array_equal(read_back, weights)
-
-    def assert_backups():
-        assert_weights("latest.weights.h5", saved[1])
-        assert_weights("latest.weights.h5.bkp", saved[0])
-        assert json.loads((backup_dir / "training_metadata.json").read_text())["epoch"] == 2
-        assert json.loads((backup_dir / "training_metadata.json.bkp").read_text())["epoch"] == 1
-        assert sorted(p.name for p in backup_dir.iterdir()) == [
-            "latest.weights.h5",
-            "latest.weights.h5.bkp",
-            "training_metadata.json",
-            "training_metadata.json.bkp",
-        ]
-
-    assert_backups()
-
-    def killed_while_saving(path, **kwargs):
-        Path(path).write_bytes(b"\x89HDF")
-        raise KeyboardInterrupt("simulated kill")
-
-    monkeypatch.setattr(model, "save_weights", killed_while_saving)
-    with pytest.raises(KeyboardInterrupt):
-        backup.on_epoch_end(2)
-    assert_backups()
-
-    # The state a kill between the save's renames leaves: the latest moved to the previous' place.
-    os.replace(backup_dir / "latest.weights.h5", backup_dir / "latest.weights.h5.bkp")
-    resumed = dense()
-    restore = AtomicBackupAndRestore(str(backup_dir), double_checkpoint=True)
-    restore.set_model(resumed)
-    restore.on_train_begin()
-    for weights, expected in zip(resumed.get_weights(), saved[1]):
-        np.testing.assert_array_equal(weights, expected)
-    assert resumed._initial_epoch == 2
+    backup = TrainingBackup(tmp_path)
+    backup.set_model(two_layers(frozen_first=False))
+    backup.on_epoch_end(0)
+    restore = TrainingBackup(tmp_path)
+    restore.set_model(two_layers(frozen_first=True))
+    with pytest.raises(DataError, match=r"another model.* re-run phase4a_04_train_transfer.py --retrain$"):
+        restore.on_train_begin()
 
 
 # ------------------------------------------------------------------ a real process, killed
@@ -306,7 +344,7 @@ PROGRESSIVE_OVERRIDES = [
 
 
 class _Watcher:
-    """Builds a callback, placed just before BackupAndRestore, that records at the start of each epoch
+    """Builds a callback, placed just before TrainingBackup, that records at the start of each epoch
     the optimizer's step count and learning rate and the trainable weight count, and can kill the run at
     the end of epoch ``kill_at``: after the CSV log has its row, before the backup has it (the worst moment)."""
 
@@ -335,22 +373,16 @@ class _Watcher:
 def _train_watched(run_dir: Path, watcher: _Watcher, monkeypatch, *options: str) -> int:
     """Step 04 in-process, eagerly (no graph tracing: seconds, not minutes, for one-step epochs), with
     ``watcher``'s callback among its callbacks; returns its exit status."""
-    import keras
-
-    from phase4a import training
-
-    from .models.test_progressive import eager_compile
-
-    make_callbacks = training.make_callbacks
 
     def with_watcher(*args, **kwargs):
         callbacks = make_callbacks(*args, **kwargs)
-        at = next(i for i, cb in enumerate(callbacks) if isinstance(cb, keras.callbacks.BackupAndRestore))
+        at = next(i for i, cb in enumerate(callbacks) if isinstance(cb, TrainingBackup))
         return [*callbacks[:at], watcher.callback, *callbacks[at:]]
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "make_callbacks", with_watcher)
-        patch.setattr(training, "compile_model", eager_compile)
+        patch.setattr(train_transfer, "make_callbacks", with_watcher)
+        patch.setattr(train_transfer, "compile_model", eager_compile)
+        patch.setattr(progressive, "compile_model", eager_compile)
         return train_transfer.main(["--run-dir", str(run_dir), "--quiet", *options])
 
 
@@ -359,15 +391,13 @@ def test_killed_progressive_run_resumes_in_its_phase(tmp_path, monkeypatch, copy
     runs epoch 4 again in phase 1 with that phase's learning rate, trainable set and optimizer state.
     Killed again while writing phase 2's first backup: the next restart begins phase 2 afresh. The
     history then has the epochs and phases of an uninterrupted run."""
-    from phase4a.training import FINISHED_PHASES_FILE
-
     run = run_steps(tmp_path / "run", PROGRESSIVE_OVERRIDES, 3, tmp_path)
     first = _Watcher(kill_at=3)
     assert _train_watched(run, first, monkeypatch) == 130
     assert _logged_epochs(run / "training_log.csv") == [0, 1, 2, 3]
     backup = run / BACKUP_DIR
     assert [p["phase"] for p in json.loads((backup / FINISHED_PHASES_FILE).read_text())] == [0]
-    assert json.loads((backup / "phase_1" / "training_metadata.json").read_text())["epoch"] == 3
+    assert backed_up_epochs(backup / "phase_1") == 3
     assert not (run / "training_history.json").exists()
 
     # Neither --retrain nor a backup of another config resumes: training starts again at epoch 1.
@@ -391,7 +421,10 @@ def test_killed_progressive_run_resumes_in_its_phase(tmp_path, monkeypatch, copy
     assert [second.started[epoch][:2] for epoch in (3, 4)] == [(1, pytest.approx(3e-4)), (0, pytest.approx(9e-5))]
     assert first.started[2][2] == second.started[3][2] < second.started[4][2]
     assert [p["phase"] for p in json.loads((backup / FINISHED_PHASES_FILE).read_text())] == [0, 1]
-    (backup / "phase_2" / "latest.weights.h5").write_bytes(b"\x89HDF")  # as a kill in the middle of its save
+    # What a SIGKILL in the middle of phase 2's first backup leaves: the temporary file, never a backup.
+    assert not (backup / "phase_2" / BACKUP_FILE).exists()
+    (backup / "phase_2").mkdir(exist_ok=True)
+    (backup / "phase_2" / ".latest_epoch.k1ll3d.tmp.npz").write_bytes(b"PK\x03\x04")
 
     third = _Watcher()
     assert _train_watched(run, third, monkeypatch) == 0
@@ -428,19 +461,17 @@ def test_progressive_phase_that_stopped_before_a_kill_is_not_trained_on(tmp_path
     """Each phase stops at its second epoch (a validation loss within 1e9 over two epochs counts as
     flat). Killed after phase 0 stopped, before its record: the restart must not run phase 0's third
     epoch, and the run ends with the epochs and phases of an uninterrupted one."""
-    from phase4a import training
-
     flat = ["--phase_epochs", "3", "--flat_stop", "true", "--flat_tolerance", "1e9", "--flat_epochs", "2"]
     run = run_steps(tmp_path / "run", [*PROGRESSIVE_OVERRIDES, *flat], 3, tmp_path)
-    write_weights = training.write_weights
+    write_weights = progressive.write_weights
 
     def killed_before_the_phase_record(path, weights, **tags):
-        if path.name == training.PHASE_END_WEIGHTS_FILE:
+        if path.name == PHASE_END_WEIGHTS_FILE:
             raise KeyboardInterrupt("simulated kill")
         write_weights(path, weights, **tags)
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "write_weights", killed_before_the_phase_record)
+        patch.setattr(progressive, "write_weights", killed_before_the_phase_record)
         assert _train_watched(run, _Watcher(), monkeypatch) == 130
     assert _logged_epochs(run / "training_log.csv") == [0, 1]
 
@@ -454,3 +485,47 @@ def test_progressive_phase_that_stopped_before_a_kill_is_not_trained_on(tmp_path
         (2, 7, 2),
     ]
     assert [e["epoch"] for e in history["epochs"]] == [1, 2, 4, 5, 7, 8]
+
+
+# ------------------------------------------------------------------ a log that cannot be read
+
+
+@pytest.fixture(scope="module")
+def killed_cnn_run(tmp_path_factory):
+    """A tiny SimpleCNN run whose step 04 was killed after its second epoch, with one epoch backed up."""
+    root = tmp_path_factory.mktemp("killed_cnn")
+    run = run_steps(root / "run", [*TINY_CNN_OVERRIDES, "--epochs", "3"], 3, root)
+    with pytest.MonkeyPatch.context() as patch:
+        assert _train_watched(run, _Watcher(kill_at=1), patch) == 130
+    assert backed_up_epochs(run / BACKUP_DIR) == 1 and _logged_epochs(run / "training_log.csv") == [0, 1]
+    return run
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda log: log.unlink(), id="deleted"),
+        pytest.param(lambda log: log.write_text(""), id="empty"),
+        pytest.param(lambda log: log.write_text("garbage\n1,2\n"), id="no-epoch-column"),
+        pytest.param(lambda log: log.write_text(log.read_text().splitlines()[0] + "\n"), id="no-rows"),
+        pytest.param(lambda log: log.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe"), id="binary"),
+    ],
+)
+def test_a_resume_whose_training_log_cannot_be_read_stops_in_one_line(
+    damage, killed_cnn_run, copy_run, monkeypatch, capsys, snapshot
+):
+    """Early stopping's state comes from the log: without it the resume stops, rather than restarting
+    patience from nothing, and says how to train from the start instead."""
+    run = copy_run(killed_cnn_run)
+    damage(run / "training_log.csv")
+    before = snapshot(run / BACKUP_DIR)
+    capsys.readouterr()
+    assert _train_watched(run, _Watcher(), monkeypatch) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert err.startswith(f"error: cannot resume: {run / 'training_log.csv'} cannot be read (")
+    assert err.endswith("re-run phase4a_04_train_transfer.py --retrain to train from the start")
+    assert snapshot(run / BACKUP_DIR) == before, "the backup is kept: a repaired log resumes from it"
+    assert not (run / "training_history.json").exists()
+    with pytest.raises(DataError):  # the same from the callbacks alone
+        make_callbacks(RunDir(run), config_module.load(run / "config.json"))

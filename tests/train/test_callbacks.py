@@ -1,0 +1,28 @@
+"""The callbacks step 04 trains with (phase4a/train/callbacks.py): their order and options."""
+
+import keras
+import numpy as np
+
+from phase4a import config as config_module
+from phase4a.data.dataset import Dataset
+from phase4a.stages import RunDir
+from phase4a.train.callbacks import make_callbacks
+from phase4a.train.collapse import CollapseMonitor
+
+
+def test_make_callbacks_puts_the_monitor_before_the_log_and_early_stopping(tmp_path):
+    config = {**config_module.resolve("report"), "collapse_stop": True, "flat_epochs": 3}
+    x = np.zeros((4, 8, 8, 6), dtype="float32")
+    y = np.arange(4) % 2
+    data = Dataset(x, y, x, y, ["a", "b"], ["B2", "B3", "B4", "B8", "B11", "B12"])
+    callbacks = make_callbacks(RunDir(tmp_path), config, data)
+
+    def position(kind):
+        return next(i for i, callback in enumerate(callbacks) if isinstance(callback, kind))
+
+    monitor = position(CollapseMonitor)
+    assert monitor < position(keras.callbacks.CSVLogger)
+    assert monitor < position(keras.callbacks.EarlyStopping)
+    assert callbacks[monitor].stop_on_collapse and not callbacks[monitor].stop_on_flat
+    assert callbacks[monitor].flat_epochs == 3
+    assert CollapseMonitor not in [type(cb) for cb in make_callbacks(RunDir(tmp_path), config)]
