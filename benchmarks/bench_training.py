@@ -1,41 +1,34 @@
-"""Issue 7 benchmark: one run, one JSON file in benchmarks/results/, one table.
+"""The pipeline's speed, memory and disk: one run, one JSON file in benchmarks/results/, one table.
+docs/performance.md is generated from that JSON: ``python -m benchmarks.summarise FILE --out docs/performance.md``.
 
-Usage: python -m benchmarks.bench_training [--epochs N] [--work-dir DIR] [--skip-driver]
+Usage: python -m benchmarks.bench_training [--epochs N] [--quick] [--work-dir DIR] [--skip SECTION,...]
+                                            [--baseline-ref GIT_REF | --baseline-dir DIR] [--pairs N]
 
-1. The mock driver's command (steps 01..05 in one process, phase4a.pipeline, the mock's fast config):
-   wall time, peak RSS, and each step's work (from run_manifest.json); then the five scripts one by
-   one, each its own process: per step wall time split into start-up (wall - work: interpreter,
-   imports, TensorFlow start, exit) and work, and peak RSS (os.wait4 per child).
-2. Step 04's training path (phase4a.steps.train_transfer, report config, mock 300/75 data) vs a
-   minimal hand-written ``model.fit`` of the identical model file and data, in this process:
-   steady-state samples/s (median epoch after the first; epoch time includes validation), the ratio, and
-   what the first epoch costs on top of a steady one (tracing and building the graphs). Step 04's
-   epochs are also timed with its per-epoch callbacks (checkpoint, early-stopping weights, backup),
-   which plain ``model.fit`` does not have.
-   The pipeline is also run with ``fast_conv_gradient false`` (TensorFlow's own Conv2D gradient).
-3. FLOP/s: forward FLOPs counted per layer (Conv2D and Dense multiply-adds x 2; BatchNorm, ReLU,
-   adds and pooling ignored: under 1%). Convention: a training sample costs 3x forward, a validation
-   sample 1x. Compared with dense float32 matmul FLOP/s (tf.linalg.matmul 2048^2) measured here in two
-   child processes, with TensorFlow's oneDNN kernels and with its own (TF_ENABLE_ONEDNN_OPTS=1 / 0): the
-   faster is the machine's rate. The steady epoch (median) and the fastest epoch after the first
-   (peak, like the matmul's best of 10) each give a share. A second reference, the bound: the model's
-   own layers as matmuls of their shapes at batch 32 (forward, input and kernel gradients), timed the
-   same way; an epoch of them is as fast as this machine's kernels can multiply those shapes.
-4. The feature_extraction preset (steps 01-03 run for it): step 04 with and without cached backbone
-   features, per-epoch seconds.
-5. The graph cache (phase4a/graph_cache.py): every run above starts with it empty, as a first run
-   does; then step 04's training path runs once more in a new process, which reads the graphs the
-   in-process run traced and optimised: its first epoch against its steady one, and its losses
-   against the in-process run's. The mock driver is also run again, reading its own graphs.
-6. The drivers' warm-up (phase4a/graph_warmup.py): the mock driver with --epochs N and an empty
-   cache, a first run whose warm-up process builds step 04's graphs while steps 02-03 run; its step
-   04's epochs as in 2 (first against steady, share of the matmul), and its losses against 2's.
+Sections, in the order they run (benchmarks/README.md says what each figure means):
+  driver         the mock driver's command (every step in one process, phase4a.pipeline): wall time,
+                 peak RSS, each step's work (run_manifest.json), and the bytes of the finished run directory
+  scripts        the step scripts one by one, a process each: per step wall time, start-up (wall - work),
+                 work and peak RSS
+  matmul         the 2048^2 float32 matmul with oneDNN's kernels and TensorFlow's own (child processes),
+                 and the bound: the model's own layers as matmuls of their shapes at batch 32
+  training       in this process, on the driver's model file and data, report config: a plain
+                 ``model.fit``; a plain ``model.fit`` with Keras' equivalent callbacks (ModelCheckpoint
+                 best only, EarlyStopping restoring the best weights, ReduceLROnPlateau,
+                 BackupAndRestore, CSVLogger); step 04 as users run it (its epochs with its callbacks,
+                 and without them: the saving's share); step 04 with TensorFlow's Conv2D gradient
+  feature_cache  the feature_extraction preset's step 04 with and without cached backbone features
+  sweep          a small ablation sweep (python -m phase4a.sweep.ablation, --sweep-presets, 1 epoch):
+                 wall time and peak RSS against the sum of its runs' training_seconds, and its bytes
+  baseline       with --baseline-ref or --baseline-dir: the mock driver's wall time and step 04's steady
+                 epoch of this checkout and of the baseline, alternated A B A B (--pairs), each run a
+                 fresh process and run directory
 Timings are noisy on a shared 2-core machine: other processes may run at the same time.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -43,18 +36,26 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from phase4a.stages import STAGES
+from phase4a.stages import STAGES, RunDir
+
+from .figures import disk_usage, epoch_figures, saving_share, slowdown, speedup, steady
+from .targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 STEPS = tuple(stage.script for stage in STAGES.values())
+TRAIN_SCRIPT = STAGES["train"].script
 # The mock driver's fast offline config (run_phase4a_mock.sh), on the report's 300/75 mock data.
 MOCK_ARGS = ["--overwrite", "--data_source", "mock", "--weights", "none", "--epochs", "2"]
 BATCH_SIZE = 32  # the report's
+SECTIONS = ("driver", "scripts", "matmul", "training", "feature_cache", "sweep", "baseline")
+SWEEP_PRESETS = "report,higher_lr"  # two runs of the same backbone: what a sweep can share between runs
 
 
 def machine() -> dict:
@@ -70,50 +71,89 @@ def machine() -> dict:
         "cpu_model": fields.get("model name", platform.processor()),
         "cpu_count": os.cpu_count(),
         "vector_extensions": sorted(flags & {"avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}),
+        "python": platform.python_version(),
+        "tensorflow": importlib.metadata.version("tensorflow"),
+        "keras": importlib.metadata.version("keras"),
+        "load_average_at_start": list(os.getloadavg()),
     }
 
 
-def run_child(cmd: list[str]) -> dict:
-    """Run ``cmd``; wall seconds and the child's own peak RSS (MiB)."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = proc.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({code}):\n{output[-3000:]}")
-    return {"wall": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+def git(checkout: Path, *args: str) -> str | None:
+    done = subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def code_version(checkout: Path) -> dict:
+    """The commit a checkout is at, and whether tracked files differ from it (None: not a git checkout)."""
+    status = git(checkout, "status", "--porcelain", "--untracked-files=no")
+    return {"commit": git(checkout, "rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
+
+
+# Runs a command and writes its wall seconds and peak RSS to the file named first. Linux folds the memory
+# image a child is forked from into its ru_maxrss when it execs, so a child of this process, once it has
+# trained models, would report at least this process's own peak; a child of this small launcher does not.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump({"wall": time.perf_counter() - started, "maxrss_kib": usage.ru_maxrss}, out)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_child(cmd: list[str], cwd: Path = ROOT, env: dict | None = None) -> dict:
+    """Run ``cmd``; its wall seconds and its own peak RSS (MiB), whatever this process's size."""
+    with tempfile.TemporaryDirectory() as scratch:
+        measured = Path(scratch) / "measured.json"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCHER, str(measured), *cmd],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        output = proc.stdout.read().decode(errors="replace")
+        code = proc.wait()
+        if code != 0:
+            raise RuntimeError(f"{' '.join(cmd)} (in {cwd}) failed ({code}):\n{output[-3000:]}")
+        figures = read_json(measured)
+    return {"wall": round(figures["wall"], 3), "peak_rss_mib": round(figures["maxrss_kib"] / 1024, 1)}
+
+
+def read_json(path: Path):
+    return json.loads(Path(path).read_text())
 
 
 def step_seconds(run_dir: Path) -> dict[str, dict]:
     """Each step's start-up and work seconds as run_step recorded them in run_manifest.json."""
-    manifest = json.loads((run_dir / "run_manifest.json").read_text())
+    manifest = read_json(run_dir / "run_manifest.json")
     return {name: entry["seconds"] for name, entry in sorted(manifest["steps"].items())}
 
 
-def empty_graph_cache() -> Path:
-    """Empty the graph cache the benchmark's runs (this process and its children) use, as a first run finds it."""
-    cache = Path(os.environ["PHASE4A_GRAPH_CACHE"])
-    shutil.rmtree(cache, ignore_errors=True)
-    return cache
+def epoch_seconds(run_dir: Path) -> list[float]:
+    """Step 04's epochs (training and validation) as training_history.json records them."""
+    return [round(entry["seconds"], 4) for entry in read_json(run_dir / "training_history.json")["epochs"]]
 
 
 def bench_driver(run_dir: Path, extra: list[str]) -> dict:
-    """The mock driver's own command (one process, phase4a.pipeline): wall, peak RSS, and per step
-    the start-up (config, seeding; the first TensorFlow step also loads TensorFlow) and work."""
+    """The mock driver's own command (one process, phase4a.pipeline): wall, peak RSS, per step the
+    start-up (config, seeding; the first TensorFlow step also loads TensorFlow) and work, and the bytes
+    the finished run leaves on disk."""
     shutil.rmtree(run_dir, ignore_errors=True)  # a finished run would be skipped, not timed
     process = run_child([sys.executable, "-m", "phase4a.pipeline", "--run-dir", str(run_dir), *MOCK_ARGS, *extra])
     steps = step_seconds(run_dir)
     work = sum(entry["work"] for entry in steps.values())
-    history = json.loads((run_dir / "training_history.json").read_text())
+    history = read_json(run_dir / "training_history.json")
     return {
         "wall_seconds": process["wall"],
         "peak_rss_mib": process["peak_rss_mib"],
         "outside_steps_work": round(process["wall"] - work, 3),
         "steps": steps,
-        "epoch_seconds": [round(entry["seconds"], 3) for entry in history["epochs"]],
+        "epoch_seconds": epoch_seconds(run_dir),
         "loss": [entry["loss"] for entry in history["epochs"]],
+        "disk": disk_usage(run_dir),
     }
 
 
@@ -125,13 +165,16 @@ def bench_scripts(run_dir: Path, extra: list[str], scripts: tuple[str, ...] = ST
     steps = {}
     for script in scripts:
         args = [sys.executable, script, "--run-dir", str(run_dir)]
-        if script.startswith("phase4a_01"):
+        if script == STAGES["setup"].script:
             args += MOCK_ARGS + extra
         steps[script] = run_child(args)
     total = time.perf_counter() - started
     for (name, seconds), script in zip(step_seconds(run_dir).items(), scripts):
         steps[script].update(step=name, work=seconds["work"], startup=round(steps[script]["wall"] - seconds["work"], 3))
     return {"wall_seconds": round(total, 3), "steps": steps}
+
+
+# ---------------------------------------------------------------- FLOPs and the matmul references
 
 
 def matmul_seconds(shapes: list[list[int]], repeats: int = 10) -> list[float]:
@@ -156,15 +199,15 @@ def matmul_seconds(shapes: list[list[int]], repeats: int = 10) -> list[float]:
     return seconds
 
 
-def matmul_seconds_by_kernels(shapes: list[list[int]]) -> dict[str, list[float]]:
+def matmul_seconds_by_kernels(shapes: list[list[int]], repeats: int = 10) -> dict[str, list[float]]:
     """``matmul_seconds`` with oneDNN's kernels and with TensorFlow's own, each in a child process (the
     switch is read when TensorFlow loads); ``best``: per shape the faster, the machine's rate."""
     code = "import json, sys; from benchmarks.bench_training import matmul_seconds; "
-    code += "print(json.dumps(matmul_seconds(json.loads(sys.argv[1]))))"
+    code += "print(json.dumps(matmul_seconds(json.loads(sys.argv[1]), int(sys.argv[2]))))"
     times = {}
     for label, switch in (("onednn", "1"), ("tensorflow_own", "0")):
         output = subprocess.run(
-            [sys.executable, "-c", code, json.dumps(shapes)],
+            [sys.executable, "-c", code, json.dumps(shapes), str(repeats)],
             cwd=ROOT,
             env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": switch},
             capture_output=True,
@@ -175,10 +218,10 @@ def matmul_seconds_by_kernels(shapes: list[list[int]]) -> dict[str, list[float]]
     return {**times, "best": [min(pair) for pair in zip(*times.values())]}
 
 
-def matmul_flops_by_kernels(n: int = 2048) -> dict[str, float]:
-    """FLOP/s of an n x n float32 matmul, best of 10, with oneDNN's kernels and TensorFlow's own;
+def matmul_flops_by_kernels(n: int = 2048, repeats: int = 10) -> dict[str, float]:
+    """FLOP/s of an n x n float32 matmul, best of ``repeats``, with oneDNN's kernels and TensorFlow's own;
     ``best``: the faster, the machine's rate."""
-    seconds = matmul_seconds_by_kernels([[n, n, n]])
+    seconds = matmul_seconds_by_kernels([[n, n, n]], repeats)
     return {label: 2 * n**3 / times[0] for label, times in seconds.items()}
 
 
@@ -205,89 +248,44 @@ def forward_flops(model) -> int:
     return sum(2 * m * k * n for m, k, n in layer_matmuls(model, 1))
 
 
-def matmul_bound_epoch(model, batch: int, n_train: int, n_val: int) -> dict:
+def matmul_bound_epoch(model, batch: int, n_train: int, n_val: int, repeats: int = 10) -> dict:
     """The fastest an epoch could be if every layer ran as fast as this machine multiplies matrices of
     that layer's own shapes: per training batch each layer's forward matmul [M, K, N], its input
     gradient [M, N, K] and its kernel gradient [K, M, N] (the 3x convention), per validation batch the
     forward one; partial batches pro rata. A 2048^2 matmul keeps both cores' vector units busy; the
     model's matmuls have as few as ``batch`` rows (1x1 feature maps), which no kernel runs as fast."""
-    forward = layer_matmuls(model, batch)
+    forward = [tuple(shape) for shape in layer_matmuls(model, batch)]
     training = [shape for m, k, n in forward for shape in ((m, k, n), (m, n, k), (k, m, n))]
     unique = sorted(set(training))
-    seconds = dict(zip(unique, matmul_seconds_by_kernels([list(shape) for shape in unique])["best"]))
+    timed = matmul_seconds_by_kernels([list(shape) for shape in unique], repeats)["best"]
+    seconds = dict(zip(unique, timed))
     train_step = sum(seconds[shape] for shape in training)
-    validation_step = sum(seconds[tuple(shape)] for shape in forward)
+    validation_step = sum(seconds[shape] for shape in forward)
     epoch = n_train / batch * train_step + n_val / batch * validation_step
     flops = forward_flops(model) * (3 * n_train + n_val)
     return {"epoch_seconds": epoch, "flops_per_second": flops / epoch, "distinct_matmuls": len(unique)}
 
 
-def steady(seconds: list[float]) -> float:
-    """A steady epoch: the median of the epochs after the first (one slow epoch, when the shared
-    machine stalls, moves a mean by half an epoch)."""
-    return statistics.median(seconds[1:] or seconds)
-
-
-class EpochTimer:
-    def __new__(cls):
-        import keras
-
-        class _Timer(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.seconds = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._t = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self._t)
-
-        return _Timer()
-
-
-def plain_fit(model_path: Path, data, epochs: int, batch_size: int) -> dict:
-    """A minimal hand-written model.fit of the identical model file and data."""
-    import keras
-
-    model = keras.models.load_model(model_path)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    timer = EpochTimer()
-    model.fit(
-        data.X_train,
-        data.y_train,
-        validation_data=(data.X_val, data.y_val),
-        batch_size=batch_size,
-        epochs=epochs,
-        callbacks=[timer],
-        verbose=0,
-    )
-    return {"epoch_seconds": [round(s, 3) for s in timer.seconds]}
-
-
-def copy_run(source: Path, target: Path, **overrides) -> Path:
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    for name in ("config.json", "data.npz", "data_summary.json", "model_untrained.keras"):
-        shutil.copy2(source / name, target / name)
-    config = json.loads((target / "config.json").read_text())
-    config.update(overrides)
-    (target / "config.json").write_text(json.dumps(config, indent=2))
-    return target
+# ---------------------------------------------------------------- training in this process
 
 
 class CallbackSpan:
-    """Two callbacks around step 04's own list: the first notes when each epoch begins, the last when
-    every callback has finished with it (checkpoint, early-stopping weights, backup)."""
+    """Two callbacks around a list of callbacks: ``first`` notes when each epoch begins and when training
+    and validation are done (Keras calls ``on_epoch_end`` in list order, after its own validation pass),
+    ``last`` when every callback has finished with the epoch (checkpoints, backups, logs)."""
 
     def __init__(self):
         import keras
 
         span = self
-        self.begins, self.ends = [], []
+        self.begins, self.trained, self.ends = [], [], []
 
         class _First(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
                 span.begins.append(time.perf_counter())
+
+            def on_epoch_end(self, epoch, logs=None):
+                span.trained.append(time.perf_counter())
 
         class _Last(keras.callbacks.Callback):
             def on_epoch_end(self, epoch, logs=None):
@@ -295,31 +293,130 @@ class CallbackSpan:
 
         self.first, self.last = _First(), _Last()
 
+    def around(self, callbacks: list) -> list:
+        return [self.first, *callbacks, self.last]
+
+    def training_seconds(self) -> list[float]:
+        return [round(end - begin, 4) for begin, end in zip(self.begins, self.trained)]
+
     def seconds(self) -> list[float]:
-        return [round(end - begin, 3) for begin, end in zip(self.begins, self.ends)]
+        return [round(end - begin, 4) for begin, end in zip(self.begins, self.ends)]
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """A hard link where the file system allows (steps write their outputs by atomic rename, never in
+    place, so a linked input is never changed), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def copy_run(source: Path, target: Path, **overrides) -> Path:
+    """A new run directory holding the outputs of ``source``'s steps before step 04, with config overrides."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    before_training = [stage for stage in STAGES.values() if stage.number < STAGES["train"].number]
+    for stage in before_training:
+        for artefact in stage.writes:
+            path = RunDir(source).path(artefact)
+            if path.is_file():
+                link_or_copy(path, RunDir(target).path(artefact))
+    config_path = RunDir(target).path("config")
+    config = read_json(config_path)
+    config.update(overrides)
+    config_path.unlink()  # a hard link to the source's config: write a file of its own
+    config_path.write_text(json.dumps(config, indent=2))
+    return target
+
+
+def fresh_runtime(config: dict) -> None:
+    """Each training run as a step starts: Keras' global state cleared, seeded, the config's kernels."""
+    import keras
+
+    from phase4a.seeding import prepare_runtime
+
+    keras.backend.clear_session()
+    prepare_runtime(config)
+
+
+def keras_equivalent_callbacks(directory: Path, config: dict) -> list:
+    """What a plain Keras user would add for what step 04's callbacks do: the best model by
+    ``checkpoint_monitor``, early stopping restoring the best weights, the learning-rate reduction, a
+    backup for resuming and a CSV log, with the config's monitors and patiences."""
+    import keras
+
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return [
+        keras.callbacks.ModelCheckpoint(
+            str(directory / "best.keras"), monitor=config["checkpoint_monitor"], save_best_only=True
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor=config["monitor"], patience=config["early_stopping_patience"], restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=config["monitor"],
+            factor=config["reduce_lr_factor"],
+            patience=config["reduce_lr_patience"],
+            min_lr=config["min_learning_rate"],
+        ),
+        keras.callbacks.BackupAndRestore(str(directory / "backup")),
+        keras.callbacks.CSVLogger(str(directory / "training_log.csv")),
+    ]
+
+
+def plain_fit(run_dir: Path, data, config: dict, callbacks_dir: Path | None = None) -> dict:
+    """A plain ``model.fit`` of step 03's model file and data, as the keras-io guide writes it: compiled with
+    the report's optimiser and loss, no speed-up; with ``callbacks_dir``, Keras' equivalent callbacks too."""
+    import keras
+
+    fresh_runtime(config)
+    model = keras.models.load_model(RunDir(run_dir).path("untrained_model"), compile=False)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config["learning_rate"]),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    span = CallbackSpan()
+    extra = [] if callbacks_dir is None else keras_equivalent_callbacks(callbacks_dir, config)
+    started = time.perf_counter()
+    history = model.fit(
+        data.X_train,
+        data.y_train,
+        validation_data=(data.X_val, data.y_val),
+        batch_size=config["batch_size"],
+        epochs=config["epochs"],
+        callbacks=span.around(extra),
+        verbose=0,
+    )
+    return {
+        "epoch_seconds": span.training_seconds(),
+        "epoch_seconds_with_callbacks": span.seconds(),
+        "loss": [float(value) for value in history.history["loss"]],
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "callbacks": [type(callback).__name__ for callback in extra],
+    }
 
 
 def pipeline_fit(run_dir: Path) -> dict:
-    """Step 04's own training path, in this process, as the step runs it (seeded first)."""
+    """Step 04's own training path, in this process, as the step runs it (seeded first); its epochs
+    without the callbacks after the collapse monitor (EpochRecorder's times) and with all of them."""
+    import phase4a.steps.train_transfer as step04
     from phase4a import config as config_module
-    from phase4a import training
-    from phase4a.seeding import prepare_runtime
-    from phase4a.stages import RunDir
-    from phase4a.steps.train_transfer import train_transfer
 
-    run = RunDir(run_dir)
-    config = config_module.load(run_dir / "config.json")
-    prepare_runtime(config)
+    config = config_module.load(RunDir(run_dir).path("config"))
+    fresh_runtime(config)
     span = CallbackSpan()
-    make_callbacks = training.make_callbacks
-    training.make_callbacks = lambda *args, **kwargs: [span.first, *make_callbacks(*args, **kwargs), span.last]
+    make_callbacks = step04.make_callbacks
+    step04.make_callbacks = lambda *args, **kwargs: span.around(make_callbacks(*args, **kwargs))
     started = time.perf_counter()
     try:
-        history = train_transfer(run, config, retrain=True, verbose=0)
+        history = step04.train_transfer(RunDir(run_dir), config, retrain=True, verbose=0)
     finally:
-        training.make_callbacks = make_callbacks
+        step04.make_callbacks = make_callbacks
     return {
-        "epoch_seconds": [round(e["seconds"], 3) for e in history["epochs"]],
+        "epoch_seconds": [round(e["seconds"], 4) for e in history["epochs"]],
         "epoch_seconds_with_callbacks": span.seconds(),
         "val_loss": [e["val_loss"] for e in history["epochs"]],
         "loss": [e["loss"] for e in history["epochs"]],
@@ -329,222 +426,450 @@ def pipeline_fit(run_dir: Path) -> dict:
     }
 
 
-def pipeline_fit_in_new_process(run_dir: Path) -> dict:
-    """``pipeline_fit`` in a child process: what a re-run, a resumed run or another step finds."""
-    code = "import json, sys; from pathlib import Path; from benchmarks.bench_training import pipeline_fit; "
-    code += "print(json.dumps(pipeline_fit(Path(sys.argv[1]))))"
-    output = subprocess.run(
-        [sys.executable, "-c", code, str(run_dir)], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+def bench_training(driver_dir: Path, work: Path, epochs: int, matmul: dict | None) -> dict:
+    """Plain ``model.fit`` bare and with Keras' callbacks, step 04, and step 04 with TensorFlow's Conv2D
+    gradient, on the driver's model file and data, one after the other in this process; their figures and
+    ratios. ``matmul``: the matmul section's result, for the FLOP shares."""
+    import keras
+
+    from phase4a import config as config_module
+    from phase4a.data import dataset as dataset_module
+
+    driver = RunDir(driver_dir)
+    data = dataset_module.load(driver.path("data"))
+    config = {**config_module.load(driver.path("config")), "epochs": epochs}
+    n_train, n_val = len(data.X_train), len(data.X_val)
+    model = keras.models.load_model(driver.path("untrained_model"), compile=False)
+    epoch_flops = forward_flops(model) * (3 * n_train + n_val)
+    del model
+    runs = {}
+    print(f"plain model.fit, {epochs} epochs ...", flush=True)
+    runs["plain_fit"] = plain_fit(driver_dir, data, config)
+    print(f"plain model.fit with Keras' equivalent callbacks, {epochs} epochs ...", flush=True)
+    runs["plain_fit_keras_callbacks"] = plain_fit(driver_dir, data, config, work / "keras_callbacks")
+    print(f"step 04 as users run it, {epochs} epochs ...", flush=True)
+    runs["step04"] = pipeline_fit(copy_run(driver_dir, work / "step04", epochs=epochs))
+    print(f"step 04 with TensorFlow's Conv2D gradient, {epochs} epochs ...", flush=True)
+    gradient_dir = copy_run(driver_dir, work / "step04_tf_gradient", epochs=epochs, fast_conv_gradient="false")
+    runs["step04_tf_conv_gradient"] = pipeline_fit(gradient_dir)
+    rate = matmul["matmul_flops"] if matmul else None
+    bound = matmul["matmul_bound"]["epoch_seconds"] if matmul else None
+    for entry in runs.values():
+        entry["figures"] = epoch_figures(entry["epoch_seconds"], n_train, epoch_flops, rate, bound)
+        entry["figures_with_callbacks"] = epoch_figures(
+            entry["epoch_seconds_with_callbacks"], n_train, epoch_flops, rate, bound
+        )
+    for name in ("keras_callbacks", "step04", "step04_tf_gradient"):
+        shutil.rmtree(work / name, ignore_errors=True)  # 0.2-0.7 GB each; the figures are kept
+    return {
+        "runs": runs,
+        "n_train": n_train,
+        "n_val": n_val,
+        "epochs": epochs,
+        "deterministic": config["deterministic"],
+        "epoch_flops": epoch_flops,
+        "ratios": training_ratios(runs),
+    }
 
 
-def main(argv: list[str] | None = None) -> int:
+def training_ratios(runs: dict) -> dict:
+    """Step 04 against plain Keras, steady epoch against steady epoch: ``*_over_*`` is a speed-up (>1: step
+    04 faster); ``*_saving_share`` what the per-epoch callbacks add to an epoch without them."""
+
+    def steady_of(name: str, key: str = "epoch_seconds") -> float:
+        return steady(runs[name][key])
+
+    step04, plain, keras_cb = "step04", "plain_fit", "plain_fit_keras_callbacks"
+    with_cb = "epoch_seconds_with_callbacks"
+    return {
+        # What users run against what they would otherwise write: both with their callbacks.
+        "step04_over_keras_callbacks": round(speedup(steady_of(keras_cb, with_cb), steady_of(step04, with_cb)), 3),
+        # Step 04 as users run it against a bare model.fit (no checkpoints, no backup).
+        "step04_with_callbacks_over_plain": round(speedup(steady_of(plain), steady_of(step04, with_cb)), 3),
+        # The training step alone: epochs without any callback's saving.
+        "step04_over_plain": round(speedup(steady_of(plain), steady_of(step04)), 3),
+        "keras_callbacks_over_plain": round(slowdown(steady_of(keras_cb, with_cb), steady_of(plain)), 3),
+        "step04_saving_share": round(saving_share(runs[step04]["epoch_seconds"], runs[step04][with_cb]), 4),
+        "keras_callbacks_saving_share": round(
+            saving_share(runs[keras_cb]["epoch_seconds"], runs[keras_cb][with_cb]), 4
+        ),
+        "step04_over_tf_conv_gradient": round(speedup(steady_of("step04_tf_conv_gradient"), steady_of(step04)), 3),
+    }
+
+
+def bench_feature_cache(work: Path, epochs: int, step01: list[str]) -> dict:
+    """The feature_extraction preset (steps 01-03 as scripts): step 04 with and without cached features."""
+    preset_dir = work / "feature_extraction"
+    print("feature_extraction preset, steps 01-03 ...", flush=True)
+    bench_scripts(preset_dir, ["--preset", "feature_extraction", *step01], STEPS[:3])
+    fe = {}
+    for cached in (False, True):
+        label = "cached" if cached else "uncached"
+        print(f"feature extraction, {label}, {epochs} epochs ...", flush=True)
+        run_dir = copy_run(preset_dir, work / f"fe_{label}", epochs=epochs, cache_features=str(cached).lower())
+        entry = pipeline_fit(run_dir)
+        entry["steady_epoch_seconds"] = round(steady(entry["epoch_seconds"]), 4)
+        fe[label] = entry
+        shutil.rmtree(run_dir, ignore_errors=True)
+    fe["later_epoch_speedup"] = round(fe["uncached"]["steady_epoch_seconds"] / fe["cached"]["steady_epoch_seconds"], 1)
+    return fe
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def bench_sweep(sweep_dir: Path, presets: list[str], epochs: int, step01: list[str]) -> dict:
+    """A small ablation sweep in its own process: its wall time against the sum of its runs' training time
+    (data, building, evaluation and saving are the rest), its peak RSS, and its bytes on disk."""
+    shutil.rmtree(sweep_dir, ignore_errors=True)
+    command = [sys.executable, "-m", "phase4a.sweep.ablation", "--presets", ",".join(presets)]
+    command += ["--sweep-dir", str(sweep_dir), "--data_source", "mock", "--weights", "none"]
+    command += ["--epochs", str(epochs), *step01]
+    process = run_child(command)
+    runs = {}  # every run the sweep made, wherever its layout puts it (<arm>/seed_<s>, ...)
+    for path in sorted(sweep_dir.rglob(RunDir(sweep_dir).path("history").name)):
+        history = read_json(path)
+        name = path.parent.relative_to(sweep_dir).as_posix()
+        runs[name] = {"training_seconds": history["training_seconds"], "epochs_run": history["epochs_run"]}
+    if not runs:
+        raise RuntimeError(f"the sweep in {sweep_dir} left no training history")
+    training = sum(run["training_seconds"] for run in runs.values())
+    return {
+        "presets": presets,
+        "epochs": epochs,
+        "wall_seconds": process["wall"],
+        "peak_rss_mib": process["peak_rss_mib"],
+        "training_seconds": round(training, 3),
+        "outside_training_seconds": round(process["wall"] - training, 3),
+        "wall_over_training": round(slowdown(process["wall"], training), 3),
+        "runs": runs,
+        "command": command[1:],
+        "disk": disk_usage(sweep_dir),
+    }
+
+
+# ---------------------------------------------------------------- another checkout, A B A B
+
+
+def baseline_checkout(work: Path, ref: str | None, directory: Path | None) -> Path:
+    """The baseline's source tree: ``directory`` as it is, or ``ref`` exported with ``git archive`` into
+    the work directory (no worktree, nothing written to the repository)."""
+    if directory is not None:
+        if not (directory / "phase4a" / "pipeline.py").is_file():
+            raise SystemExit(f"error: {directory} is not a checkout of this project (no phase4a/pipeline.py)")
+        return directory.resolve()
+    commit = git(ROOT, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    if commit is None:
+        raise SystemExit(f"error: --baseline-ref {ref} is not a commit of {ROOT}")
+    target = work / f"baseline_{commit[:12]}"
+    if not (target / "phase4a" / "pipeline.py").is_file():
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", commit], stdout=subprocess.PIPE)
+        with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+            tar.extractall(target, filter="data")
+        if archive.wait() != 0:
+            raise SystemExit(f"error: git archive {commit} failed")
+    return target
+
+
+def bench_checkout(checkout: Path, run_dir: Path, epochs: int, python: str) -> dict:
+    """In ``checkout`` (its own ``phase4a`` package, imported from its directory): the mock driver's
+    command, then step 04 run alone for ``epochs`` epochs (``--retrain``) on that run; each a new process.
+    Code before the redesign gets an empty graph cache of its own, as a first run finds it."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cache = run_dir.with_name(run_dir.name + "_graph_cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["PHASE4A_GRAPH_CACHE"] = str(cache)  # read only by code that has a graph cache
+    driver = run_child([python, "-m", "phase4a.pipeline", "--run-dir", str(run_dir), *MOCK_ARGS], cwd=checkout, env=env)
+    driver_steps = step_seconds(run_dir)
+    config_path = RunDir(run_dir).path("config")
+    config_path.write_text(json.dumps({**read_json(config_path), "epochs": epochs}, indent=2))
+    step04 = run_child([python, TRAIN_SCRIPT, "--run-dir", str(run_dir), "--retrain"], cwd=checkout, env=env)
+    seconds = epoch_seconds(run_dir)
+    manifest = read_json(run_dir / "run_manifest.json")
+    entry = {
+        "driver_wall_seconds": driver["wall"],
+        "driver_peak_rss_mib": driver["peak_rss_mib"],
+        "driver_work": {name: value["work"] for name, value in driver_steps.items()},
+        "step04_epoch_seconds": seconds,
+        "step04_steady_epoch_seconds": round(steady(seconds), 4),
+        "step04_work_seconds": step_seconds(run_dir)[next(n for n in driver_steps if n.endswith("_train"))]["work"],
+        "step04_wall_seconds": step04["wall"],
+        "step04_peak_rss_mib": step04["peak_rss_mib"],
+        "code_version": manifest.get("environment", {}).get("code_version"),
+    }
+    shutil.rmtree(run_dir, ignore_errors=True)  # 0.5-0.7 GB a run
+    shutil.rmtree(cache, ignore_errors=True)
+    return entry
+
+
+def bench_baseline(checkout: Path, work: Path, epochs: int, pairs: int, python: str) -> dict:
+    """This checkout (A) and the baseline (B), alternated A B A B so that the shared machine's drift falls
+    on both; ratios of the medians: this checkout over the baseline (>1: slower than before)."""
+    sides = {"current": ROOT, "baseline": checkout}
+    runs: dict[str, list[dict]] = {label: [] for label in sides}
+    for pair in range(pairs):
+        for label, tree in sides.items():
+            print(f"{label} ({tree}), pair {pair + 1} of {pairs}: mock driver, then step 04 for {epochs} epochs ...")
+            runs[label].append(bench_checkout(tree, work / "ab" / f"{label}_{pair}", epochs, python))
+
+    return {
+        "baseline_dir": str(checkout),
+        "baseline_code": code_version(checkout),
+        "pairs": pairs,
+        "epochs": epochs,
+        "order": "A B A B: current then baseline, per pair",
+        "runs": runs,
+        **baseline_ratios(runs),
+    }
+
+
+def baseline_ratios(runs: dict[str, list[dict]]) -> dict:
+    """This checkout's median over the baseline's (>1: slower than before): the mock driver's wall time,
+    step 04's steady epoch and work, and the driver's work in the steps both have (a step added since
+    the baseline, such as step 06, is in the wall time but not in that sum)."""
+
+    def median(label: str, key: str) -> float:
+        return statistics.median(run[key] for run in runs[label])
+
+    common = set.intersection(*(set(run["driver_work"]) for side in runs.values() for run in side))
+    for side in runs.values():
+        for run in side:
+            run["driver_common_steps_work"] = round(sum(run["driver_work"][name] for name in common), 3)
+    keys = {
+        "driver_wall_ratio": "driver_wall_seconds",
+        "step04_steady_ratio": "step04_steady_epoch_seconds",
+        "step04_work_ratio": "step04_work_seconds",
+        "driver_common_steps_work_ratio": "driver_common_steps_work",
+    }
+    ratios = {name: round(slowdown(median("current", key), median("baseline", key)), 3) for name, key in keys.items()}
+    return {**ratios, "common_steps": sorted(common)}
+
+
+# ---------------------------------------------------------------- the run
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=3, help="epochs for the throughput runs (>= 2)")
+    parser.add_argument("--epochs", type=int, help="epochs of each training run (>= 2; default 5, --quick 2)")
+    parser.add_argument(
+        "--quick", action="store_true", help="smallest settings: 2 epochs, matmuls best of 3, one A B pair"
+    )
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/phase4a_benchmark"))
-    parser.add_argument("--skip-driver", action="store_true", help="reuse the driver run in --work-dir")
+    parser.add_argument("--skip", default="", help=f"comma-separated sections to leave out: {', '.join(SECTIONS)}")
     parser.add_argument(
         "--step01", default="", help="extra step-01 options, e.g. '--jit_compile true --deterministic false'"
     )
+    parser.add_argument("--sweep-presets", default=SWEEP_PRESETS, help=f"the sweep's presets (default {SWEEP_PRESETS})")
+    parser.add_argument("--sweep-epochs", type=int, default=1, help="epochs of each sweep run (default 1)")
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument("--baseline-ref", help="a commit to compare with (exported by git archive), e.g. 8a0fdce")
+    baseline.add_argument("--baseline-dir", type=Path, help="an existing checkout to compare with, e.g. /tmp/before")
+    parser.add_argument("--pairs", type=int, help="A B pairs of the baseline comparison (default 2, --quick 1)")
+    parser.add_argument(
+        "--out", type=Path, help="the JSON file to write (default benchmarks/results/<UTC date and time>.json)"
+    )
     args = parser.parse_args(argv)
+    args.epochs = args.epochs or (2 if args.quick else 5)
+    args.pairs = args.pairs or (1 if args.quick else 2)
+    args.repeats = 3 if args.quick else 10
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2: a steady epoch is one after the first")
+    skipped = {name.strip() for name in args.skip.split(",") if name.strip()}
+    unknown = skipped - set(SECTIONS)
+    if unknown:
+        parser.error(f"--skip: unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    args.sections = [name for name in SECTIONS if name not in skipped]
+    if not (args.baseline_ref or args.baseline_dir):
+        args.sections = [name for name in args.sections if name != "baseline"]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     work = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
-    os.environ["PHASE4A_GRAPH_CACHE"] = str(work / "graph_cache")  # inherited by every child process
+    step01 = args.step01.split()
+    started = time.perf_counter()
     result: dict = {
+        "schema": 2,
         "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "notes": "shared 2-core machine: other processes may have run concurrently; expect +-20% noise",
+        "code": code_version(ROOT),
+        "settings": {
+            "epochs": args.epochs,
+            "quick": args.quick,
+            "sections": args.sections,
+            "mock_args": MOCK_ARGS,
+            "step01_options": step01,
+            "matmul_repeats": args.repeats,
+        },
+        "notes": "shared machine: other processes may have run concurrently (load_average_at_start)",
         "flop_convention": "forward = 2 x multiply-adds of Conv2D+Dense; train sample = 3x forward, validation = 1x",
         "steady_epoch": "median of the epochs after the first; epoch time includes the validation pass",
-        "fastest_epoch": "fastest of the epochs after the first: peak against the matmul's best of 10",
+        "fastest_epoch": "fastest of the epochs after the first: peak against the matmul's best of n",
     }
+    out = args.out or RESULTS / f"{datetime.now(UTC).strftime('%Y-%m-%d_%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(complete: bool) -> None:
+        """Written after every section, so a section that fails leaves the others' figures."""
+        result["complete"] = complete
+        result["benchmark_seconds"] = round(time.perf_counter() - started, 1)
+        result["targets"] = {t.key: {"value": t.value(result), "met": t.met(result)} for t in TARGETS}
+        out.write_text(json.dumps(result, indent=2, default=float))
+
     driver_dir = work / "driver"
-    if not args.skip_driver:
-        print("mock driver (one process) ...", flush=True)
-        empty_graph_cache()
-        result["driver"] = bench_driver(driver_dir, args.step01.split())
-        print("mock driver again, its graphs cached ...", flush=True)
-        result["driver_graphs_cached"] = bench_driver(work / "driver_again", args.step01.split())
-        print(f"mock driver, {args.epochs} epochs, graphs empty (built by its warm-up process) ...", flush=True)
-        empty_graph_cache()
-        epochs_option = ["--epochs", str(args.epochs)]
-        result["driver_epochs"] = bench_driver(work / "driver_epochs", [*args.step01.split(), *epochs_option])
-        print("the five scripts, each its own process ...", flush=True)
-        empty_graph_cache()
-        result["scripts"] = bench_scripts(work / "scripts", args.step01.split())
-    result["step01_options"] = MOCK_ARGS + args.step01.split()
-    import tensorflow as tf
+    for section in args.sections:
+        if section in ("matmul", "training") and not RunDir(driver_dir).path("untrained_model").is_file():
+            raise SystemExit(f"error: {driver_dir} holds no finished driver run; run without --skip driver")
+        if section == "driver":
+            print("mock driver (one process) ...", flush=True)
+            result["driver"] = bench_driver(driver_dir, step01)
+        elif section == "scripts":
+            print("the step scripts one by one, each its own process ...", flush=True)
+            result["scripts"] = bench_scripts(work / "scripts", step01)
+        elif section == "matmul":
+            result["matmul"] = bench_matmul(driver_dir, args.repeats)
+        elif section == "training":
+            result["training"] = bench_training(driver_dir, work, args.epochs, result.get("matmul"))
+            result["ratios"] = result["training"]["ratios"]
+            result["checks"] = consistency_checks(result, work)
+        elif section == "feature_cache":
+            result["feature_extraction"] = bench_feature_cache(work, args.epochs, step01)
+        elif section == "sweep":
+            presets = [name.strip() for name in args.sweep_presets.split(",") if name.strip()]
+            print(f"sweep of {', '.join(presets)}, {args.sweep_epochs} epoch(s) each ...", flush=True)
+            result["sweep"] = bench_sweep(work / "sweep", presets, args.sweep_epochs, step01)
+        elif section == "baseline":
+            checkout = baseline_checkout(work, args.baseline_ref, args.baseline_dir)
+            python = os.environ.get("PHASE4A_PYTHON", sys.executable)
+            result["baseline"] = bench_baseline(checkout, work, args.epochs, args.pairs, python)
+            result["baseline"]["ref"] = args.baseline_ref
+        save(complete=False)
+    save(complete=True)
+    print_table(result)
+    print(f"\nwrote {out}; docs: python -m benchmarks.summarise {out} --out docs/performance.md")
+    return 0
+
+
+def bench_matmul(driver_dir: Path, repeats: int) -> dict:
+    import keras
 
     from phase4a.data import dataset as dataset_module
 
     print("matmul, oneDNN's kernels and TensorFlow's own ...", flush=True)
-    result["matmul_flops_by_kernels"] = matmul_flops_by_kernels()
-    result["matmul_flops"] = result["matmul_flops_by_kernels"]["best"]
-    result["tf_enable_onednn_opts"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default: on)")
-    data = dataset_module.load(driver_dir / "data.npz")
-    n_train, n_val = len(data.X_train), len(data.X_val)
-    import keras
-
-    model = keras.models.load_model(driver_dir / "model_untrained.keras")
-    fwd = forward_flops(model)
-    epoch_flops = fwd * (3 * n_train + n_val)
+    by_kernels = matmul_flops_by_kernels(repeats=repeats)
+    data = dataset_module.load(RunDir(driver_dir).path("data"))
+    model = keras.models.load_model(RunDir(driver_dir).path("untrained_model"), compile=False)
     print("matmuls of the model's own layer shapes ...", flush=True)
-    result["matmul_bound"] = matmul_bound_epoch(model, BATCH_SIZE, n_train, n_val)
-    del model
-    result["forward_flops_per_sample"] = fwd
-    result["tensorflow"] = tf.__version__
+    bound = matmul_bound_epoch(model, BATCH_SIZE, len(data.X_train), len(data.X_val), repeats)
+    return {
+        "matmul_flops_by_kernels": by_kernels,
+        "matmul_flops": by_kernels["best"],
+        "matmul_bound": bound,
+        "forward_flops_per_sample": forward_flops(model),
+        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default: on)"),
+    }
 
-    print(f"plain model.fit, {args.epochs} epochs ...", flush=True)
-    plain = plain_fit(driver_dir / "model_untrained.keras", data, args.epochs, BATCH_SIZE)
-    print(f"pipeline (step 04 path), {args.epochs} epochs ...", flush=True)
-    empty_graph_cache()
-    pipe = pipeline_fit(copy_run(driver_dir, work / "pipeline", epochs=args.epochs))
-    print(f"pipeline in a new process, graphs from the cache, {args.epochs} epochs ...", flush=True)
-    cached = pipeline_fit_in_new_process(copy_run(driver_dir, work / "pipeline_cached", epochs=args.epochs))
-    print(f"pipeline with TensorFlow's Conv2D gradient, {args.epochs} epochs ...", flush=True)
-    tf_gradient = pipeline_fit(copy_run(driver_dir, work / "tf_gradient", epochs=args.epochs, fast_conv_gradient=False))
 
-    def summarise(entry: dict, epoch_seconds: list[float], suffix: str = "") -> None:
-        sec = steady(epoch_seconds)
-        entry["steady_epoch_seconds" + suffix] = round(sec, 3)
-        entry["samples_per_second" + suffix] = round(n_train / sec, 2)
-        entry["first_over_steady" + suffix] = round(epoch_seconds[0] / sec, 2)
-        entry["first_epoch_overhead_seconds" + suffix] = round(epoch_seconds[0] - sec, 2)
-        entry["achieved_flops" + suffix] = epoch_flops / sec
-        entry["percent_of_matmul" + suffix] = round(100 * epoch_flops / sec / result["matmul_flops"], 1)
-        # Peak against peak: the machine's stalls only ever slow a measurement down, and the matmul
-        # rate is a best-of-10, so the fastest epoch after the first is its like.
-        fastest = min(epoch_seconds[1:] or epoch_seconds)
-        entry["fastest_epoch_seconds" + suffix] = round(fastest, 3)
-        entry["first_over_fastest" + suffix] = round(epoch_seconds[0] / fastest, 2)
-        entry["percent_of_matmul_fastest" + suffix] = round(100 * epoch_flops / fastest / result["matmul_flops"], 1)
-        # Against the matmuls of the model's own shapes: what this machine's kernels leave reachable.
-        bound = result["matmul_bound"]["epoch_seconds"]
-        entry["percent_of_matmul_bound" + suffix] = round(100 * bound / sec, 1)
-        entry["percent_of_matmul_bound_fastest" + suffix] = round(100 * bound / fastest, 1)
-
-    for entry in (plain, pipe, cached, tf_gradient, *[result[key] for key in ("driver_epochs",) if key in result]):
-        summarise(entry, entry["epoch_seconds"])
-    for entry in (pipe, cached):
-        summarise(entry, entry["epoch_seconds_with_callbacks"], "_with_callbacks")
-    result["plain_keras"] = plain
-    result["pipeline"] = pipe
-    result["pipeline_graphs_cached"] = cached
-    result["cached_equals_traced"] = cached["loss"] == pipe["loss"] and cached["val_loss"] == pipe["val_loss"]
-    if "driver_epochs" in result:
-        result["driver_epochs_equals_traced"] = result["driver_epochs"]["loss"] == pipe["loss"]
-    result["pipeline_tf_conv_gradient"] = tf_gradient
-    result["pipeline_over_plain"] = round(pipe["samples_per_second"] / plain["samples_per_second"], 3)
-
-    def losses(run_dir: Path) -> list[float]:
-        return [e["loss"] for e in json.loads((run_dir / "training_history.json").read_text())["epochs"]]
-
-    # Determinism: the driver's step 04 (2 epochs) vs the scripts' (own processes) and this run's first 2.
-    driver_loss = losses(driver_dir)
-    if (work / "scripts").is_dir():
-        result["driver_equals_scripts"] = driver_loss == losses(work / "scripts")
-    k = min(len(driver_loss), len(pipe["loss"]))
-    result["deterministic_across_processes"] = driver_loss[:k] == pipe["loss"][:k]
-
-    fe = {}
-    preset_dir = work / "feature_extraction"
-    print("feature_extraction preset, steps 01-03 ...", flush=True)
-    bench_scripts(preset_dir, ["--preset", "feature_extraction", *args.step01.split()], STEPS[:3])
-    for cached in (False, True):
-        label = "cached" if cached else "uncached"
-        print(f"feature extraction, {label}, {args.epochs} epochs ...", flush=True)
-        entry = pipeline_fit(copy_run(preset_dir, work / f"fe_{label}", epochs=args.epochs, cache_features=cached))
-        entry["steady_epoch_seconds"] = round(steady(entry["epoch_seconds"]), 4)
-        fe[label] = entry
-    fe["later_epoch_speedup"] = round(fe["uncached"]["steady_epoch_seconds"] / fe["cached"]["steady_epoch_seconds"], 1)
-    result["feature_extraction"] = fe
-
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{datetime.now(UTC).strftime('%Y-%m-%d_%H%M%S')}.json"
-    out.write_text(json.dumps(result, indent=2, default=float))
-    print_table(result)
-    print(f"\nwrote {out}")
-    return 0
+def consistency_checks(result: dict, work: Path) -> dict:
+    """Same losses for step 04 in the driver, in the scripts one by one, and in this process (first epochs)."""
+    step04 = result["training"]["runs"]["step04"]["loss"]
+    checks = {}
+    driver = RunDir(work / "driver").path("history")
+    if driver.is_file():
+        driver_loss = [entry["loss"] for entry in read_json(driver)["epochs"]]
+        k = min(len(driver_loss), len(step04))
+        checks["driver_equals_in_process"] = driver_loss[:k] == step04[:k]
+        scripts = RunDir(work / "scripts").path("history")
+        if "scripts" in result and scripts.is_file():
+            checks["driver_equals_scripts"] = driver_loss == [entry["loss"] for entry in read_json(scripts)["epochs"]]
+    return checks
 
 
 def print_table(r: dict) -> None:
-    p, q = r["plain_keras"], r["pipeline"]
-    kernels, mflop = r["matmul_flops_by_kernels"], r["forward_flops_per_sample"] / 1e6
-    print(
-        f"\nmatmul float32: {kernels['onednn'] / 1e9:.1f} GFLOP/s with oneDNN, "
-        f"{kernels['tensorflow_own'] / 1e9:.1f} with TensorFlow's own kernels (% below: of the faster); "
-        f"forward {mflop:.1f} MFLOP per sample; TF_ENABLE_ONEDNN_OPTS: {r['tf_enable_onednn_opts']}"
-    )
-    print(f"convention: {r['flop_convention']}")
-    bound = r["matmul_bound"]
-    print(
-        f"bound: an epoch of the model's own layer matmuls ({bound['distinct_matmuls']} shapes, batch {BATCH_SIZE}, "
-        f"forward and both gradients, each the faster kernel) {bound['epoch_seconds']:.2f} s, "
-        f"{bound['flops_per_second'] / 1e9:.1f} GFLOP/s; % bound = that epoch / the steady epoch"
-    )
-    print(
-        f"{'training':<24}{'steady s/epoch':>15}{'samples/s':>11}{'1st/steady':>11}{'1st - steady':>13}"
-        f"{'% matmul':>10}{'% bound':>9}{'fastest s':>10}{'1st/fastest':>12}{'% matmul':>10}{'% bound':>9}"
-    )
-    c = r["pipeline_graphs_cached"]
-    rows = (
-        ("plain model.fit", p, ""),
-        ("pipeline (step 04)", q, ""),
-        ("step 04 with callbacks", q, "_with_callbacks"),
-        ("step 04, graphs cached", c, ""),
-        ("  with callbacks", c, "_with_callbacks"),
-        ("pipeline, TF conv grad", r["pipeline_tf_conv_gradient"], ""),
-        *([("driver's step 04, warm-up", r["driver_epochs"], "")] if "driver_epochs" in r else []),
-    )
-    for name, e, suffix in rows:
-        print(
-            f"{name:<24}{e['steady_epoch_seconds' + suffix]:>15.2f}{e['samples_per_second' + suffix]:>11.1f}"
-            f"{e['first_over_steady' + suffix]:>11.2f}{e['first_epoch_overhead_seconds' + suffix]:>12.1f}s"
-            f"{e['percent_of_matmul' + suffix]:>10.1f}{e['percent_of_matmul_bound' + suffix]:>9.1f}"
-            f"{e['fastest_epoch_seconds' + suffix]:>10.2f}"
-            f"{e['first_over_fastest' + suffix]:>12.2f}{e['percent_of_matmul_fastest' + suffix]:>10.1f}"
-            f"{e['percent_of_matmul_bound_fastest' + suffix]:>9.1f}"
-        )
-    print("(with callbacks: each epoch also counts step 04's checkpoint, early-stopping weights and backup)")
-    print(
-        "(graphs cached: step 04 in a new process that reads the graphs the run above traced; "
-        f"same losses: {r['cached_equals_traced']})"
-    )
-    if "driver_epochs" in r:
-        print(
-            "(driver's step 04: the mock driver's first run, whose warm-up process built the graphs while "
-            f"steps 02-03 ran; same losses as step 04 tracing its own: {r['driver_epochs_equals_traced']}; "
-            f"driver {r['driver_epochs']['wall_seconds']:.1f} s)"
-        )
-    print(
-        f"pipeline / plain: {r['pipeline_over_plain']:.2f}x; same losses as the driver's step 04: "
-        f"{r['deterministic_across_processes']}; driver (one process) = scripts (a process each): "
-        f"{r.get('driver_equals_scripts')}"
-    )
-    fe = r["feature_extraction"]
-    print(
-        f"feature extraction s/epoch after the first: uncached {fe['uncached']['steady_epoch_seconds']:.3f}, "
-        f"cached {fe['cached']['steady_epoch_seconds']:.4f} ({fe['later_epoch_speedup']}x); "
-        f"first epochs {fe['uncached']['epoch_seconds'][0]:.2f} vs {fe['cached']['epoch_seconds'][0]:.2f}"
-    )
+    from .targets import TARGETS
+
     if "driver" in r:
         d = r["driver"]
         print(
             f"\nmock driver (one process): {d['wall_seconds']:.1f} s wall, peak RSS {d['peak_rss_mib']:.0f} MiB; "
-            f"outside the steps' work (interpreter, imports, TensorFlow start, exit): {d['outside_steps_work']:.1f} s"
+            f"outside the steps' work: {d['outside_steps_work']:.1f} s; on disk {d['disk']['bytes'] / 1e6:.1f} MB"
         )
         print("  work per step: " + ", ".join(f"{name} {s['work']:.1f} s" for name, s in d["steps"].items()))
-        again = r["driver_graphs_cached"]
-        print(
-            f"mock driver again, graphs cached: {again['wall_seconds']:.1f} s wall; work per step: "
-            + ", ".join(f"{name} {s['work']:.1f} s" for name, s in again["steps"].items())
-        )
+        print("  largest: " + ", ".join(f"{e['name']} {e['bytes'] / 1e6:.1f} MB" for e in d["disk"]["entries"][:6]))
+    if "scripts" in r:
         scripts = r["scripts"]
-        print(f"the five scripts one by one (a process each): {scripts['wall_seconds']:.1f} s wall")
+        print(f"the step scripts one by one (a process each): {scripts['wall_seconds']:.1f} s wall")
         print(f"{'step':<36}{'wall':>7}{'startup':>9}{'work':>7}{'peak RSS MiB':>14}")
         for script, s in scripts["steps"].items():
             print(f"{script:<36}{s['wall']:>7.1f}{s['startup']:>9.1f}{s['work']:>7.1f}{s['peak_rss_mib']:>14.0f}")
+    if "matmul" in r:
+        m = r["matmul"]
+        kernels, bound = m["matmul_flops_by_kernels"], m["matmul_bound"]
+        print(
+            f"\nmatmul 2048^2 float32: {kernels['onednn'] / 1e9:.1f} GFLOP/s oneDNN, "
+            f"{kernels['tensorflow_own'] / 1e9:.1f} TensorFlow's own; forward "
+            f"{m['forward_flops_per_sample'] / 1e6:.1f} MFLOP/sample; bound {bound['epoch_seconds']:.2f} s/epoch "
+            f"({bound['distinct_matmuls']} shapes, {bound['flops_per_second'] / 1e9:.1f} GFLOP/s)"
+        )
+    if "training" in r:
+        t = r["training"]
+        print(f"\ntraining in this process, {t['epochs']} epochs, {t['n_train']}/{t['n_val']} patches:")
+        print(f"{'run':<44}{'steady s':>9}{'samples/s':>10}{'1st/steady':>11}{'% matmul':>9}{'% bound':>8}")
+        rows = (
+            ("plain model.fit", "plain_fit", "figures"),
+            ("plain model.fit + Keras' callbacks", "plain_fit_keras_callbacks", "figures_with_callbacks"),
+            ("step 04 without its saving", "step04", "figures"),
+            ("step 04 as users run it", "step04", "figures_with_callbacks"),
+            ("step 04, TensorFlow's Conv2D gradient", "step04_tf_conv_gradient", "figures"),
+        )
+        for label, name, key in rows:
+            f = t["runs"][name][key]
+            print(
+                f"{label:<44}{f['steady_epoch_seconds']:>9.3f}{f['samples_per_second']:>10.1f}"
+                f"{f['first_over_steady']:>11.2f}{f.get('percent_of_matmul', '-'):>9}"
+                f"{f.get('percent_of_bound', '-'):>8}"
+            )
+        q = r["ratios"]
+        print(
+            f"step 04 / plain+Keras callbacks {q['step04_over_keras_callbacks']:.2f}x; step 04 (callbacks) / plain "
+            f"bare {q['step04_with_callbacks_over_plain']:.2f}x; training alone {q['step04_over_plain']:.2f}x; "
+            f"saving: step 04 +{100 * q['step04_saving_share']:.1f}%, Keras' callbacks "
+            f"+{100 * q['keras_callbacks_saving_share']:.1f}%; checks {r.get('checks')}"
+        )
+    if "feature_extraction" in r:
+        fe = r["feature_extraction"]
+        print(
+            f"feature extraction s/epoch after the first: uncached {fe['uncached']['steady_epoch_seconds']:.3f}, "
+            f"cached {fe['cached']['steady_epoch_seconds']:.4f} ({fe['later_epoch_speedup']}x)"
+        )
+    if "sweep" in r:
+        s = r["sweep"]
+        print(
+            f"sweep {','.join(s['presets'])} ({s['epochs']} epoch each): {s['wall_seconds']:.1f} s wall, "
+            f"training {s['training_seconds']:.1f} s ({s['wall_over_training']:.2f}x), peak RSS "
+            f"{s['peak_rss_mib']:.0f} MiB, on disk {s['disk']['bytes'] / 1e6:.1f} MB "
+            f"({s['disk']['shared_bytes'] / 1e6:.1f} MB shared between runs)"
+        )
+    if "baseline" in r:
+        b = r["baseline"]
+        for label, runs in b["runs"].items():
+            drivers = ", ".join(f"{x['driver_wall_seconds']:.1f}" for x in runs)
+            epochs = ", ".join(f"{x['step04_steady_epoch_seconds']:.3f}" for x in runs)
+            print(f"{label:<9} driver s: {drivers}; step 04 steady epoch s: {epochs}")
+        print(
+            f"current / baseline ({b['baseline_dir']}): driver {b['driver_wall_ratio']:.2f}x, step 04 steady "
+            f"epoch {b['step04_steady_ratio']:.2f}x, step 04 work {b['step04_work_ratio']:.2f}x"
+        )
+    print("\ntargets:")
+    for target in TARGETS:
+        value = target.value(r)
+        shown = "-" if value is None else target.show(value)
+        print(f"  issue {target.issue}: {target.text}: {shown} ({target.verdict(r)})")
 
 
 if __name__ == "__main__":

@@ -59,6 +59,34 @@ def test_matmul_bound_counts_forward_and_both_gradients_per_training_sample(nest
     assert (27, 32, 8) in seen and (32, 8, 27) in seen  # the kernel and the input gradient of the 3x3
 
 
+def test_matmul_seconds_is_the_best_per_call_time_of_each_shape(monkeypatch):
+    """On a clock that advances by each product's FLOPs at 1 GFLOP/s, plus one stall in the first timed
+    run of every shape: each shape gets exactly its FLOPs' time, per call and not per run of calls, and
+    the stall (a busy machine) is left out by taking the best run. (From tests/test_benchmark.py.)"""
+    import tensorflow as tf
+
+    clock = {"now": 0.0, "stalls": 0, "runs": 0}
+    matmul = tf.linalg.matmul
+
+    def timed_matmul(a, b):
+        clock["now"] += 2 * a.shape[0] * a.shape[1] * b.shape[1] / 1e9
+        return matmul(a, b)
+
+    def perf_counter():
+        clock["runs"] += 1
+        if clock["runs"] % 4 == 2:  # the end of each shape's first run (2 repeats: 4 readings a shape)
+            clock["now"] += 1.0
+            clock["stalls"] += 1
+        return clock["now"]
+
+    monkeypatch.setattr(tf.linalg, "matmul", timed_matmul)
+    monkeypatch.setattr(bench_training.time, "perf_counter", perf_counter)
+    shapes = [[64, 32, 16], [1, 8, 2]]
+    seconds = bench_training.matmul_seconds(shapes, repeats=2)
+    assert clock["stalls"] == len(shapes)
+    assert seconds == pytest.approx([2 * m * k * n / 1e9 for m, k, n in shapes], rel=1e-9)
+
+
 # ---------------------------------------------------------------- bytes on disk
 
 

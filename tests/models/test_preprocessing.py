@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from phase4a.models.backbones import BACKBONES, fold_imagenet_rescaling
+from phase4a.models.normalisation import adapt_normalisation
 from phase4a.models.preprocessing import rgb_preprocess
 from phase4a.models.transfer import build_model
 
@@ -34,7 +35,9 @@ def _upstream(model, inner):
 def test_efficientnet_gets_pixel_range_with_imagenet_preprocessing(backbone_cache, patches):
     """EfficientNet divides by 255 inside; fed [0, 1] reflectance (the report) it sees almost nothing."""
     net = backbone_cache("efficientnetb0")
-    fixed = build_model(make_config(backbone="efficientnetb0", preprocessing="imagenet"), net, PATCH_SHAPE, N_CLASSES)
+    imagenet = make_config(backbone="efficientnetb0", input_normalisation="imagenet")
+    fixed = build_model(imagenet, net, PATCH_SHAPE, N_CLASSES)
+    adapt_normalisation(fixed, patches[0], imagenet)  # step 03 sets the statistics from the training split
     report = build_model(make_config(backbone="efficientnetb0"), net, PATCH_SHAPE, N_CLASSES)
     scale = np.abs(np.asarray(_upstream(fixed, net)(patches[0]))).max()
     assert np.abs(np.asarray(_upstream(report, net)(patches[0]))).max() < scale / 100

@@ -24,8 +24,9 @@ def test_every_preset_resolves_with_a_one_line_summary(name):
 
 def test_report_preset_keeps_the_reports_behaviour():
     config = config_module.resolve("report")
-    assert (config["freeze"], config["frozen_layers"], config["preprocessing"], config["bn_inference"]) == (
-        "first_n", 150, "none", False)  # fmt: skip
+    assert (config["freeze"], config["frozen_layers"], config["input_normalisation"], config["bn_inference"]) == (
+        "first_n", 150, "auto", False)  # fmt: skip
+    assert config_module.input_normalisation(config) == "none"  # auto: the report's reflectance, for a transfer model
     assert (config["band_adapter"], config["backbone"], config["progressive_stages"]) == ("conv1x1", "resnet50", 0)
 
 
@@ -36,7 +37,7 @@ def test_report_preset_keeps_the_reports_behaviour():
         ({"band_adapter": "bands3"}, "band_adapter"),
         ({"freeze": "half"}, "freeze"),
         ({"backbone": "resnet18"}, "backbone"),
-        ({"preprocessing": "caffe"}, "preprocessing"),
+        ({"input_normalisation": "caffe"}, "input_normalisation"),
     ],
 )
 def test_bad_model_values_are_config_errors(overrides, message):

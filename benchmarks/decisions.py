@@ -1,0 +1,103 @@
+"""Speed-ups and alternatives that were measured, and what became of each: kept hand-written here, and
+written into docs/performance.md's "Decisions" section by ``benchmarks.summarise``. Add an entry when
+an alternative is tried; the figures are those measured when it was decided (git history has the runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decision:
+    name: str
+    outcome: str  # kept | dropped | off
+    why: str
+
+
+DECISIONS: tuple[Decision, ...] = (
+    Decision(
+        "Fast Conv2D gradient (`fast_conv_gradient`)",
+        "kept",
+        "Behind phase4a/accel, auto: on on the CPU. TensorFlow's CPU kernel for convolution input "
+        "gradients on ResNet50's 1x1 and 2x2 maps was most of a training step (about 1.7 s against 0.18 s "
+        "per step on the AVX2 machine); 1x1 gradients run as matmuls, frozen kernels get no gradient. "
+        "Gradients equal TensorFlow's to float rounding (tested). Unmeasured on GPUs, so off there.",
+    ),
+    Decision(
+        "Fused Adam (`fused_adam`)",
+        "kept",
+        "Behind accel, auto: on on the CPU. Keras' Adam is about ten element-wise passes over the 10.3M "
+        "trained weights (about 93 ms of operation time per step), TensorFlow's ResourceApplyAdam one (20 ms); "
+        "same formula and state, the saved optimizer is plain Keras Adam.",
+    ),
+    Decision(
+        "Fused frozen BatchNorm (`fused_batchnorm`)",
+        "kept",
+        "Behind accel, auto: on on the CPU. A frozen BatchNorm as FusedBatchNormV3 in inference mode: a "
+        "quarter fewer graph operations to trace and optimise, the steady step the same. Not used for "
+        "deterministic training on a GPU, where TensorFlow has no deterministic gradient for it.",
+    ),
+    Decision(
+        "Cached backbone features (`cache_features`)",
+        "kept",
+        "Behind accel, auto: on on the CPU. Where everything up to the head is frozen, the features are "
+        "computed once and the head trains on them, one call per epoch: later epochs 20-40x faster for "
+        "the feature_extraction preset, same losses.",
+    ),
+    Decision(
+        "Graph cache on disk",
+        "dropped",
+        "It called TensorFlow's private eager-context API on the default path (a TensorFlow upgrade could "
+        "break training) to save 3-4 s of a first epoch, a few percent of a real 50-epoch run.",
+    ),
+    Decision(
+        "Drivers' warm-up process",
+        "dropped",
+        "It started a second TensorFlow process on every driver run (about 1.1 GB more memory) to fill the "
+        "graph cache while steps 02-03 ran, and repeated step 04's branching; without the cache it has "
+        "nothing to do.",
+    ),
+    Decision(
+        "XLA (`--jit_compile true`)",
+        "off",
+        "Keras disables it under deterministic kernels, which the default run needs to be bit-reproducible; "
+        "with --deterministic false and the fast gradient it was slower, not faster (XLA's own "
+        "convolutions on 1x1 and 2x2 maps).",
+    ),
+    Decision(
+        "`TF_ENABLE_ONEDNN_OPTS=0` (TensorFlow's own kernels)",
+        "dropped",
+        "A faster step in isolation, but whole 5-epoch runs of step 04, alternated, gave first and steady "
+        "epochs within the noise: TensorFlow's default stays.",
+    ),
+    Decision(
+        "Sliced Adam (only the centre taps of 3x3 kernels on 1x1 maps)",
+        "dropped",
+        "A sliced update switches TensorFlow's variable to copy-on-read, so every later read copies the "
+        "whole kernel: the step took 19 ms longer.",
+    ),
+    Decision(
+        "Frozen BatchNorm's gradient as a custom gradient",
+        "dropped",
+        "The step 4% shorter, but 124 more graph operations, a trace 0.5 s and a first call 1.0 s longer.",
+    ),
+    Decision(
+        "3x3 input gradients without flipping kernels",
+        "dropped",
+        "Per-tap batched matmuls, or one matmul and an overlap-add, were 1.2-4x slower than the flip and "
+        "convolution; keeping flipped copies of frozen kernels would save at most 5% of a step and add "
+        "copies that must never go stale.",
+    ),
+    Decision(
+        "Grappler off",
+        "dropped",
+        "Switching TensorFlow's graph optimiser off saved 0.1-0.4 s of a first call and cost 25% of every step.",
+    ),
+    Decision(
+        "Keras saving skip-set cache",
+        "dropped",
+        "It fixed a cache key inside Keras' saving code (0.1-0.3 s per save of the report model) through "
+        "keras.src private API, which a Keras upgrade can change.",
+    ),
+)
