@@ -29,7 +29,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_every_step_writes_its_artefacts(run_dir):
-    for stage in STAGES.values():
+    for stage in list(STAGES.values())[:5]:  # the fixture ran steps 01-05; tests/mapping has step 06
         for artefact in set(stage.writes) - OPTIONAL_ARTEFACTS:
             assert (run_dir / ARTEFACTS[artefact]).is_file(), f"{stage.script} did not write {ARTEFACTS[artefact]}"
 

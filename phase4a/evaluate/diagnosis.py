@@ -1,13 +1,20 @@
 """Explaining a collapse after training: :func:`diagnose` reads the per-epoch records the collapse
 monitor (train/collapse.py) wrote into ``training_history.json`` and lists likely causes, each with the
 numbers that implicate it.
+
+Given the measurements of the trained model on the validation split (evaluate/measurements.py; step
+05 always passes them), the likely causes are only those the measurements support, each with its
+number and the single-factor preset (config.PRESETS ``f_*``) that would confirm it; the causes from
+configuration rules alone are kept only where a measurement supports them. Without measurements
+(e.g. a report rebuilt from old files) the configuration rules apply as before.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from ..config import input_normalisation, uses_pretrained_weights
+from ..config import PRESETS, input_normalisation, uses_pretrained_weights
 from ..metrics import COLLAPSED, FLAT, FLAT_SINCE, TOP_CLASS
 
 # What each backbone's ImageNet weights expect at the input, and its total stride to the last stage.
@@ -281,15 +288,19 @@ def diagnose(
     dataset_stats: dict[str, Any],
     backbone_layers: int | None = None,
     architecture: dict[str, Any] | None = None,
+    measurements: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The collapse / flat-loss diagnosis for the report, with likely causes from the configuration.
+    """The collapse / flat-loss diagnosis for the report, with likely causes.
 
     ``records``: per-epoch dicts from :class:`CollapseMonitor` or the saved training history (same keys).
     ``dataset_stats``: the data summary of step 01 (class names, per-split class counts, band ranges).
     ``backbone_layers``: the backbone's layer count, for the share of frozen layers.
     ``architecture``: step 03's architecture.json, when known: the frozen layer count, the number of
     BatchNorm layers (no BatchNorm cause for a network without any) and the statistics at the stem.
-    Causes are checked only when training collapsed or went flat; each names the numbers behind it.
+    ``measurements``: :func:`measurements.measure` of the trained model on the validation split. With
+    them, ``causes`` are the measured ones (:func:`measured_causes`, whether or not training collapsed)
+    and ``basis`` is "measurements"; without them, causes come from the configuration ("configuration")
+    and are checked only when training collapsed or went flat. Each names the numbers behind it.
     """
     architecture = architecture or {}
     batchnorm_layers = architecture.get("batchnorm_layers")
@@ -303,6 +314,20 @@ def diagnose(
     frozen = config["frozen_layers"] if frozen_layers is None else frozen_layers
     trainable = None if backbone_layers is None else max(backbone_layers - frozen, 0)
     causes = []
+    if measurements is not None:
+        causes = measured_causes(
+            measurements, config, dataset_stats, backbone_layers, architecture, last_side, trainable, flat["flag"]
+        )
+        return {
+            "collapse": collapse,
+            "flat_loss": flat,
+            "epochs": len(records),
+            "last_stage_side": last_side,
+            "basis": "measurements",
+            "measurements": measurements,
+            "causes": causes,
+            "summary": _summary(collapse, flat, causes, len(records), measurements),
+        }
     if collapse["flag"] or flat["flag"]:
         candidates = [_learning_rate_cause(config, flat["flag"])]
         if transfer:
@@ -320,12 +345,32 @@ def diagnose(
         "flat_loss": flat,
         "epochs": len(records),
         "last_stage_side": last_side,
+        "basis": "configuration",
         "causes": causes,
         "summary": _summary(collapse, flat, causes, len(records)),
     }
 
 
-def _summary(collapse: dict[str, Any], flat: dict[str, Any], causes: list[dict[str, str]], epochs: int) -> str:
+def _summary(
+    collapse: dict[str, Any],
+    flat: dict[str, Any],
+    causes: list[dict[str, str]],
+    epochs: int,
+    measurements: dict[str, Any] | None = None,
+) -> str:
+    if measurements is not None:
+        parts = [finding["text"] for finding in (collapse, flat) if finding["flag"]]
+        if not parts:
+            parts.append(f"No collapse and no flat validation loss in {epochs} epochs.")
+        if causes:
+            named = "; ".join(
+                cause["name"] + (f" (confirm: --preset {cause['preset']})" if cause.get("preset") else "")
+                for cause in causes
+            )
+            parts.append(f"Likely causes, measured on the {measurements['split']} split: {named}.")
+        else:
+            parts.append(f"No likely cause is supported by the measurements on the {measurements['split']} split.")
+        return " ".join(parts)
     if not (collapse["flag"] or flat["flag"]):
         return f"No collapse and no flat validation loss in {epochs} epochs."
     parts = [finding["text"] for finding in (collapse, flat) if finding["flag"]]
@@ -334,3 +379,348 @@ def _summary(collapse: dict[str, Any], flat: dict[str, Any], causes: list[dict[s
     else:
         parts.append("No likely cause found in the configuration.")
     return " ".join(parts)
+
+
+# --- Causes from measurements (evaluate/measurements.py) ---------------------------------------------
+
+ALPHA = 0.05  # the batch- against moving-statistics accuracy: exact McNemar at the report's usual level
+# BatchNorm moving statistics count as "far" from the statistics of the layer's input when, averaged
+# over the trainable layers, the means differ by more than one moving standard deviation (normalised
+# activations then sit off-centre by more than their own spread) or the variances by more than 4x
+# (activations scaled by more than 2x): beyond either, inference computes a different function.
+BN_SHIFT_LARGE = 1.0
+BN_LOG_VARIANCE_LARGE = math.log(4.0)
+# Features reaching the head that vary across patches by less than 5% of their size (on average per
+# feature) give every patch almost the same softmax: the head can learn little more than the prior.
+FEATURE_SPREAD_LOW = 0.05
+# The stem's inputs count as "far" from what ImageNet weights expect when a channel's mean is more than
+# one ImageNet standard deviation away, or its spread more than 4x too small or too large: the first
+# convolution's pretrained filters then respond to a range they were not trained on.
+STEM_OFFSET_LARGE = 1.0
+STEM_SCALE_FACTOR = 4.0
+# Training accuracy (of the kept epoch) this far above validation, with batch statistics not explaining
+# it, means the model fits the training patches but does not generalise: about 11 of 75 patches.
+GENERALISATION_GAP = 0.15
+# Predictions this concentrated on one class count as (near) collapse in the prior-only cause.
+TOP_SHARE_HIGH = 0.9
+
+
+def _preset(config: dict[str, Any], name: str) -> tuple[str, str]:
+    """(preset name, what it changes), noting when this run already has that value."""
+    changes = ", ".join(f"{key} {value}" for key, value in PRESETS[name].overrides.items())
+    already = all(config.get(key) == value for key, value in PRESETS[name].overrides.items())
+    return name, changes + (" (this run already has it: the factor is not the cause alone)" if already else "")
+
+
+def _measured_cause(
+    name: str, evidence: str, suggestion: str, config: dict[str, Any], preset: str | None, measured: dict[str, Any]
+) -> dict[str, Any]:
+    cause: dict[str, Any] = {"name": name, "evidence": evidence, "suggestion": suggestion, "measured": measured}
+    if preset is not None and config.get("model_type", "transfer") == "transfer":
+        cause["preset"], changes = _preset(config, preset)
+        cause["suggestion"] = f"{suggestion} Confirm with the single-factor preset {preset} ({changes})."
+    else:
+        cause["preset"] = None
+    return cause
+
+
+def _batch_statistics_explain(batchnorm: dict[str, Any]) -> bool:
+    """Batch-statistics accuracy clearly above moving-statistics accuracy (exact McNemar p < ALPHA)."""
+    if not batchnorm.get("applicable") or batchnorm.get("batch_accuracy") is None:
+        return False
+    test = batchnorm["mcnemar_batch_vs_moving"]
+    return batchnorm["batch_accuracy"] > batchnorm["moving_accuracy"] and test["p_value"] < ALPHA
+
+
+def _batchnorm_gap_large(batchnorm: dict[str, Any]) -> bool:
+    distance = batchnorm.get("distance_trainable") if batchnorm.get("applicable") else None
+    if not distance:
+        return False
+    return distance["mean_shift"] > BN_SHIFT_LARGE or distance["log_variance_ratio"] > BN_LOG_VARIANCE_LARGE
+
+
+def _measured_batchnorm_cause(m, config, dataset_stats, last_side, trainable, architecture) -> dict | None:
+    batchnorm = m["batchnorm"]
+    if not (_batchnorm_gap_large(batchnorm) and _batch_statistics_explain(batchnorm)):
+        return None
+    distance, test = batchnorm["distance_trainable"], batchnorm["mcnemar_batch_vs_moving"]
+    evidence = (
+        f"on the {m['samples']} {m['split']} patches, BatchNorm on each batch's own statistics (batches of "
+        f"{batchnorm['batch_size']}, as in training) gives {batchnorm['batch_accuracy']:.2%} against "
+        f"{batchnorm['moving_accuracy']:.2%} on its moving statistics ({test['b']} patches only batch statistics "
+        f"get right, {test['c']} only moving ones; exact McNemar p = {test['p_value']:.3g}); the moving statistics "
+        f"of the {distance['layers']} trainable BatchNorm layers are far from their inputs' statistics: mean shift "
+        f"{distance['mean_shift']:.3g} moving standard deviations, |ln variance ratio| "
+        f"{distance['log_variance_ratio']:.3g} (thresholds {BN_SHIFT_LARGE:g} and {BN_LOG_VARIANCE_LARGE:.3g})."
+    )
+    features = m["features"]
+    if "batch_mode_relative_spread" in features:
+        evidence += (
+            f" The head's features vary across patches by {features['relative_spread']:.3g} of their size with "
+            f"moving statistics and {features['batch_mode_relative_spread']:.3g} with batch statistics."
+        )
+    if config.get("model_type", "transfer") != "transfer":
+        rule = _simplecnn_batchnorm_cause(
+            config,
+            dataset_stats,
+            batchnorm["layers"],
+            architecture.get("normalisation", {}).get("stem", {}).get("std"),
+        )
+        name = "BatchNorm statistics in the SimpleCNN"
+        suggestion = rule["suggestion"] if rule else "more epochs, so that the moving averages settle."
+        return _measured_cause(
+            name, evidence, suggestion, config, None, {"batch_accuracy": batchnorm["batch_accuracy"]}
+        )
+    rule = _batchnorm_cause(config, dataset_stats, last_side, trainable, batchnorm["layers"])
+    suggestion = rule["suggestion"] if rule else "--bn_inference true keeps BatchNorm on its moving statistics."
+    if rule:
+        evidence += f" Configuration: {rule['evidence'][0].lower()}{rule['evidence'][1:]}"
+    measured = {
+        "batch_accuracy": batchnorm["batch_accuracy"],
+        "moving_accuracy": batchnorm["moving_accuracy"],
+        "mcnemar_p": test["p_value"],
+        "mean_shift": distance["mean_shift"],
+        "log_variance_ratio": distance["log_variance_ratio"],
+    }
+    return _measured_cause(
+        "BatchNorm in training mode on small batches", evidence, suggestion, config, "f_bn_inference", measured
+    )
+
+
+def _measured_feature_cause(m, config, explained: bool) -> dict | None:
+    features = m["features"]
+    if features["relative_spread"] >= FEATURE_SPREAD_LOW:
+        return None
+    if explained and features.get("batch_mode_relative_spread", 0.0) >= FEATURE_SPREAD_LOW:
+        return None  # the features vary with batch statistics: the BatchNorm cause, not a cause of its own
+    share = m["predictions"]
+    evidence = (
+        f"the {features['features']} features reaching the head ({features['layer']}) vary across the "
+        f"{m['samples']} {m['split']} patches by {features['relative_spread']:.3g} of their mean absolute value on "
+        f"average (threshold {FEATURE_SPREAD_LOW:g}; {features['constant_features']} are constant): the head sees "
+        f"nearly the same input for every patch and can only learn the class prior; {share['top_class']} takes "
+        f"{share['top_share']:.2%} of the predictions."
+    )
+    if config.get("model_type", "transfer") != "transfer":
+        suggestion = (
+            "--input_normalisation standardise gives the convolutions inputs that vary on their own scale."
+            if input_normalisation(config) == "none"
+            else "check the inputs: standardised patches that still give constant features carry little signal."
+        )
+        return _measured_cause("constant features at the head", evidence, suggestion, config, None, {})
+    if uses_pretrained_weights(config):
+        preset, suggestion = "f_imagenet_preprocessing", "give the backbone the input statistics its weights expect."
+    else:
+        preset, suggestion = "f_standardise", "standardise the bands, so that the random backbone's inputs vary."
+    measured = {"relative_spread": features["relative_spread"], "constant_features": features["constant_features"]}
+    return _measured_cause("constant features at the head", evidence, suggestion, config, preset, measured)
+
+
+def _measured_stem_cause(m, config, dataset_stats) -> dict | None:
+    stem = m["stem"]
+    if stem.get("target") is None or "mean_offset_max" not in stem:
+        return None
+    low, high = stem["std_ratio"]
+    far = stem["mean_offset_max"] > STEM_OFFSET_LARGE or low < 1 / STEM_SCALE_FACTOR or high > STEM_SCALE_FACTOR
+    if not far:
+        return None
+    evidence = (
+        f"at the stem ({stem['entering']}, {stem['compared']} split) the channel means are up to "
+        f"{stem['mean_offset_max']:.3g} ImageNet standard deviations from ImageNet's and the spreads "
+        f"{low:.3g} to {high:.3g} times ImageNet's (thresholds {STEM_OFFSET_LARGE:g} and x{STEM_SCALE_FACTOR:g})."
+    )
+    rule = _input_scale_cause(config, dataset_stats)
+    if rule:
+        evidence += f" Configuration: {rule['evidence']}"
+    suggestion = rule["suggestion"] if rule else "map the stem's channels onto ImageNet's statistics."
+    measured = {"mean_offset_max": stem["mean_offset_max"], "std_ratio": stem["std_ratio"]}
+    return _measured_cause(
+        "input scale vs the backbone's preprocessing",
+        evidence,
+        suggestion,
+        config,
+        "f_imagenet_preprocessing",
+        measured,
+    )
+
+
+def _majority(dataset_stats: dict[str, Any]) -> tuple[str, float] | None:
+    counts = _split(dataset_stats, "train").get("class_counts", {})
+    if not counts:
+        return None
+    majority = max(counts, key=counts.get)
+    return majority, counts[majority] / max(sum(counts.values()), 1)
+
+
+def _measured_fit_causes(m, config, dataset_stats, backbone_layers, architecture, flat, explained) -> list[dict]:
+    accuracy = m["accuracy"]
+    if accuracy.get("training") is None:
+        return []
+    causes = []
+    training, validation = accuracy["training"], accuracy["validation"]
+    if accuracy["gap"] >= GENERALISATION_GAP and not explained:
+        evidence = (
+            f"training accuracy {training:.2%} against validation {validation:.2%} at the kept epoch "
+            f"{accuracy['epoch']} ({100 * accuracy['gap']:.1f} percentage points, threshold "
+            f"{100 * GENERALISATION_GAP:.0f}), and batch statistics do not explain it: the model fits the "
+            "training patches but not new ones."
+        )
+        causes.append(
+            _measured_cause(
+                "the model does not generalise beyond the training patches",
+                evidence,
+                "more variety in the training patches.",
+                config,
+                "f_augment",
+                {"training_accuracy": training, "validation_accuracy": validation},
+            )
+        )
+    majority = _majority(dataset_stats)
+    if majority is None or training > majority[1] + NEAR_MAJORITY:
+        return causes
+    name, share = majority
+    evidence = (
+        f"training accuracy at the kept epoch is {training:.2%}, within {100 * NEAR_MAJORITY:.0f} percentage points "
+        f"of the most frequent training class's share ({name}, {share:.2%}): the network does not fit even the "
+        "training patches."
+    )
+    measured = {"training_accuracy": training, "majority_training_share": share}
+    transfer = config.get("model_type", "transfer") == "transfer"
+    frozen = (architecture.get("backbone_layers") or {}).get("frozen")
+    rule = _frozen_share_cause(config, backbone_layers, frozen) if transfer else None
+    if rule:
+        return causes + [
+            _measured_cause(
+                rule["name"], f"{evidence} {rule['evidence']}", rule["suggestion"], config, "f_less_freezing", measured
+            )
+        ]
+    rule = _learning_rate_cause(config, flat)
+    suggestion = rule["suggestion"] if rule else "a higher learning rate, so that the trainable layers move."
+    return causes + [_measured_cause("learning rate", evidence, suggestion, config, "f_higher_lr", measured)]
+
+
+def _measured_prior_cause(m, config, dataset_stats, explained, constant) -> dict | None:
+    majority = _majority(dataset_stats)
+    share = m["predictions"]
+    if majority is None or explained or constant or share["top_share"] < TOP_SHARE_HIGH:
+        return None
+    if share["top_class"] != majority[0]:
+        return None
+    evidence = (
+        f"{share['top_share']:.2%} of the {m['samples']} {m['split']} predictions are {share['top_class']}, the most "
+        f"frequent training class ({majority[1]:.2%} of the training patches), although the head's features vary "
+        f"(relative spread {m['features']['relative_spread']:.3g}) and batch statistics do not change the answer: "
+        "the head rewards predicting the largest class."
+    )
+    return _measured_cause(
+        "the head predicts the most frequent training class",
+        evidence,
+        "weight each class by n / (classes x count).",
+        config,
+        "f_class_weights",
+        {"top_share": share["top_share"]},
+    )
+
+
+def measured_causes(
+    measurements: dict[str, Any],
+    config: dict[str, Any],
+    dataset_stats: dict[str, Any],
+    backbone_layers: int | None = None,
+    architecture: dict[str, Any] | None = None,
+    last_side: int | None = None,
+    trainable: int | None = None,
+    flat: bool = False,
+) -> list[dict[str, Any]]:
+    """The likely causes the measurements support, each with its number and (for the transfer model)
+    the single-factor preset that would confirm it; thresholds are the constants above."""
+    architecture = architecture or {}
+    m = measurements
+    explained = _batch_statistics_explain(m["batchnorm"])
+    constant = m["features"]["relative_spread"] < FEATURE_SPREAD_LOW
+    candidates = [
+        _measured_batchnorm_cause(m, config, dataset_stats, last_side, trainable, architecture),
+        _measured_feature_cause(m, config, explained),
+        _measured_stem_cause(m, config, dataset_stats),
+        *_measured_fit_causes(m, config, dataset_stats, backbone_layers, architecture, flat, explained),
+        _measured_prior_cause(m, config, dataset_stats, explained, constant),
+    ]
+    return [cause for cause in candidates if cause is not None]
+
+
+def _numbers(values: list[float]) -> str:
+    return "(" + ", ".join(f"{round(value, 3) + 0.0:.3g}" for value in values) + ")"
+
+
+def measurement_lines(measurements: dict[str, Any]) -> list[str]:
+    """One sentence per measurement, for the report's diagnosis."""
+    m = measurements
+    where = f"{m['samples']} {m['split']} patches"
+    batchnorm = m["batchnorm"]
+    if not batchnorm.get("applicable"):
+        bn = f"BatchNorm: not applicable ({batchnorm['reason']})."
+    else:
+        every, trained = batchnorm["distance_all"], batchnorm["distance_trainable"]
+        bn = f"BatchNorm ({batchnorm['layers']} layers, {batchnorm['trainable_layers']} trainable): "
+        if batchnorm.get("batch_accuracy") is None:
+            bn += f"{batchnorm['moving_accuracy']:.2%} on its moving statistics; {batchnorm['note']}"
+        else:
+            test = batchnorm["mcnemar_batch_vs_moving"]
+            bn += (
+                f"{batchnorm['moving_accuracy']:.2%} on its moving statistics, {batchnorm['batch_accuracy']:.2%} on "
+                f"each batch's own (batches of {batchnorm['batch_size']}; exact McNemar p = {test['p_value']:.3g})"
+            )
+        bn += (
+            f"; moving against input statistics, mean over {every['layers']} layers: mean shift "
+            f"{every['mean_shift']:.3g} moving std, |ln variance ratio| {every['log_variance_ratio']:.3g}"
+        )
+        if trained:
+            bn += f" ({trained['mean_shift']:.3g} and {trained['log_variance_ratio']:.3g} over the trainable ones)"
+        bn += f"; largest shift in {every['largest_shift_layer']} ({every['largest_shift']:.3g})."
+    features = m["features"]
+    feature_text = (
+        f"Features reaching the head ({features['layer']}, {features['features']}): relative spread across patches "
+        f"{features['relative_spread']:.3g} ({features['constant_features']} constant)"
+    )
+    if "batch_mode_relative_spread" in features:
+        feature_text += f"; {features['batch_mode_relative_spread']:.3g} with batch statistics"
+    stem = m["stem"]
+    observed = stem.get("recorded") or stem.get("validation")
+    if observed is None:
+        stem_text = "Stem: no statistics recorded."
+    else:
+        stem_text = (
+            f"Stem ({stem['entering'] or 'first layer'}, {observed['split']} split): "
+            f"mean {_numbers(observed['mean'])}, std {_numbers(observed['std'])}"
+        )
+        if stem.get("validation") and observed is not stem["validation"]:
+            stem_text += f"; after training, on validation: std {_numbers(stem['validation']['std'])}"
+        if stem.get("target") is None:
+            stem_text += f"; no target: {stem.get('note', 'no pretrained weights')}."
+        else:
+            target = stem["target"]
+            stem_text += f"; ImageNet images there: mean {_numbers(target['mean'])}, std {_numbers(target['std'])}"
+            if "mean_offset_max" in stem:
+                low, high = stem["std_ratio"]
+                stem_text += (
+                    f": means up to {stem['mean_offset_max']:.3g} ImageNet std away, spreads {low:.3g} to {high:.3g}x"
+                )
+            stem_text += "."
+    accuracy = m["accuracy"]
+    if accuracy.get("training") is None:
+        fit = "Training accuracy: not recorded."
+    else:
+        fit = (
+            f"Training accuracy {accuracy['training']:.2%} against validation {accuracy['validation']:.2%} at the kept "
+            f"epoch {accuracy['epoch']} (gap {100 * accuracy['gap']:.1f} percentage points; training up to "
+            f"{accuracy['training_max']:.2%})."
+        )
+    share = m["predictions"]
+    return [
+        f"Measured on the {where} after training ({m['forward_passes']} forward passes, weights unchanged):",
+        bn,
+        feature_text + ".",
+        stem_text,
+        fit,
+        f"Most frequent predicted class: {share['top_class']}, {share['top_share']:.2%} of the {m['split']} patches.",
+    ]

@@ -12,6 +12,7 @@ from ..config import input_normalisation
 from ..data.sources import describe_scaling, original_source
 from ..stages import ARTEFACTS, STAGES
 from .comparison import model_label
+from .diagnosis import measurement_lines
 
 
 def _pct(value: float) -> str:
@@ -105,10 +106,7 @@ def summary_lines(ctx: dict[str, Any]) -> list[str]:
     )
     if published_verdict_given(ctx):
         name = stats.get("published_baseline", {}).get("name", baseline["name"])
-        headline += (
-            f", against {_pct(baseline['accuracy'])} for {name}: "
-            f"{comparison['accuracy_change_pp']:+.2f} percentage points."
-        )
+        headline += f", against {name}: {comparison['accuracy_change_pp']:+.2f} percentage points."
     else:
         headline += "."
     lines = [headline]
@@ -253,6 +251,19 @@ def model_rows(ctx: dict[str, Any]) -> list[list[Any]]:
                 f"{test['p_value']:.3g}" if test else "-",
             ]
         )
+    ensemble = ctx.get("ensemble")
+    if ensemble:
+        test = next(v["mcnemar"] for v in ensemble["verdicts"] if v["against"] == "model")
+        rows.append(
+            [
+                "Ensemble: mean of the model's and the SimpleCNN's probabilities",
+                _pct(ensemble["accuracy"]["value"]),
+                _interval(ensemble["accuracy"]["ci95"]),
+                f"{ensemble['f1_macro']['value']:.3f}",
+                _interval(ensemble["f1_macro"]["ci95"], False),
+                f"{test['p_value']:.3g}",
+            ]
+        )
     for entry in (ctx.get("classical_baselines") or {}).values():
         rows.append(
             [
@@ -268,7 +279,7 @@ def model_rows(ctx: dict[str, Any]) -> list[list[Any]]:
         baseline = ctx["comparison"]["baseline"]
         rows.append(
             [
-                f"{baseline['name']} (published, not these predictions)",
+                f"{baseline['name']}: not these patches' predictions",
                 _pct(baseline["accuracy"]),
                 _interval(stats["baseline_accuracy_ci95"]),
                 "-",
@@ -300,6 +311,8 @@ def results_section(ctx: dict[str, Any]) -> list[str]:
     ]
     for verdict in verdicts(ctx):
         lines.append(f"- Against {_verdict_name(verdict)}: **{verdict['verdict']}**. {verdict['text']}")
+    for verdict in (ctx.get("ensemble") or {}).get("verdicts", []):
+        lines.append(f"- The ensemble against {_verdict_name(verdict)}: **{verdict['verdict']}**. {verdict['text']}")
     if not published_verdict_given(ctx):
         lines.append(f"- {ctx['statistics']['published_baseline']['text']}")
     if ctx["statistics"].get("in_run_baseline") is None:
@@ -385,8 +398,16 @@ def baseline_training_lines(ctx: dict[str, Any]) -> list[str]:
 
 def diagnosis_lines(ctx: dict[str, Any]) -> list[str]:
     diagnosis = ctx["diagnosis"]
+    measurements = diagnosis.get("measurements")
+    measured = []
+    if measurements:
+        first, *rest = measurement_lines(measurements)
+        measured = [f"- {first}", *(f"  - {line}" for line in rest)]
     if not diagnosis.get("recorded", True):
-        return ["- Collapse diagnosis: not recorded (this history predates the collapse monitor; re-run step 04)."]
+        return [
+            "- Collapse diagnosis: not recorded (this history predates the collapse monitor; re-run step 04).",
+            *measured,
+        ]
     per_epoch = ", ".join(str(int(entry["val_distinct_classes"])) for entry in ctx["history"]["epochs"])
     lines = [
         f"- Classes predicted on the validation set, per epoch: {per_epoch}.",
@@ -395,6 +416,13 @@ def diagnosis_lines(ctx: dict[str, Any]) -> list[str]:
     stop = ctx["history"].get("collapse_stop_reason")
     if stop:
         lines.append(f"- Training was stopped by the collapse monitor: {stop}.")
+    if measured:
+        lines += measured
+        lines.append(
+            "- Likely causes, each supported by a measurement above:"
+            if diagnosis["causes"]
+            else "- No likely cause is supported by the measurements."
+        )
     lines += [f"  - *{c['name']}*: {c['evidence']} Suggested: {c['suggestion']}" for c in diagnosis["causes"]]
     return lines
 
@@ -475,7 +503,8 @@ def _training_finding(ctx: dict[str, Any]) -> str:
         text += f"; {flat['text'][0].lower()}{flat['text'][1:-1]}"
     causes = ctx["diagnosis"]["causes"]
     if causes:
-        text += "; likely causes from the configuration: " + ", ".join(cause["name"] for cause in causes)
+        basis = "measured" if ctx["diagnosis"].get("basis") == "measurements" else "from the configuration"
+        text += f"; likely causes {basis}: " + ", ".join(cause["name"] for cause in causes)
     return text + "."
 
 

@@ -9,8 +9,13 @@ validation is reported too. Verdicts, each naming its baseline: against the publ
 only for Week 3 data; against the SimpleCNN step 04 trained on the same split (baseline_model.keras,
 config train_baseline) and against two seeded random forests fitted here on the training split
 (evaluate/classical.py), each paired (exact McNemar on the same patches).
+With the SimpleCNN, the ensemble of the two (the mean of their probabilities, evaluate/ensemble.py)
+gets the same statistics and an exact McNemar test against each member.
 Every evaluation carries a Wilson interval for accuracy, a seeded bootstrap interval for macro F1, the
-verdicts, the sample size needed to tell the result from target_accuracy, and the collapse diagnosis.
+verdicts, the sample size needed to tell the result from target_accuracy, and the diagnosis: the
+trained model measured on the validation split (evaluate/measurements.py: BatchNorm on moving against
+batch statistics, the spread of the head's features, the stem's input statistics, training against
+validation accuracy, the top class's share; weights unchanged) and the causes those numbers support.
 Writes evaluation_metrics.json (no timestamps: identical runs give identical files),
 validation_predictions.csv (and test_predictions.csv with a test split), confusion_matrix.png,
 training_curves.png and comparison_report.md.
@@ -30,8 +35,10 @@ from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..data.sources import original_source
 from ..evaluate import classical, plots
-from ..evaluate.comparison import accuracy_statistics, compare_with_baseline, model_label
+from ..evaluate.comparison import IN_RUN_BASELINE_NAME, accuracy_statistics, compare_with_baseline, model_label
 from ..evaluate.diagnosis import diagnose
+from ..evaluate.ensemble import evaluate_ensemble
+from ..evaluate.measurements import measure
 from ..evaluate.published import load_baseline
 from ..evaluate.report import build_report
 from ..io import load_keras_model, read_json, save_figure, sha256_file, write_json, write_text
@@ -82,7 +89,10 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     probabilities = accel.predict(model, X_eval, config["batch_size"], config)
     predicted = probabilities.argmax(axis=1)
     simple_cnn = baseline_model(run)
-    baseline_predicted = None if simple_cnn is None else _classes(simple_cnn, X_eval, config)
+    baseline_probabilities = None
+    if simple_cnn is not None:
+        baseline_probabilities = accel.predict(simple_cnn, X_eval, config["batch_size"], config)
+    baseline_predicted = None if simple_cnn is None else baseline_probabilities.argmax(axis=1)
     # The classical baselines: fitted here, in seconds, on the same training split.
     classical_predicted = classical.fit_predict(data.X_train, data.y_train, X_eval, config["seed"])
     metrics = classification_metrics(y_eval, predicted, data.class_names)
@@ -110,8 +120,27 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         correct = int(np.sum(val_probabilities.argmax(axis=1) == data.y_val))
         low, high = stats_module.wilson_interval(correct, len(data.y_val))
         validation = {"metrics": val_metrics, "accuracy_ci95": [low, high], "note": "this split also chose the epoch"}
+    ensemble = None
+    if simple_cnn is not None:
+        ensemble = evaluate_ensemble(
+            y_eval,
+            probabilities,
+            baseline_probabilities,
+            len(data.class_names),
+            config["seed"],
+            split,
+            model_name=f"the {config['preset']}-preset {model_label(config)} model",
+            baseline_name=IN_RUN_BASELINE_NAME,
+        )
+    # Measured on the validation split (the diagnosis explains training, which validation monitored).
+    measurements = measure(model, data.X_val, data.y_val, config, history, architecture, data.class_names)
     diagnosis = diagnose(
-        history["epochs"], config, data_summary, backbone_layers=inspection.get("layers"), architecture=architecture
+        history["epochs"],
+        config,
+        data_summary,
+        backbone_layers=inspection.get("layers"),
+        architecture=architecture,
+        measurements=measurements,
     )
     diagnosis["recorded"] = any("val_collapsed" in entry for entry in history["epochs"])
     baseline_history = read_json(run.path("baseline_history")) if run.path("baseline_history").is_file() else None
@@ -131,6 +160,7 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         "comparison": comparison,
         "statistics": statistics,
         "classical_baselines": classical_baselines,
+        "ensemble": ensemble,
         "diagnosis": diagnosis,
         "environment": environment(),
     }
@@ -157,6 +187,7 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
             "comparison": comparison,
             "statistics": statistics,
             "classical_baselines": classical_baselines,
+            "ensemble": ensemble,
             "diagnosis": diagnosis,
             "config_hash": context["config_hash"],
             "data_hash": context["data_hash"],
@@ -182,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         for entry in context["classical_baselines"].values():
             p_value = entry["mcnemar_vs_deep_model"]["p_value"]
             print(f"{entry['name']}: {entry['accuracy']:.2%} (McNemar p = {p_value:.3g} against the model)")
+        ensemble = context["ensemble"]
+        if ensemble is not None:
+            print(f"{ensemble['name']}: {ensemble['accuracy']['value']:.2%}")
+            for verdict in ensemble["verdicts"]:
+                print(verdict["text"])
         if not statistics["published_baseline"]["verdict_given"]:
             print(statistics["published_baseline"]["text"])
         for verdict in statistics["verdicts"]:

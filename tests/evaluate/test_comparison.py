@@ -10,6 +10,8 @@ from phase4a.evaluate.comparison import accuracy_statistics
 from phase4a.evaluate.published import PUBLISHED_BASELINE
 
 CONFIG = config_module.resolve("report")
+# The published Week 3 figure gets a verdict only on the report's own (Week 3) data.
+WEEK3 = config_module.resolve("report", {"data_source": "week3", "data_dir": "week3"})
 # The report's validation set: 75 patches, 10/21/19/8/17 per class.
 Y_TRUE = np.repeat(np.arange(5), [10, 21, 19, 8, 17])
 
@@ -23,7 +25,7 @@ def _with_errors(y_true: np.ndarray, wrong: int) -> np.ndarray:
 
 def test_collapsed_run_is_worse_than_published_baseline_and_json_ready():
     collapsed = np.zeros_like(Y_TRUE)  # the report: Agriculture for every patch, 10/75
-    stats = accuracy_statistics(Y_TRUE, collapsed, 5, PUBLISHED_BASELINE, CONFIG)
+    stats = accuracy_statistics(Y_TRUE, collapsed, 5, PUBLISHED_BASELINE, WEEK3)
     assert stats["accuracy"]["correct"] == 10 and stats["accuracy"]["total"] == 75
     assert stats["accuracy"]["ci95"] == pytest.approx([0.0740, 0.2287], abs=1e-3)
     assert stats["comparison"]["kind"] == "unpaired"
@@ -34,11 +36,19 @@ def test_collapsed_run_is_worse_than_published_baseline_and_json_ready():
 
 
 def test_published_baseline_interval_contains_the_target():
-    stats = accuracy_statistics(Y_TRUE, _with_errors(Y_TRUE, 10), 5, PUBLISHED_BASELINE, CONFIG)  # 65/75
+    stats = accuracy_statistics(Y_TRUE, _with_errors(Y_TRUE, 10), 5, PUBLISHED_BASELINE, WEEK3)  # 65/75
     assert stats["baseline_accuracy_ci95"] == pytest.approx([0.7717, 0.9259], abs=1e-3)
     assert stats["target_in_ci95"] is True
     assert stats["comparison"]["verdict"] == "not distinguishable at this sample size"
-    assert stats["comparison"]["samples_needed_for_target"] > 75
+    assert stats["target"]["samples_needed_for_target"] > 75
+    assert stats["target"]["target_text"].startswith("If the true accuracy were 86.67%")
+
+
+def test_other_data_get_no_verdict_against_the_published_figure():
+    stats = accuracy_statistics(Y_TRUE, _with_errors(Y_TRUE, 10), 5, PUBLISHED_BASELINE, CONFIG)  # mock data
+    assert stats["comparison"] is None and stats["verdicts"] == []
+    assert stats["published_baseline"]["verdict_given"] is False
+    assert "measured on other patches" in stats["published_baseline"]["text"]
 
 
 def test_baseline_predictions_give_a_paired_mcnemar_verdict():
@@ -49,7 +59,7 @@ def test_baseline_predictions_give_a_paired_mcnemar_verdict():
     assert comparison["kind"] == "paired"
     assert comparison["mcnemar"]["b"] == 18 and comparison["mcnemar"]["c"] == 0
     assert comparison["verdict"] == "better"
-    assert "the SimpleCNN trained in this run" in comparison["text"]
+    assert "the SimpleCNN trained on this split" in comparison["text"]
 
 
 def test_bootstrap_is_seeded_by_the_config_seed():

@@ -64,7 +64,15 @@ def test_collapse_finding_on_the_training_majority():
     assert collapse["text"].startswith(
         "In 3 of 3 epochs (from epoch 1) every validation sample is predicted as Agriculture."
     )
-    assert "Agriculture is the most frequent training class, the answer of a head" in collapse["text"]
+    assert "the answer of a head" not in collapse["text"]  # no training accuracy recorded: no claim about it
+
+    def finding(training_accuracy):
+        records = [{**record, "accuracy": training_accuracy} for record in collapsed_records(epochs=3)]
+        return diagnose(records, REPORT_CONFIG, DATA_STATS)["collapse"]["text"]
+
+    # Training accuracy at the majority class's share (23.33%): the head learnt only the prior.
+    assert "training accuracy stayed at most 24.00% in those epochs, the answer of a head" in finding(0.24)
+    assert "the answer of a head" not in finding(0.83)  # it learnt the training split: not that
 
 
 def test_diagnose_the_report_run():
@@ -91,7 +99,7 @@ def test_diagnose_the_report_run():
 @pytest.mark.parametrize(
     "change, gone, added",
     [
-        ({"preprocessing": "caffe"}, "input scale vs the backbone's preprocessing", None),
+        ({"input_normalisation": "imagenet"}, "input scale vs the backbone's preprocessing", None),
         ({"weights": "none"}, "input scale vs the backbone's preprocessing", None),
         ({"bn_inference": True}, "BatchNorm in training mode on small batches", None),
         ({"upsample_factor": 28}, "feature-map size at the last stage", None),

@@ -3,6 +3,7 @@ model's probabilities, its statistics against independent implementations, and s
 
 import json
 
+import keras
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score
@@ -10,6 +11,7 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
 from phase4a import statistics
+from phase4a.data import dataset
 from phase4a.evaluate.ensemble import ENSEMBLE_NAME, evaluate_ensemble, mean_probabilities
 
 from ..conftest import TINY_CNN_OVERRIDES, run_steps
@@ -100,10 +102,6 @@ def run_with_baseline(tmp_path_factory):
 
 
 def test_step_05_evaluates_the_ensemble_of_both_saved_models(run_with_baseline):
-    import keras
-
-    from phase4a.data import dataset
-
     run = run_with_baseline
     metrics = json.loads((run / "evaluation_metrics.json").read_text())
     ensemble = metrics["ensemble"]

@@ -14,6 +14,7 @@ from phase4a.evaluate.diagnosis import diagnose, measurement_lines
 from phase4a.evaluate.measurements import feature_spread, measure
 from phase4a.models.preprocessing import imagenet_stem_targets
 from phase4a.models.simple_cnn import build_simple_cnn
+from phase4a.steps import evaluate_compare
 
 from ..conftest import make_config, tiny_transfer_model
 
@@ -231,9 +232,10 @@ def test_training_accuracy_at_the_majority_share_is_underfitting(normal_measurem
     assert found["share of frozen layers"]["preset"] == "f_less_freezing"
     assert "within 5 percentage points" in found["share of frozen layers"]["evidence"]
     few = {"backbone_layers": {"layers": 175, "frozen": 10, "trainable": 165}}
-    assert causes(m, {**REPORT, "frozen_layers": 10}, backbone_layers=175, architecture=few)["learning rate"][
-        "preset"
-    ] == "f_higher_lr"
+    assert (
+        causes(m, {**REPORT, "frozen_layers": 10}, backbone_layers=175, architecture=few)["learning rate"]["preset"]
+        == "f_higher_lr"
+    )
 
 
 def test_predicting_the_training_majority_with_varied_features(normal_measurements):
@@ -260,6 +262,17 @@ def test_transfer_model_measurements_leave_every_weight_unchanged(patches):
     assert model.get_layer("head_dropout").rate == 0.3
     assert m["batchnorm"]["layers"] == 1 and m["batchnorm"]["per_layer"][0]["layer"] == "b_bn"
     assert m["batchnorm"]["batch_accuracy"] is not None  # batch mode ran, through the nested backbone
+    # The BatchNorm input's statistics, read inside the nested backbone, against a sub-model's.
+    backbone = model.get_layer("tiny_backbone")
+    front = keras.Model(model.inputs[0], model.get_layer("band_reduction").output)
+    inner = keras.Model(backbone.inputs[0], backbone.get_layer("b_bn").input)
+    values = np.asarray(inner(front(X)), dtype=np.float64)
+    bn = backbone.get_layer("b_bn")
+    moving_mean, moving_variance = np.asarray(bn.moving_mean), np.asarray(bn.moving_variance)
+    shift = np.abs(values.mean(axis=(0, 1, 2)) - moving_mean) / np.sqrt(moving_variance + bn.epsilon)
+    assert m["batchnorm"]["per_layer"][0]["mean_shift"] == pytest.approx(shift.mean(), rel=1e-5)
+    ratio = np.log((values.var(axis=(0, 1, 2)) + bn.epsilon) / (moving_variance + bn.epsilon))
+    assert m["batchnorm"]["per_layer"][0]["log_variance_ratio"] == pytest.approx(np.abs(ratio).mean(), rel=1e-5)
     assert m["features"]["layer"] == "global_pool" and m["features"]["features"] == 4
     assert m["stem"]["validation"] is not None and len(m["stem"]["validation"]["mean"]) == 3  # adapter output
 
@@ -294,3 +307,12 @@ def test_step_05_writes_the_measurements_and_the_report_lines(trained_cnn_run):
     report = (trained_cnn_run / "comparison_report.md").read_text()
     assert "- Measured on the 10 validation patches after training" in report
     assert "  - Features reaching the head (flatten, 1024)" in report
+
+
+def test_step_05_again_gives_identical_measurements(trained_cnn_run, copy_run):
+    run = copy_run(trained_cnn_run)
+    before = (run / "evaluation_metrics.json").read_bytes()
+    weights = (run / "transfer_model.keras").read_bytes()
+    assert evaluate_compare.main(["--run-dir", str(run)]) == 0
+    assert (run / "evaluation_metrics.json").read_bytes() == before
+    assert (run / "transfer_model.keras").read_bytes() == weights  # measuring saves nothing

@@ -158,7 +158,7 @@ def test_each_verdict_names_its_baseline(source, paired, forest):
         assert f"- Against {name}: **" in report
     if source == "week3":
         assert stats["published_baseline"]["verdict_given"] and stats["published_baseline"]["text"] is None
-        assert "against 86.67% for" in summary_text and "| Week 3 F1 | Change |" in report
+        assert "against the published Week 3 SimpleCNN (86.67%):" in summary_text and "| Week 3 F1 | Change |" in report
     else:
         note = stats["published_baseline"]["text"]
         assert "measured on other patches" in note and "raster patches" in note and "no verdict" in note
