@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
     # The Week 3 data directory, for data_source=week3; for eurosat, the tiles' folder (empty = ../shared's).
     "data_dir": "",
     "data_npz": "",  # the step-01 data.npz to reuse, for data_source=npz (the ablation sweep uses it)
-    # --- raster and Earth Engine sources (README "Real data") ---
+    # --- raster and Earth Engine sources (README "Data sources") ---
     "raster_path": "",  # the GeoTIFF to cut; for earth_engine, where the export is written and reused
     "polygons_path": "",  # labelled polygons: GeoJSON, GeoPackage or shapefile
     "label_column": "class",  # polygon attribute holding the class name
@@ -275,7 +275,7 @@ PRESETS: dict[str, Preset] = {
     "recommended": Preset(
         "inputs: imagenet (standardised, stem matched to ImageNet's channel statistics) + BN inference, "
         "conv1-conv3 frozen, lr 5e-4, augmentation, balanced class weights, and the SimpleCNN (standardised) "
-        "trained alongside for a paired comparison (README: what was measured)",
+        "trained alongside for a paired comparison",
         {
             "input_normalisation": "imagenet",
             "bn_inference": True,
@@ -413,7 +413,7 @@ def validate(config: dict[str, Any]) -> None:
     if config["data_source"] in ("raster", "earth_engine"):
         for key in ("polygons_path", "raster_path"):
             if not config[key]:
-                raise ConfigError(f"--data_source {config['data_source']} needs --{key} FILE; see README 'Real data'")
+                raise ConfigError(f"--data_source {config['data_source']} needs --{key} FILE; see README 'Data sources'")
     if 0 < config["input_size"] < 32:
         raise ConfigError(f"--input_size {config['input_size']} is below 32, every backbone's minimum; use 0 or 32-224")
     if config["band_adapter"] in ("rgb", "first_conv"):
@@ -532,12 +532,12 @@ def presets_markdown() -> str:
     (tools/update_readme.py writes it there; a test checks that it matches)."""
     rows = ["| preset | changes from `report` | what it is for |", "| --- | --- | --- |"]
     for name, preset in PRESETS.items():
-        changes = ", ".join(f"`{key} {_markdown_value(value)}`" for key, value in preset.overrides.items()) or "none"
+        changes = ", ".join(f"`{key} {markdown_value(value)}`" for key, value in preset.overrides.items()) or "none"
         rows.append(f"| `{name}` | {changes} | {preset.summary} |")
     return "\n".join(rows)
 
 
-def _markdown_value(value: Any) -> str:
+def markdown_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, list):

@@ -1,4 +1,4 @@
-"""Input normalisation inside the model (config ``input_normalisation``; README "Models and presets").
+"""Input normalisation inside the model (config ``input_normalisation``; docs/models.md).
 
 - none: reflectance in [0, 1] goes in as is (the report).
 - standardise: a ``Normalization`` layer right after the input (``input_standardise``) holds each band's

@@ -5,8 +5,8 @@ Usage:
 
 Input patches -> UpSampling2D (bilinear) -> band adapter (6 -> 3 bands) -> backbone ->
 GlobalAveragePooling2D -> Dense(128, relu) -> Dropout(0.3) -> Dense(classes, softmax), as the report;
-backbone, adapter, preprocessing, input size and freezing come from the config (README "Models and
-presets"), and model_type=simplecnn builds the Week 3 SimpleCNN instead.
+backbone, adapter, input normalisation, input size and freezing come from the config (docs/models.md),
+and model_type=simplecnn builds the Week 3 SimpleCNN instead.
 The input normalisation layers (config input_normalisation) are set from the training split only.
 Writes model_untrained.keras, architecture.txt (readable summary, the normalisation and the per-channel
 mean and std of the tensor entering the backbone, measured on the training split) and architecture.json
