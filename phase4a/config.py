@@ -413,7 +413,8 @@ def validate(config: dict[str, Any]) -> None:
     if config["data_source"] in ("raster", "earth_engine"):
         for key in ("polygons_path", "raster_path"):
             if not config[key]:
-                raise ConfigError(f"--data_source {config['data_source']} needs --{key} FILE; see README 'Data sources'")
+                source = config["data_source"]
+                raise ConfigError(f"--data_source {source} needs --{key} FILE; see README 'Data sources'")
     if 0 < config["input_size"] < 32:
         raise ConfigError(f"--input_size {config['input_size']} is below 32, every backbone's minimum; use 0 or 32-224")
     if config["band_adapter"] in ("rgb", "first_conv"):

@@ -9,9 +9,13 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from phase4a.paths import PROJECT_ROOT
 from phase4a.sweep import ablation, findings
+
+# Two real sweeps of tiny runs in processes of their own: about a minute and a half together.
+pytestmark = pytest.mark.slow
 
 # Every arm a SimpleCNN (report's model_type overridden for the whole sweep): seconds per run.
 CNN = ["--model_type", "simplecnn"]
