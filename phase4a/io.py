@@ -89,8 +89,11 @@ def save_figure(path: str | os.PathLike, figure) -> None:
 LEGACY_H5_NOTICE = "You are saving your model as an HDF5 file"
 
 
-def save_keras_model(model, path: str | os.PathLike) -> None:
-    """``model.save`` to ``path`` (format from its suffix) atomically, without Keras' legacy-HDF5 notice."""
+def save_keras_model(model, path: str | os.PathLike, include_optimizer: bool = True) -> None:
+    """``model.save`` to ``path`` (format from its suffix) atomically, without Keras' legacy-HDF5 notice.
+
+    ``include_optimizer=False`` leaves the optimizer's state out of an ``.h5`` file (Keras' own option;
+    a ``.keras`` file always holds it)."""
     import logging
 
     def not_the_notice(record: logging.LogRecord) -> bool:
@@ -100,7 +103,7 @@ def save_keras_model(model, path: str | os.PathLike) -> None:
     absl_logger.addFilter(not_the_notice)
     try:
         with atomic_path(path) as tmp:
-            model.save(tmp)
+            model.save(tmp, **({} if Path(path).suffix == ".keras" else {"include_optimizer": include_optimizer}))
     finally:
         absl_logger.removeFilter(not_the_notice)
 

@@ -70,6 +70,8 @@ def test_model_has_the_report_architecture(run_dir):
     h5 = keras.models.load_model(run_dir / "transfer_model.h5")
     sample = np.load(run_dir / "data.npz")["X_val"][:4]
     np.testing.assert_allclose(h5.predict(sample, verbose=0), model.predict(sample, verbose=0), atol=1e-5)
+    # The report's .h5 holds no optimizer state (Adam's two moments of every trained weight): smaller.
+    assert (run_dir / "transfer_model.h5").stat().st_size < 0.8 * (run_dir / "transfer_model.keras").stat().st_size
 
 
 def test_history_records_metrics_learning_rate_and_time(run_dir):

@@ -23,7 +23,9 @@ from sklearn.ensemble import RandomForestClassifier
 from .. import statistics
 
 FOREST_TREES = 300
-FOREST_JOBS = 1  # the forest's predictions do not depend on n_jobs; one core leaves the others alone
+# Every core: the trees' seeds are drawn before they are built, so predictions do not depend on n_jobs,
+# and step 05 waits for the forests.
+FOREST_JOBS = -1
 
 
 def flattened(X: np.ndarray) -> np.ndarray:

@@ -123,7 +123,9 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         "collapse_stop_reason": next((cb.stop_reason for cb in callbacks if isinstance(cb, CollapseMonitor)), None),
     }
     save_keras_model(model, run.path("model_keras"))
-    save_keras_model(model, run.path("model_h5"))
+    # The report's artefact, for prediction: without the optimizer's state, as the report's 91 MB file;
+    # transfer_model.keras beside it keeps that state.
+    save_keras_model(model, run.path("model_h5"), include_optimizer=False)
     if config["train_baseline"]:
         write_baseline(run, data, config, verbose)
     # Written last: its presence marks the run finished (already_trained), baseline included.
