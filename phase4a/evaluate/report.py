@@ -223,6 +223,18 @@ def data_section(ctx: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _summary_row(name: str, summary: dict[str, Any], p_value: float | None) -> list[Any]:
+    """A table row of a model summarised like the main one (accuracy and macro F1 with intervals)."""
+    return [
+        name,
+        _pct(summary["accuracy"]["value"]),
+        _interval(summary["accuracy"]["ci95"]),
+        f"{summary['f1_macro']['value']:.3f}",
+        _interval(summary["f1_macro"]["ci95"], False),
+        "-" if p_value is None else f"{p_value:.3g}",
+    ]
+
+
 def model_rows(ctx: dict[str, Any]) -> list[list[Any]]:
     """Every model evaluated on these patches, the deep model first, then the published figures where
     they were measured on the report's own data."""
@@ -241,29 +253,12 @@ def model_rows(ctx: dict[str, Any]) -> list[list[Any]]:
     in_run = stats.get("in_run_baseline")
     if in_run:
         test = by_name.get("in_run_simplecnn", {}).get("mcnemar", {})
-        rows.append(
-            [
-                "SimpleCNN trained on this split",
-                _pct(in_run["accuracy"]["value"]),
-                _interval(in_run["accuracy"]["ci95"]),
-                f"{in_run['f1_macro']['value']:.3f}",
-                _interval(in_run["f1_macro"]["ci95"], False),
-                f"{test['p_value']:.3g}" if test else "-",
-            ]
-        )
+        rows.append(_summary_row("SimpleCNN trained on this split", in_run, test.get("p_value")))
     ensemble = ctx.get("ensemble")
     if ensemble:
         test = next(v["mcnemar"] for v in ensemble["verdicts"] if v["against"] == "model")
-        rows.append(
-            [
-                "Ensemble: mean of the model's and the SimpleCNN's probabilities",
-                _pct(ensemble["accuracy"]["value"]),
-                _interval(ensemble["accuracy"]["ci95"]),
-                f"{ensemble['f1_macro']['value']:.3f}",
-                _interval(ensemble["f1_macro"]["ci95"], False),
-                f"{test['p_value']:.3g}",
-            ]
-        )
+        name = "Ensemble: mean of the model's and the SimpleCNN's probabilities"
+        rows.append(_summary_row(name, ensemble, test["p_value"]))
     for entry in (ctx.get("classical_baselines") or {}).values():
         rows.append(
             [
