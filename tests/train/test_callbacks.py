@@ -26,3 +26,18 @@ def test_make_callbacks_puts_the_monitor_before_the_log_and_early_stopping(tmp_p
     assert callbacks[monitor].stop_on_collapse and not callbacks[monitor].stop_on_flat
     assert callbacks[monitor].flat_epochs == 3
     assert CollapseMonitor not in [type(cb) for cb in make_callbacks(RunDir(tmp_path), config)]
+
+
+def test_tensorboard_logs_go_into_the_run_directory_only_when_asked(tmp_path):
+    config = config_module.resolve("report")
+    assert not any(isinstance(cb, keras.callbacks.TensorBoard) for cb in make_callbacks(RunDir(tmp_path), config))
+
+    run = RunDir(tmp_path / "run")
+    callbacks = make_callbacks(run, {**config, "tensorboard": True})
+    board = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.TensorBoard))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = np.ones((8, 3), dtype="float32"), np.arange(8) % 2
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[board])
+    events = list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events, "no TensorBoard event file under <run>/tensorboard"
