@@ -50,6 +50,7 @@ from .. import config as config_module
 from ..cli import OneLineParser
 from ..errors import ConfigError, Phase4AError
 from ..paths import default_run_dir
+from ..provenance import code_version
 from . import findings, plan
 from .forests import FORESTS
 from .plan import REFERENCE, Arm
@@ -180,8 +181,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sweep_plan, context = build_plan(args, overrides)
         results, failures = run_sweep(sweep_plan)
-        from ..provenance import code_version
-
         context.command = "python -m phase4a.sweep.ablation " + shlex.join(given)
         context.failures = failures
         context.code_version = code_version()

@@ -201,7 +201,7 @@ def changes_from_reference(arm: Arm, sweep_options: list[str]) -> dict[str, Any]
 def describe_changes(changes: dict[str, Any]) -> str:
     if not changes:
         return "none"
-    return ", ".join(f"{key}={config_module._markdown_value(value)}" for key, value in changes.items())
+    return ", ".join(f"{key}={config_module.markdown_value(value)}" for key, value in changes.items())
 
 
 def build_arms(

@@ -33,7 +33,9 @@ from .. import config as config_module
 from ..data import dataset as dataset_module
 from ..errors import Phase4AError
 from ..io import read_json, sha256_file, write_json
+from ..pipeline import run_steps
 from ..stages import ARTEFACTS, RunDir
+from ..steps import setup_config
 from . import forests, learning_curve
 from .plan import REFERENCE, Arm
 
@@ -123,8 +125,6 @@ def is_complete(directory: Path, config_hash: str, data_hash: str) -> bool:
 def make_data(root: Path, overrides: list[str], seed: int) -> Path:
     """Step 01 of ``report`` into ``root`` with ``seed``; reused while its config stays the same, so a
     resumed sweep keeps its data and a sweep with other options gets data (and runs) of its own."""
-    from ..steps import setup_config
-
     options = [*overrides, "--seed", str(seed)]
     reference = RunDir(root)
     current = reference.path("data").is_file() and reference.path("config").is_file()
@@ -190,8 +190,6 @@ def make_subsamples(parent: Path, fractions: list[float], seed: int, out_root: P
 
 def run_preset(preset: str, directory: Path, run_options: list[str]) -> None:
     """Steps 01 to 05 for one run, in-process (phase4a.pipeline); step 04 resumes if interrupted."""
-    from ..pipeline import run_steps
-
     code, script = run_steps(directory, ["--overwrite", "--preset", preset, *run_options])
     if script is not None:
         _check(code, script, f"{preset} in {directory}")
