@@ -180,10 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     try:
         sweep_plan, context = build_plan(args, overrides)
+        # The code the runs are made with: read before they run, since a checkout can move meanwhile.
+        context.code_version = code_version()
         results, failures = run_sweep(sweep_plan)
         context.command = "python -m phase4a.sweep.ablation " + shlex.join(given)
         context.failures = failures
-        context.code_version = code_version()
         analysis = findings.analyse(results, sweep_plan.curve_arms)
         context.wall_seconds = time.perf_counter() - started
         findings.write_outputs(sweep_plan.sweep_dir, results, analysis, context)
