@@ -16,6 +16,7 @@
 # Sweep options (python -m phase4a.sweep.ablation --help says more):
 #   --presets report,single_factor,simplecnn   single_factor = every f_* preset (one key changed from report)
 #   --seeds 5 | --seeds 42,43,44   every preset with every seed, in <sweep-dir>/<preset>/seed_<s>
+#                                  (a count is at most 20: --seeds 42 is refused; the one seed 42 is --seeds 42,)
 #   --vary-split true              make the data (and split) per seed instead of once with the first seed
 #   --factorial bn_inference=false,true input_normalisation=none,standardise   every combination on report
 #   --train_fractions 0.1,0.25,0.5,1.0 [--curve-presets report,simplecnn]   a learning curve, with the forests

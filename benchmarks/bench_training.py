@@ -366,13 +366,30 @@ def keras_equivalent_callbacks(directory: Path, config: dict) -> list:
     ]
 
 
+def untrained_model(run_dir: Path):
+    """Step 03's model of a run, as step 04 rebuilds it (not compiled)."""
+    from phase4a import config as config_module
+    from phase4a.data import dataset as dataset_module
+    from phase4a.models.transfer import load_untrained_model
+
+    run = RunDir(run_dir)
+    data = dataset_module.load(run.path("data"))
+    return load_untrained_model(
+        config_module.load(run.path("config")),
+        data.X_train.shape[1:],
+        len(data.class_names),
+        run.path("backbone_weights"),
+        run.path("untrained_model"),
+    )
+
+
 def plain_fit(run_dir: Path, data, config: dict, callbacks_dir: Path | None = None) -> dict:
     """A plain ``model.fit`` of step 03's model file and data, as the keras-io guide writes it: compiled with
     the report's optimiser and loss, no speed-up; with ``callbacks_dir``, Keras' equivalent callbacks too."""
     import keras
 
     fresh_runtime(config)
-    model = keras.models.load_model(RunDir(run_dir).path("untrained_model"), compile=False)
+    model = untrained_model(run_dir)
     model.compile(
         optimizer=keras.optimizers.Adam(config["learning_rate"]),
         loss="sparse_categorical_crossentropy",
@@ -430,7 +447,6 @@ def bench_training(driver_dir: Path, work: Path, epochs: int, matmul: dict | Non
     """Plain ``model.fit`` bare and with Keras' callbacks, step 04, and step 04 with TensorFlow's Conv2D
     gradient, on the driver's model file and data, one after the other in this process; their figures and
     ratios. ``matmul``: the matmul section's result, for the FLOP shares."""
-    import keras
 
     from phase4a import config as config_module
     from phase4a.data import dataset as dataset_module
@@ -439,7 +455,7 @@ def bench_training(driver_dir: Path, work: Path, epochs: int, matmul: dict | Non
     data = dataset_module.load(driver.path("data"))
     config = {**config_module.load(driver.path("config")), "epochs": epochs}
     n_train, n_val = len(data.X_train), len(data.X_val)
-    model = keras.models.load_model(driver.path("untrained_model"), compile=False)
+    model = untrained_model(driver_dir)
     epoch_flops = forward_flops(model) * (3 * n_train + n_val)
     del model
     runs = {}
@@ -449,6 +465,9 @@ def bench_training(driver_dir: Path, work: Path, epochs: int, matmul: dict | Non
     runs["plain_fit_keras_callbacks"] = plain_fit(driver_dir, data, config, work / "keras_callbacks")
     print(f"step 04 as users run it, {epochs} epochs ...", flush=True)
     runs["step04"] = pipeline_fit(copy_run(driver_dir, work / "step04", epochs=epochs))
+    print(f"step 04 backing up after every epoch (--backup_every_s 0), {epochs} epochs ...", flush=True)
+    every_epoch_dir = copy_run(driver_dir, work / "step04_every_epoch", epochs=epochs, backup_every_s=0)
+    runs["step04_backup_every_epoch"] = pipeline_fit(every_epoch_dir)
     print(f"step 04 with TensorFlow's Conv2D gradient, {epochs} epochs ...", flush=True)
     gradient_dir = copy_run(driver_dir, work / "step04_tf_gradient", epochs=epochs, fast_conv_gradient="false")
     runs["step04_tf_conv_gradient"] = pipeline_fit(gradient_dir)
@@ -459,7 +478,7 @@ def bench_training(driver_dir: Path, work: Path, epochs: int, matmul: dict | Non
         entry["figures_with_callbacks"] = epoch_figures(
             entry["epoch_seconds_with_callbacks"], n_train, epoch_flops, rate, bound
         )
-    for name in ("keras_callbacks", "step04", "step04_tf_gradient"):
+    for name in ("keras_callbacks", "step04", "step04_every_epoch", "step04_tf_gradient"):
         shutil.rmtree(work / name, ignore_errors=True)  # 0.2-0.7 GB each; the figures are kept
     return {
         "runs": runs,
@@ -481,7 +500,7 @@ def training_ratios(runs: dict) -> dict:
 
     step04, plain, keras_cb = "step04", "plain_fit", "plain_fit_keras_callbacks"
     with_cb = "epoch_seconds_with_callbacks"
-    return {
+    ratios = {
         # What users run against what they would otherwise write: both with their callbacks.
         "step04_over_keras_callbacks": round(speedup(steady_of(keras_cb, with_cb), steady_of(step04, with_cb)), 3),
         # Step 04 as users run it against a bare model.fit (no checkpoints, no backup).
@@ -495,6 +514,13 @@ def training_ratios(runs: dict) -> dict:
         ),
         "step04_over_tf_conv_gradient": round(speedup(steady_of("step04_tf_conv_gradient"), steady_of(step04)), 3),
     }
+    every = "step04_backup_every_epoch"
+    if every in runs:
+        # The worst case a user can choose: a backup (and the checkpoint) written after every epoch.
+        ratios["step04_every_epoch_saving_share"] = round(
+            saving_share(runs[every]["epoch_seconds"], runs[every][with_cb]), 4
+        )
+    return ratios
 
 
 def bench_feature_cache(work: Path, epochs: int, step01: list[str]) -> dict:
@@ -756,14 +782,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bench_matmul(driver_dir: Path, repeats: int) -> dict:
-    import keras
 
     from phase4a.data import dataset as dataset_module
 
     print("matmul, oneDNN's kernels and TensorFlow's own ...", flush=True)
     by_kernels = matmul_flops_by_kernels(repeats=repeats)
     data = dataset_module.load(RunDir(driver_dir).path("data"))
-    model = keras.models.load_model(RunDir(driver_dir).path("untrained_model"), compile=False)
+    model = untrained_model(driver_dir)
     print("matmuls of the model's own layer shapes ...", flush=True)
     bound = matmul_bound_epoch(model, BATCH_SIZE, len(data.X_train), len(data.X_val), repeats)
     return {
@@ -797,7 +822,8 @@ def print_table(r: dict) -> None:
         d = r["driver"]
         print(
             f"\nmock driver (one process): {d['wall_seconds']:.1f} s wall, peak RSS {d['peak_rss_mib']:.0f} MiB; "
-            f"outside the steps' work: {d['outside_steps_work']:.1f} s; on disk {d['disk']['bytes'] / 1e6:.1f} MB"
+            f"outside the steps' work: {d['outside_steps_work']:.1f} s; on disk {d['disk']['bytes'] / 1e6:.1f} MB, "
+            f"{d['disk']['own_bytes'] / 1e6:.1f} MB of it the run's own (the rest is in the shared store)"
         )
         print("  work per step: " + ", ".join(f"{name} {s['work']:.1f} s" for name, s in d["steps"].items()))
         print("  largest: " + ", ".join(f"{e['name']} {e['bytes'] / 1e6:.1f} MB" for e in d["disk"]["entries"][:6]))
@@ -839,7 +865,8 @@ def print_table(r: dict) -> None:
             f"step 04 / plain+Keras callbacks {q['step04_over_keras_callbacks']:.2f}x; step 04 (callbacks) / plain "
             f"bare {q['step04_with_callbacks_over_plain']:.2f}x; training alone {q['step04_over_plain']:.2f}x; "
             f"saving: step 04 +{100 * q['step04_saving_share']:.1f}%, Keras' callbacks "
-            f"+{100 * q['keras_callbacks_saving_share']:.1f}%; checks {r.get('checks')}"
+            f"+{100 * q['keras_callbacks_saving_share']:.1f}%, step 04 backing up every epoch "
+            f"+{100 * q['step04_every_epoch_saving_share']:.1f}%; checks {r.get('checks')}"
         )
     if "feature_extraction" in r:
         fe = r["feature_extraction"]

@@ -103,7 +103,8 @@ def disk_usage(root: str | Path) -> dict:
     """Bytes on disk of a run or sweep directory: the total (each file once, however many hard links it
     has), and each top-level entry on its own (an artefact, ``checkpoints/``, or a sweep's run), largest
     first. ``shared_bytes``: what the entries' own totals count more than once, i.e. files hard-linked
-    between entries (a sweep sharing its runs' identical files)."""
+    between entries (a sweep sharing its runs' identical files). ``own_bytes``: what deleting the
+    directory frees (files also linked from outside it, such as a shared store's, not counted)."""
     root = Path(root)
     total, files = bytes_under(root)
     entries = []
@@ -112,8 +113,14 @@ def disk_usage(root: str | Path) -> dict:
         name = top.name + ("/" if top.is_dir() and not top.is_symlink() else "")
         entries.append({"name": name, "bytes": size, "files": count})
     entries.sort(key=lambda entry: (-entry["bytes"], entry["name"]))
+    # Files linked from outside the directory too (a shared store) stay on disk when it is deleted.
+    inside: dict[tuple[int, int], list] = {}
+    for _, info in _regular_files(root):
+        inside.setdefault((info.st_dev, info.st_ino), []).append(info)
+    own = sum(infos[0].st_size for infos in inside.values() if infos[0].st_nlink <= len(infos))
     return {
         "bytes": total,
+        "own_bytes": own,
         "files": files,
         "shared_bytes": sum(entry["bytes"] for entry in entries) - total,
         "entries": entries,

@@ -121,6 +121,14 @@ def training_section(r: dict) -> list[str]:
         f"({steady(t['runs']['step04']['epoch_seconds']):.3f} s steady without them, "
         f"{steady(t['runs']['step04']['epoch_seconds_with_callbacks']):.3f} s with them).",
         f"- Keras' equivalent callbacks add {100 * q['keras_callbacks_saving_share']:.1f}% to a plain epoch.",
+        *(
+            [
+                f"- With a backup after every epoch (`--backup_every_s 0`; the default waits 60 s of training): "
+                f"{100 * q['step04_every_epoch_saving_share']:.1f}%."
+            ]
+            if "step04_every_epoch_saving_share" in q
+            else []
+        ),
     ]
 
 

@@ -113,6 +113,15 @@ DEFAULTS: dict[str, Any] = {
     # Keras' TensorBoard logs in <run dir>/tensorboard (`tensorboard --logdir phase4a_outputs`); the real
     # driver turns them on, the mock driver and the tests leave them off.
     "tensorboard": False,
+    # Step 04 writes its resume backup (and the best checkpoint) when this many seconds of training have
+    # passed since the last one, and when a fit ends; 0 = after every epoch. A kill loses at most this
+    # much training plus the epoch it interrupts, and each epoch is spared a write of the trained
+    # weights and Adam's moments (about 3x the trained weights' bytes).
+    "backup_every_s": 60.0,
+    # Where files that are the same in many runs (step 02's backbone weights) are stored once and
+    # hard-linked into each run directory; empty = "shared" beside the run directory. The sweep uses
+    # <sweep dir>/shared. Deleting it, or a run, leaves every other run whole.
+    "shared_dir": "",
     # Deterministic TensorFlow kernels: identical numbers on the same machine, at some speed cost.
     "deterministic": True,
     # --- evaluation and collapse diagnosis ---
@@ -208,7 +217,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     # A target of exactly 0 or 1 cannot be told apart by any sample size (samples_needed needs 0 < p < 1).
     "target_accuracy": (0, 0.999, False),
     "flat_tolerance": (0, None, True),
-    "flat_epochs": (2, None, True),  # one epoch is always "flat"
+    "flat_epochs": (2, None, True),
+    "backup_every_s": (0, None, True),  # one epoch is always "flat"
     "intra_op_threads": (0, None, True),
     "inter_op_threads": (0, None, True),
 }

@@ -92,18 +92,26 @@ LEGACY_H5_NOTICE = "You are saving your model as an HDF5 file"
 def save_keras_model(model, path: str | os.PathLike, include_optimizer: bool = True) -> None:
     """``model.save`` to ``path`` (format from its suffix) atomically, without Keras' legacy-HDF5 notice.
 
-    ``include_optimizer=False`` leaves the optimizer's state out of an ``.h5`` file (Keras' own option;
-    a ``.keras`` file always holds it)."""
+    ``include_optimizer=False`` leaves the optimizer's state out (about half of a trained model's
+    bytes; only resuming training needs it). Keras offers that option for ``.h5`` files only; a
+    ``.keras`` file holds the state of the optimizer its model was compiled with, so an uncompiled
+    clone carrying the same weights is saved instead."""
     import logging
 
     def not_the_notice(record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(LEGACY_H5_NOTICE)
 
+    native = Path(path).suffix == ".keras"
+    if native and not include_optimizer and getattr(model, "optimizer", None) is not None:
+        # From its config, as loading builds it: uncompiled (keras.models.clone_model compiles its clone).
+        clone = type(model).from_config(model.get_config())
+        clone.set_weights(model.get_weights())
+        model = clone
     absl_logger = logging.getLogger("absl")  # Keras logs through absl, which logs through this logger
     absl_logger.addFilter(not_the_notice)
     try:
         with atomic_path(path) as tmp:
-            model.save(tmp, **({} if Path(path).suffix == ".keras" else {"include_optimizer": include_optimizer}))
+            model.save(tmp, **({} if native else {"include_optimizer": include_optimizer}))
     finally:
         absl_logger.removeFilter(not_the_notice)
 
@@ -125,6 +133,42 @@ def load_keras_model(path: str | os.PathLike, remedy: str):
             f"{path} cannot be read as a Keras model ({type(exc).__name__}: {reason}); "
             f"the file is damaged or incomplete: {remedy}"
         ) from None
+
+
+def write_shared(path: str | os.PathLike, store: str | os.PathLike, key: str, write) -> bool:
+    """Write a file that many runs share: ``write(tmp)`` makes it once in ``store`` under a name holding
+    ``key`` (the hash of its content), and ``path`` becomes a hard link to it. Returns False where the
+    file system cannot link (``path`` is then a copy).
+
+    Every artefact is replaced by renaming, never rewritten in place, so no run changes the content
+    another run links to; deleting a run, or the store, leaves the other links whole."""
+    import shutil
+
+    path, store = Path(path), Path(store)
+    stem, suffixes = path.name.split(".")[0], "".join(path.suffixes)
+    stored = store / f"{stem}-{key[:16]}{suffixes}"
+    if not stored.is_file():
+        with atomic_path(stored) as tmp:
+            write(tmp)
+    try:
+        with atomic_path(path) as tmp:
+            tmp.unlink()
+            os.link(stored, tmp)
+        return True
+    except OSError:  # another file system, or one without hard links
+        with atomic_path(path) as tmp:
+            shutil.copyfile(stored, tmp)
+        return False
+
+
+def sha256_arrays(arrays) -> str:
+    """The hash of arrays' shapes, types and bytes, in order."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.shape}{array.dtype}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -1,4 +1,4 @@
-"""What made an output: code version, package versions, machine, and the run manifest."""
+"""What made an output: code version, package versions, machine, peak memory, and the run manifest."""
 
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+try:
+    import resource
+except ImportError:  # Windows: no getrusage, so no peak memory in the manifest
+    resource = None
+
 from . import __version__
 from .io import read_json, sha256_file, write_json
 from .paths import PROJECT_ROOT
 from .stages import ARTEFACTS, MANIFEST, STAGES, RunDir
 
 
-def code_version() -> str:
-    """``git describe`` of the checkout (with -dirty for uncommitted changes), else the package version."""
+def _describe() -> str:
+    """``git describe`` of the checkout now (with -dirty for uncommitted changes), else the package version."""
     try:
         described = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--tags"],
@@ -32,6 +37,17 @@ def code_version() -> str:
         return f"{__version__}+git.{described}"
     except (OSError, subprocess.SubprocessError):
         return f"{__version__} (not a git checkout)"
+
+
+# Described once, when this module is first imported: a process runs the code it loaded then. A long
+# sweep runs many steps in one process; describing the checkout at each step would name whatever is
+# checked out by then (another commit, a dirty tree), not the code that actually ran.
+CODE_VERSION = _describe()
+
+
+def code_version() -> str:
+    """The code this process loaded: ``git describe`` when provenance was first imported."""
+    return CODE_VERSION
 
 
 def package_versions() -> dict[str, str]:
@@ -59,6 +75,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+def peak_memory_mb() -> float | None:
+    """This process's peak resident memory so far, in MiB (1 decimal); None where the OS cannot say."""
+    if resource is None:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
 def environment() -> dict[str, Any]:
     return {"code_version": code_version(), "packages": package_versions(), "machine": machine()}
 
@@ -83,7 +108,14 @@ def record_step(
     run: RunDir, stage: str, config_hash: str, seconds: dict[str, float], command: list[str] | None = None
 ) -> None:
     """Add this step's entry to the run manifest: command, config hash, input data hash, input and
-    output hashes; the environment (code version, package versions, machine) of the latest step."""
+    output hashes, peak memory; the environment (code version, package versions, machine) of the latest
+    step.
+
+    ``peak_memory_mb`` is the peak resident memory of the process that ran the step, so far
+    (``peak_memory_scope``: process). Each step run by its script is a process of its own, so that is
+    the step's peak; where steps share a process (a sweep, main() called in-process) it is the peak of
+    this step and every step before it in that process.
+    """
     path = run.root / MANIFEST
     manifest = read_json(path) if path.is_file() else {}
     manifest.setdefault("steps", {})
@@ -101,6 +133,8 @@ def record_step(
         "data_hash": manifest["data_hash"],
         "code_version": manifest["environment"]["code_version"],
         "seconds": seconds,
+        "peak_memory_mb": peak_memory_mb(),
+        "peak_memory_scope": "process",
         "inputs": _hashes(run, STAGES[stage].reads),
         "outputs": _hashes(run, STAGES[stage].writes),
     }

@@ -34,12 +34,12 @@ ARTEFACTS: dict[str, str] = {
     "inspection": "pretrained_inspection.json",
     "backbone_layers": "backbone_layers.csv",
     "backbone_weights": "backbone.weights.h5",
-    "untrained_model": "model_untrained.keras",
+    "untrained_model": "model_untrained.weights.npz",  # with backbone_weights: the model step 03 built
     "architecture": "architecture.txt",
     "architecture_counts": "architecture.json",
     "model_keras": "transfer_model.keras",
     "model_h5": "transfer_model.h5",
-    "best_checkpoint": "checkpoints/best.keras",
+    "best_checkpoint": "checkpoints/best.weights.npz",  # the trained weights only: train.callbacks.load_best_checkpoint
     "history": "training_history.json",
     "training_log": "training_log.csv",
     # Only with train_baseline: the SimpleCNN's per-epoch history (its model: baseline_model below).
@@ -96,7 +96,7 @@ STAGES: dict[str, Stage] = {
         4,
         "phase4a_04_train_transfer.py",
         "train_transfer",
-        ("config", "data", "untrained_model"),
+        ("config", "data", "backbone_weights", "untrained_model"),
         ("model_keras", "model_h5", "best_checkpoint", "history", "training_log", "baseline_model", "baseline_history"),
     ),
     "evaluate": Stage(

@@ -6,7 +6,6 @@
   copy them with ``copy_run`` before changing anything); ``trained_cnn_run``: after steps 01-05.
 - ``offline_keras``: KERAS_HOME in a tmp dir and Keras' downloader replaced by a stub that fails
   like an offline machine, so nothing ever touches the network.
-- ``one_code_version`` (automatic): ``git describe`` runs once per session.
 - ``snapshot``: ``snapshot(dir)`` -> {relative path: (size, mtime_ns)}, to show that nothing changed.
 - ``make_config``, ``PATCH_SHAPE``, ``N_CLASSES``, ``patches``: configs and patches for small models
   (random weights, no download); ``tiny_transfer_model()``: step 03's model shape in miniature. Used
@@ -42,18 +41,6 @@ TINY_OVERRIDES = [
     "8",
 ]
 TINY_CNN_OVERRIDES = ["--preset", "simplecnn", *TINY_OVERRIDES]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_code_version():
-    """One test session runs one checkout: ``git describe`` once, not per step (and a commit made by
-    someone else mid-session cannot make two runs of the session differ)."""
-    from phase4a import provenance
-
-    version = provenance.code_version()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(provenance, "code_version", lambda: version)
-        yield version
 
 
 @pytest.fixture(autouse=True)

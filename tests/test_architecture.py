@@ -145,9 +145,7 @@ def method_type_uses(path: Path, tree: ast.Module) -> Iterator[str]:
 
 def test_methods_of_keras_objects_are_replaced_only_behind_the_seam(trees):
     accel = PACKAGE / "accel"
-    found = [
-        line for path, tree in trees.items() if accel not in path.parents for line in method_type_uses(path, tree)
-    ]
+    found = [line for path, tree in trees.items() if accel not in path.parents for line in method_type_uses(path, tree)]
     assert not found, "replace a Keras object's method only in phase4a/accel/ (the seam):\n" + "\n".join(found)
 
 

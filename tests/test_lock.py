@@ -72,4 +72,3 @@ def test_a_failing_step_leaves_no_new_directory(tmp_path, capsys):
     code = setup_config.main(["--run-dir", str(run_dir), "--data_source", "week3", "--data_dir", str(tmp_path / "no")])
     assert code == 2
     assert not run_dir.exists()
-

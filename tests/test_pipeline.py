@@ -1,6 +1,7 @@
 """The five steps end to end on tiny mock data, through each script's main([...])."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 
 from phase4a import cli, pipeline
 from phase4a.paths import PROJECT_ROOT
-from phase4a.stages import ARTEFACTS, MANIFEST, OPTIONAL_ARTEFACTS, STAGES
+from phase4a.stages import ARTEFACTS, BACKUP_DIR, MANIFEST, OPTIONAL_ARTEFACTS, STAGES
 from phase4a.steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
 
 from .conftest import TINY_CNN_OVERRIDES, TINY_OVERRIDES
@@ -70,8 +71,27 @@ def test_model_has_the_report_architecture(run_dir):
     h5 = keras.models.load_model(run_dir / "transfer_model.h5")
     sample = np.load(run_dir / "data.npz")["X_val"][:4]
     np.testing.assert_allclose(h5.predict(sample, verbose=0), model.predict(sample, verbose=0), atol=1e-5)
-    # The report's .h5 holds no optimizer state (Adam's two moments of every trained weight): smaller.
-    assert (run_dir / "transfer_model.h5").stat().st_size < 0.8 * (run_dir / "transfer_model.keras").stat().st_size
+    # Both hold the trained model for prediction, without the optimizer's state (only resuming needs it).
+    assert getattr(model, "optimizer", None) is None and getattr(h5, "optimizer", None) is None
+
+
+def test_a_finished_run_keeps_what_users_need_and_stores_the_frozen_backbone_once(run_dir):
+    """The resume state is gone, the backbone weights are a link to the shared directory, the untrained
+    model and the best checkpoint hold only what step 03 added and what training changed, and the two
+    models for prediction carry no optimizer state."""
+    assert not (run_dir / BACKUP_DIR).exists()
+    files = [path for path in run_dir.rglob("*") if path.is_file()]
+    linked = [path for path in files if path.stat().st_nlink > 1]
+    assert [path.name for path in linked] == ["backbone.weights.h5"]
+    stored = next((run_dir.parent / "shared").glob("backbone-*.weights.h5"))
+    assert stored.samefile(run_dir / "backbone.weights.h5")
+    model = (run_dir / "transfer_model.h5").stat().st_size
+    backbone = stored.stat().st_size
+    assert (run_dir / "transfer_model.keras").stat().st_size < 1.02 * model
+    assert (run_dir / "model_untrained.weights.npz").stat().st_size < 0.05 * backbone
+    assert (run_dir / "checkpoints" / "best.weights.npz").stat().st_size < 0.5 * backbone
+    own = sum(path.stat().st_size for path in files if path.stat().st_nlink == 1)
+    assert own < 2.5 * model
 
 
 def test_history_records_metrics_learning_rate_and_time(run_dir):
@@ -181,3 +201,19 @@ def test_every_script_has_help(script):
     result = subprocess.run([sys.executable, script, "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert result.returncode == 0
     assert "usage:" in result.stdout and "--run-dir" in result.stdout
+
+
+def test_runs_beside_each_other_share_the_backbone_file_and_survive_each_others_deletion(tmp_path):
+    """Two runs of one config in one parent directory: step 02's weights are one file (hard links to
+    "shared"); deleting one run, and then the store, leaves the other able to train."""
+    from .conftest import run_steps
+
+    first = run_steps(tmp_path / "first", TINY_CNN_OVERRIDES, 3, tmp_path)
+    second = run_steps(tmp_path / "second", TINY_CNN_OVERRIDES, 3, tmp_path)
+    assert (first / "backbone.weights.h5").samefile(second / "backbone.weights.h5")
+    inspection = json.loads((second / "pretrained_inspection.json").read_text())
+    assert inspection["backbone_weights_shared"] is True
+    shutil.rmtree(first)
+    shutil.rmtree(tmp_path / "shared")
+    assert train_transfer.main(["--run-dir", str(second)]) == 0
+    assert (second / "transfer_model.keras").is_file()

@@ -163,6 +163,7 @@ def test_manifest_records_hashes_versions_and_commands(trained_cnn_run):
         assert step["config_hash"] == manifest["config_hash"]
         assert step["data_hash"] == data_hash
         assert step["code_version"] == environment["code_version"]
+        assert 0 < step["peak_memory_mb"] < 1e6 and step["peak_memory_scope"] == "process"
         assert set(step["outputs"]) == {ARTEFACTS[a] for a in stage.writes if (trained_cnn_run / ARTEFACTS[a]).exists()}
         if "data" in stage.reads:
             assert step["inputs"]["data.npz"] == data_hash

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from ..config import input_normalisation
+from ..errors import DataError
+from ..io import write_npz
 from .adapters import apply_band_adapter, first_conv_sources, widen_first_conv
 from .backbones import load_backbone
 from .freezing import backbone_call_kwargs, freeze_first_layers, initial_frozen_count
@@ -109,6 +112,76 @@ def build_untrained_model(
     backbone = find_backbone(model)  # band_adapter first_conv puts a widened copy in the model
     freeze_first_layers(backbone, initial_frozen_count(config["backbone"], backbone, config), config["bn_inference"])
     return model, backbone
+
+
+def weights_outside_backbone(model: keras.Model) -> list[int]:
+    """Positions in ``model.weights`` of what step 02's backbone file does not determine: the input
+    normalisation, band adapter and head. For the SimpleCNN that is every weight, since step 03 sets its
+    standardisation after step 02 saved its initial weights."""
+    backbone = find_backbone(model)
+    inside = set() if backbone is None else {id(weight) for weight in backbone.weights}
+    return [index for index, weight in enumerate(model.weights) if id(weight) not in inside]
+
+
+def backbone_fingerprint(model: keras.Model) -> np.ndarray:
+    """One float64 sum per backbone weight: shows that a rebuilt backbone holds the weights step 03 had."""
+    backbone = find_backbone(model)
+    weights = [] if backbone is None else backbone.weights
+    return np.array([np.sum(keras.ops.convert_to_numpy(weight), dtype=np.float64) for weight in weights])
+
+
+def save_untrained_weights(model: keras.Model, path: Path) -> None:
+    """Step 03's artefact: the weights step 03 adds to step 02's backbone file, by position.
+
+    The model is rebuilt from the config and both files (``load_untrained_model``): the frozen backbone
+    is stored once, in step 02's file, instead of again inside a saved model."""
+    positions = weights_outside_backbone(model)
+    weights = model.weights
+    arrays = {f"w{i}": keras.ops.convert_to_numpy(weights[p]) for i, p in enumerate(positions)}
+    write_npz(
+        path,
+        compressed=False,
+        positions=np.array(positions, dtype=np.int64),
+        backbone_fingerprint=backbone_fingerprint(model),
+        **arrays,
+    )
+
+
+def load_untrained_model(
+    config: dict[str, Any],
+    patch_shape: tuple[int, int, int],
+    n_classes: int,
+    backbone_weights: Path,
+    untrained_weights: Path,
+) -> keras.Model:
+    """The model step 03 built: rebuilt from the config and step 02's ``backbone_weights``, with step
+    03's own weights (``save_untrained_weights``) put back. A file of another config or backbone is
+    refused with a one-line error."""
+    model, _ = build_untrained_model(config, patch_shape, n_classes, backbone_weights)
+    stale = DataError(
+        f"{untrained_weights} was written for another config or backbone; "
+        "re-run phase4a_02_load_pretrained.py and phase4a_03_modify_architecture.py"
+    )
+    try:
+        with np.load(untrained_weights) as stored:
+            positions = stored["positions"].tolist()
+            fingerprint = stored["backbone_fingerprint"]
+            arrays = [stored[f"w{i}"] for i in range(len(positions))]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(
+            f"{untrained_weights} cannot be read ({type(exc).__name__}); re-run phase4a_03_modify_architecture.py"
+        ) from None
+    weights = model.weights
+    if positions != weights_outside_backbone(model) or any(
+        tuple(weights[p].shape) != array.shape for p, array in zip(positions, arrays)
+    ):
+        raise stale
+    current = backbone_fingerprint(model)
+    if current.shape != fingerprint.shape or not np.allclose(current, fingerprint, rtol=1e-6, atol=1e-6):
+        raise stale
+    for position, array in zip(positions, arrays):
+        weights[position].assign(array)
+    return model
 
 
 def find_backbone(model: keras.Model) -> keras.Model | None:

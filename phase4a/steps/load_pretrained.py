@@ -6,18 +6,22 @@ Usage:
 Weights come from the config: 'imagenet' (downloaded once by Keras into ~/.keras/models), 'none'
 (random initialisation from the seed) or the path of a weights file. Writes
 pretrained_inspection.json (layers, parameters, weights source), backbone_layers.csv (one row per
-layer, with whether the config freezes it) and backbone.weights.h5 for step 03.
+layer, with whether the config freezes it) and backbone.weights.h5 for steps 03 and 04: a hard link to
+the one copy in the shared directory (config shared_dir; default "shared" beside the run directory),
+so runs with the same backbone weights store them once.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import keras
 import pandas as pd
 
 from ..cli import exit_step, run_step, step_parser
 from ..config import input_normalisation
-from ..io import atomic_path, read_json, write_json, write_text
+from ..io import read_json, sha256_arrays, write_json, write_shared, write_text
 from ..models.backbones import load_backbone
 from ..models.freezing import initial_frozen_count
 from ..models.simple_cnn import build_simple_cnn
@@ -39,6 +43,11 @@ def layer_table(backbone, frozen_layers: int) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def shared_dir(run: RunDir, config: dict[str, Any]) -> Path:
+    """Where the runs beside ``run`` keep their shared files (config shared_dir)."""
+    return Path(config["shared_dir"]) if config["shared_dir"] else run.root.resolve().parent / "shared"
 
 
 def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
@@ -69,8 +78,13 @@ def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         "parameters": backbone.count_params(),
         "frozen_layers_in_config": frozen,
     }
-    with atomic_path(run.path("backbone_weights")) as tmp:
-        backbone.save_weights(tmp)
+    inspection["backbone_weights_shared"] = write_shared(
+        run.path("backbone_weights"),
+        shared_dir(run, config),
+        # Equal weights of the same architecture and Keras version make equal files: one per sweep seed.
+        sha256_arrays([backbone.name, keras.__version__, *backbone.get_weights()]),
+        backbone.save_weights,
+    )
     write_text(run.path("backbone_layers"), table.to_csv(index=False))
     write_json(run.path("inspection"), inspection)
     return inspection

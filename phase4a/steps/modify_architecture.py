@@ -8,7 +8,9 @@ GlobalAveragePooling2D -> Dense(128, relu) -> Dropout(0.3) -> Dense(classes, sof
 backbone, adapter, input normalisation, input size and freezing come from the config (docs/models.md),
 and model_type=simplecnn builds the Week 3 SimpleCNN instead.
 The input normalisation layers (config input_normalisation) are set from the training split only.
-Writes model_untrained.keras, architecture.txt (readable summary, the normalisation and the per-channel
+Writes model_untrained.weights.npz (the weights this step adds to step 02's backbone.weights.h5: step
+04 rebuilds the model from the config and both files, so the frozen backbone is stored once),
+architecture.txt (readable summary, the normalisation and the per-channel
 mean and std of the tensor entering the backbone, measured on the training split) and architecture.json
 (counts, BatchNorm layers, the same statistics).
 """
@@ -19,10 +21,10 @@ from typing import Any
 
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
-from ..io import read_json, save_keras_model, write_json, write_text
+from ..io import read_json, write_json, write_text
 from ..models.freezing import backbone_call_kwargs
 from ..models.normalisation import adapt_normalisation, batchnorm_layers, stem_statistics
-from ..models.transfer import build_untrained_model, layer_counts, parameter_counts
+from ..models.transfer import build_untrained_model, layer_counts, parameter_counts, save_untrained_weights
 from ..stages import RunDir
 
 
@@ -62,7 +64,7 @@ def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         f"BatchNormalization layers: {counts['batchnorm_layers']}",
         *normalisation_lines(normalisation),
     ]
-    save_keras_model(model, run.path("untrained_model"))
+    save_untrained_weights(model, run.path("untrained_model"))
     write_text(run.path("architecture"), "\n".join(lines) + "\n")
     write_json(run.path("architecture_counts"), counts)
     return counts

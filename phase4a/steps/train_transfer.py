@@ -6,8 +6,9 @@ Usage:
 Adam, sparse categorical cross-entropy, ModelCheckpoint (best validation), EarlyStopping (best weights
 restored), ReduceLROnPlateau and a CSV log. A run killed part-way resumes from its last finished epoch
 when started again; a finished run with the same config and data is not trained again unless
---retrain is given. Writes transfer_model.keras, transfer_model.h5, checkpoints/best.keras,
-training_history.json and training_log.csv.
+--retrain is given. Writes transfer_model.keras and transfer_model.h5 (for prediction, without the
+optimizer's state), checkpoints/best.weights.npz (the trained weights of the best checkpoint_monitor
+epoch), training_history.json and training_log.csv.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import keras
 from .. import config as config_module
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
-from ..io import load_keras_model, read_json, save_keras_model, sha256_file, write_json
+from ..io import read_json, save_keras_model, sha256_file, write_json
+from ..models.transfer import load_untrained_model
 from ..stages import BACKUP_DIR, RunDir
 from ..train import distribute
 from ..train.baseline import train_baseline_model
@@ -73,7 +75,13 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     strategy = distribute.make_strategy(config["distribution_strategy"])
     distribution = distribute.describe(config, strategy)
     with strategy.scope():
-        model = load_keras_model(run.require("untrained_model"), "re-run phase4a_03_modify_architecture.py")
+        model = load_untrained_model(
+            config,
+            data.X_train.shape[1:],
+            len(data.class_names),
+            run.require("backbone_weights"),
+            run.require("untrained_model"),
+        )
         compile_model(model, config)
     callbacks = make_callbacks(run, config, data)
     plan = uses_cached_features(model, config)
@@ -122,9 +130,9 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         # Why CollapseMonitor stopped training (collapse_stop / flat_stop), else None.
         "collapse_stop_reason": next((cb.stop_reason for cb in callbacks if isinstance(cb, CollapseMonitor)), None),
     }
-    save_keras_model(model, run.path("model_keras"))
-    # The report's artefact, for prediction: without the optimizer's state, as the report's 91 MB file;
-    # transfer_model.keras beside it keeps that state.
+    # For prediction: without the optimizer's state, which only resuming needs (the backup has it until
+    # training ends), so each file is the size of the report's 91 MB transfer_model.h5.
+    save_keras_model(model, run.path("model_keras"), include_optimizer=False)
     save_keras_model(model, run.path("model_h5"), include_optimizer=False)
     if config["train_baseline"]:
         write_baseline(run, data, config, verbose)

@@ -10,12 +10,13 @@ go to every run's step 01 (e.g. ``--weights none --epochs 2``; each run's ``--se
 
 - ``--presets``: comma-separated presets; ``single_factor`` stands for every ``f_*`` preset (each changes
   exactly one key from ``report``). ``report`` always runs: every comparison is against it.
-- ``--seeds``: a count N (seeds 42 .. 42 + N - 1, default 1) or a list (``43,`` is the one seed 43). The
-  data are made once, by step 01 of ``report`` with the first seed into ``<sweep-dir>/data``, and every
-  run reads that data.npz (``--data_source npz``): all seeds share one split and the seed varies the
-  weights' initialisation, the batches, dropout and augmentation. ``--vary-split true`` makes the data
-  per seed instead (``<sweep-dir>/data_seed_<s>``, step 01 with that seed: for mock data other patches,
-  for polygons or tiles another split), so the spread over seeds also covers the split.
+- ``--seeds``: a count N of at most 20 (seeds 42 .. 42 + N - 1, default 1) or a list (``43,`` is the one
+  seed 43; more than 20 seeds are listed). The data are made once, by step 01 of ``report`` with the
+  first seed into ``<sweep-dir>/data``, and every run reads that data.npz (``--data_source npz``): all
+  seeds share one split and the seed varies the weights' initialisation, the batches, dropout and
+  augmentation. ``--vary-split true`` makes the data per seed instead (``<sweep-dir>/data_seed_<s>``,
+  step 01 with that seed: for mock data other patches, for polygons or tiles another split), so the
+  spread over seeds also covers the split.
 - ``--factorial key=v1,v2 [key=v1,v2 ...]``: every combination of the values on top of ``report``, in
   ``<sweep-dir>/fx_<key>-<value>__.../seed_<s>``; a combination equal to an arm already in the sweep
   (e.g. all values at report's) is that arm.
@@ -89,7 +90,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         allow_abbrev=False,  # --seed (a config key) must not be taken for --seeds
     )
     parser.add_argument("--presets", help="comma-separated presets; single_factor = every f_* preset")
-    parser.add_argument("--seeds", help="a count N (seeds 42..42+N-1) or a list 42,43,44 (default: 1)")
+    parser.add_argument(
+        "--seeds",
+        help=f"a count N <= {plan.MAX_SEED_COUNT} (seeds 42..42+N-1) or a list 42,43,44 (43, is the one seed 43; "
+        "default: 1)",
+    )
     parser.add_argument(
         "--vary-split",
         "--vary_split",

@@ -466,6 +466,21 @@ def curve_figure(curve: pd.DataFrame):
 # ---------------------------------------------------------------- files
 
 
+def training_share_line(table: pd.DataFrame) -> list[str]:
+    """How much of the runs' time was training (their epochs, training_history.json): the rest is data,
+    building, evaluation, saving and start-up."""
+    if "training_seconds" not in table or "run_seconds" not in table:
+        return []
+    timed = table.dropna(subset=["training_seconds", "run_seconds"])
+    training = timed["training_seconds"].sum()
+    if timed.empty or training <= 0:
+        return []
+    return [
+        f"- Training (the runs' epochs) took {training:.0f} s of the {timed['run_seconds'].sum():.0f} s those "
+        f"{len(timed)} runs took: the runs' time is {timed['run_seconds'].sum() / training:.2f}x their training."
+    ]
+
+
 def provenance_lines(results: Results, context: Context) -> list[str]:
     table = results.table
     lines = [
@@ -480,6 +495,7 @@ def provenance_lines(results: Results, context: Context) -> list[str]:
             if "run_seconds" in table and table["run_seconds"].notna().any()
             else "."
         ),
+        *training_share_line(table),
     ]
     data = table.drop_duplicates(["seed", "fraction", "data_hash"]).sort_values(["fraction", "seed"])
     full = data[data["fraction"] == 1.0]

@@ -16,6 +16,10 @@ from ..errors import ConfigError
 
 REFERENCE = "report"  # every other arm is compared with this one, on the same patches and seeds
 FIRST_SEED = 42  # --seeds N means seeds 42 .. 42 + N - 1
+# The most seeds a bare count may ask for. "--seeds 42" reads like the one seed 42 but means 42 seeds
+# (42..83), days of runs; a sweep rarely wants more than a handful, so a larger count is taken for that
+# mistake. More seeds than this can still be listed.
+MAX_SEED_COUNT = 20
 FACTOR_PREFIX = "f_"  # the single-factor presets: each changes exactly one key from report
 SINGLE_FACTOR_GROUP = "single_factor"  # in --presets: every f_* preset, in config.PRESETS order
 FACTORIAL_PREFIX = "fx_"
@@ -99,7 +103,8 @@ def parse_presets(text: str | None, default: tuple[str, ...]) -> list[str]:
 
 
 def parse_seeds(text: str | None) -> list[int]:
-    """``--seeds``: a count N (seeds 42 .. 42 + N - 1) or a comma-separated list (``43,`` is one seed, 43)."""
+    """``--seeds``: a count N <= MAX_SEED_COUNT (seeds 42 .. 42 + N - 1) or a comma-separated list
+    (``43,`` is one seed, 43)."""
     if text is None:
         return [FIRST_SEED]
     parts = [part.strip() for part in text.split(",")]
@@ -109,6 +114,13 @@ def parse_seeds(text: str | None) -> list[int]:
     if "," not in text:
         if values[0] < 1:
             raise ConfigError(f"--seeds {text!r}: a count of seeds must be at least 1; e.g. --seeds 5")
+        if values[0] > MAX_SEED_COUNT:
+            count = values[0]
+            raise ConfigError(
+                f"--seeds {text.strip()} would run {count} seeds ({FIRST_SEED}..{FIRST_SEED + count - 1}): for the "
+                f"one seed {count} write --seeds {count}, (a list of one); for more than {MAX_SEED_COUNT} seeds "
+                f"list them (--seeds {FIRST_SEED},{FIRST_SEED + 1},...)"
+            )
         return list(range(FIRST_SEED, FIRST_SEED + values[0]))
     if any(value < 0 for value in values):
         raise ConfigError(f"--seeds {text!r} has a negative seed; seeds are integers >= 0")

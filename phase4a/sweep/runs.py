@@ -234,6 +234,9 @@ class Runner:
             "npz",
             "--data_npz",
             str(data),
+            # Step 02's backbone weights are the same for every arm of a seed: stored once for the sweep.
+            "--shared_dir",
+            str((self.plan.sweep_dir / "shared").resolve()),
         ]
 
     def complete(self, key: RunKey) -> bool:

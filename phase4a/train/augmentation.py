@@ -14,6 +14,7 @@ import tensorflow as tf
 
 def make_augment(brightness_delta: float) -> Callable:
     """A tf.data map function ``(patch, label) -> (patch, label)`` for one unbatched, square patch."""
+
     def augment(patch, label):
         patch = tf.image.random_flip_left_right(patch)
         patch = tf.image.random_flip_up_down(patch)

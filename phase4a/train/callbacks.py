@@ -8,19 +8,24 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from ..data.dataset import Dataset
-from ..io import save_keras_model
+from ..io import read_json
+from ..models.transfer import load_untrained_model
 from ..stages import BACKUP_DIR, TENSORBOARD_DIR, RunDir
 from .collapse import CollapseMonitor
 from .resume import (
     BEST_WEIGHTS_FILE,
     TrainingBackup,
+    apply_changing_weights,
     backed_up_epochs,
+    changing_weights,
     improves,
     previous_epochs,
     replay_early_stopping,
     replay_reduce_lr,
+    write_changing_weights,
     write_weights,
 )
 
@@ -45,11 +50,14 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Saves the model whenever ``monitor`` improves (ModelCheckpoint with ``save_best_only``), atomically:
-    a kill while saving leaves the previous best checkpoint whole.
+    """ModelCheckpoint with ``save_best_only``: the weights training changes, of the epoch whose
+    ``monitor`` is best so far. Kept in memory when it improves and written (atomically, so a kill
+    leaves the previous file whole) by ``save``: TrainingBackup calls it with each backup and at the end
+    of training, so the file on disk always belongs with the backup a resume starts from. The frozen rest
+    is in step 02's and 03's files; ``load_best_checkpoint`` rebuilds the whole model.
 
-    ``saved_model``: the model to save instead of the one being fitted (the full model while its head
-    trains on cached features).
+    ``saved_model``: the model whose weights are saved instead of the one being fitted (the full model
+    while its head trains on cached features).
     """
 
     def __init__(self, path: str | Path, monitor: str):
@@ -58,6 +66,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.best: float | None = None
         self.saved_model: keras.Model | None = None
+        self.pending: tuple[int, list] | None = None  # (epoch, weights) not yet written
 
     def on_train_begin(self, logs=None):
         self.best = None
@@ -66,30 +75,50 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and improves(self.monitor, float(value), self.best):
             self.best = float(value)
-            save_keras_model(self.saved_model or self.model, self.path)
+            model = self.saved_model or self.model
+            self.pending = (epoch, [keras.ops.convert_to_numpy(model.weights[p]) for p in changing_weights(model)])
+
+    def save(self) -> None:
+        if self.pending is None:
+            return
+        epoch, arrays = self.pending
+        model = self.saved_model or self.model
+        write_weights(self.path, arrays, epoch=epoch, positions=np.array(changing_weights(model), dtype=np.int64))
+        self.pending = None
+
+    def on_train_end(self, logs=None):
+        self.save()
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """EarlyStopping that also keeps its best weights on disk (in the backup directory), so a run
-    killed after its best epoch still restores that epoch's weights when resumed.
+    """EarlyStopping whose best weights a resume can restore: ``save`` writes them (the weights training
+    changes) to the backup directory, and TrainingBackup calls it just before each backup, so a run
+    killed after its best epoch still restores that epoch's weights.
 
-    The previous best file is kept beside it (.prev): a kill between this save and the epoch's backup
-    leaves a backup one epoch older, whose best epoch may be the previous one.
+    The previous best file is kept beside it (.prev): a kill between this save and the backup leaves a
+    backup older than the best file, whose best epoch is the previous one.
     """
 
     def __init__(self, *args, best_weights_path=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.best_weights_path = best_weights_path
+        self.saved_epoch: int | None = None
 
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.saved_epoch = None
+
+    def save(self) -> None:
         path = self.best_weights_path
-        if path is None or not self.restore_best_weights or self.best_weights is None or self.best_epoch != epoch:
+        if path is None or not self.restore_best_weights or self.best_weights is None:
+            return
+        if self.saved_epoch == self.best_epoch:
             return
         path = Path(path)
         if path.is_file():
             path.replace(path.with_suffix(".prev.npz"))
-        write_weights(path, self.best_weights, epoch=epoch)
+        write_changing_weights(path, self.model, self.best_weights, epoch=self.best_epoch)
+        self.saved_epoch = self.best_epoch
 
 
 class ResumeState(keras.callbacks.Callback):
@@ -128,6 +157,20 @@ class ResumeState(keras.callbacks.Callback):
                     if value is not None and improves(callback.monitor, value, callback.best):
                         callback.best = value
 
+
+def load_best_checkpoint(run: RunDir, config: dict[str, Any]) -> keras.Model:
+    """The model of the best ``checkpoint_monitor`` epoch (checkpoints/best.weights.npz), whole: step 03's
+    model rebuilt, with the checkpoint's trained weights put in. Not compiled."""
+    summary = read_json(run.require("data_summary"))
+    model = load_untrained_model(
+        config,
+        tuple(summary["patch_shape"]),
+        len(config["class_names"]),
+        run.require("backbone_weights"),
+        run.require("untrained_model"),
+    )
+    apply_changing_weights(run.require("best_checkpoint"), model)
+    return model
 
 
 def collapse_monitor(data: Dataset, config: dict[str, Any]) -> CollapseMonitor:
@@ -176,7 +219,8 @@ def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = N
         ),
         keras.callbacks.CSVLogger(run.path("training_log"), append=True),
         *([tensorboard(run)] if config["tensorboard"] else []),
-        TrainingBackup(backup),
     ]
+    savers = [cb for cb in callbacks if isinstance(cb, (BestCheckpoint, ResumableEarlyStopping))]
+    callbacks.append(TrainingBackup(backup, config["backup_every_s"], savers))
     # Last: after the callbacks' own on_train_begin resets, restore their state of the killed run.
     return [*callbacks, ResumeState(previous_epochs(run, backed_up_epochs(backup)), callbacks)]

@@ -83,7 +83,10 @@ def fit_progressive(
         phase_end = resume_from if resume_from and stopped_after(resume_state.this_phase(), config) else end
         # Kept after the phase until its record is written: a kill in between resumes the phase at its
         # end instead of running it again.
-        phase_callbacks = [TrainingBackup(phase_backup) if isinstance(cb, TrainingBackup) else cb for cb in callbacks]
+        phase_callbacks = [
+            TrainingBackup(phase_backup, cb.every_s, cb.savers) if isinstance(cb, TrainingBackup) else cb
+            for cb in callbacks
+        ]
         fit(
             model,
             data,

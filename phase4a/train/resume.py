@@ -11,6 +11,7 @@ give EarlyStopping, the checkpoint and ReduceLROnPlateau the state they had, fro
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def read_weights(path: Path, **tags: int) -> list | None:
     with np.load(path) as stored:
         if any(int(stored[key]) != value for key, value in tags.items()):
             return None
-        count = sum(name.startswith("w") for name in stored.files)
+        count = sum(name[0] == "w" and name[1:].isdigit() for name in stored.files)
         return [stored[f"w{i}"] for i in range(count)]
 
 
@@ -55,20 +56,78 @@ def changing_weights(model: keras.Model) -> list[int]:
     return [index for index, weight in enumerate(model.weights) if id(weight) not in frozen]
 
 
-class TrainingBackup(keras.callbacks.Callback):
-    """After every epoch, the weights training changes and the optimizer's variables, in one atomic
-    file; at the start of ``fit``, restored from it when it exists (the caller passes its epoch as
-    ``initial_epoch``).
+def write_changing_weights(path: Path, model: keras.Model, weights: list | None = None, **tags: int) -> None:
+    """The weights training changes, of ``model`` or of ``weights`` (a ``get_weights`` list of it), with
+    their positions and integer tags: the frozen rest is the same in every epoch."""
+    positions = changing_weights(model)
+    if weights is None:
+        model_weights = model.weights
+        arrays = [keras.ops.convert_to_numpy(model_weights[p]) for p in positions]
+    else:
+        arrays = [weights[p] for p in positions]
+    write_weights(path, arrays, **tags, positions=np.array(positions, dtype=np.int64))
 
-    Keras' BackupAndRestore does the same through a file of every weight, overwritten in place; this
-    one writes what can change, only uses public Keras API, and never leaves a half-written backup.
+
+def read_changing_weights(path: Path, model: keras.Model, **tags: int) -> list | None:
+    """The full ``get_weights`` list whose changing weights ``write_changing_weights`` stored in ``path``
+    (the rest from ``model``, whose frozen weights they share), or None when it is missing or its tags
+    differ."""
+    if not path.is_file():
+        return None
+    with np.load(path) as stored:
+        if any(int(stored[key]) != value for key, value in tags.items()):
+            return None
+        positions = stored["positions"].tolist()
+        arrays = [stored[f"w{i}"] for i in range(len(positions))]
+    weights = model.get_weights()
+    check_positions(path, weights, positions, arrays)
+    for position, array in zip(positions, arrays):
+        weights[position] = array
+    return weights
+
+
+def check_positions(path: Path, weights: list, positions: list[int], arrays: list) -> None:
+    if any(p >= len(weights) or tuple(np.shape(weights[p])) != array.shape for p, array in zip(positions, arrays)):
+        raise DataError(f"{path} holds the weights of another model; re-run phase4a_04_train_transfer.py --retrain")
+
+
+def apply_changing_weights(path: Path, model: keras.Model) -> int:
+    """Put the weights ``write_changing_weights`` stored in ``path`` into ``model``; returns the stored
+    0-based epoch."""
+    with np.load(path) as stored:
+        positions = stored["positions"].tolist()
+        arrays = [stored[f"w{i}"] for i in range(len(positions))]
+        epoch = int(stored["epoch"])
+    model_weights = model.weights
+    check_positions(path, model_weights, positions, arrays)
+    for position, array in zip(positions, arrays):
+        model_weights[position].assign(array)
+    return epoch
+
+
+class TrainingBackup(keras.callbacks.Callback):
+    """The weights training changes and the optimizer's variables, in one atomic file, written when
+    ``every_s`` seconds have passed since the previous backup (0: after every epoch) and when ``fit``
+    ends; at the start of ``fit``, restored from it when it exists (the caller passes its epoch as
+    ``initial_epoch``). Just before each backup, ``savers`` (the best checkpoint, early stopping's best
+    weights) write what they hold, so every file a resume reads belongs with the backup.
+
+    A kill therefore loses at most ``every_s`` seconds of training plus the epoch it interrupts. Keras'
+    BackupAndRestore does the same through a file of every weight, overwritten in place after every
+    epoch; this one writes what can change, only uses public Keras API, and never leaves a half-written
+    backup.
     """
 
-    def __init__(self, backup_dir: str | Path):
+    def __init__(self, backup_dir: str | Path, every_s: float = 0.0, savers=()):
         super().__init__()
         self.path = Path(backup_dir) / BACKUP_FILE
+        self.every_s = every_s
+        self.savers = list(savers)
+        self.last_backup = time.monotonic()
+        self.unsaved_epoch: int | None = None  # the last finished epoch, when no backup holds it yet
 
     def on_train_begin(self, logs=None):
+        self.last_backup, self.unsaved_epoch = time.monotonic(), None
         if not self.path.is_file():
             return
         with np.load(self.path) as stored:
@@ -94,6 +153,17 @@ class TrainingBackup(keras.callbacks.Callback):
             variable.assign(value)
 
     def on_epoch_end(self, epoch, logs=None):
+        self.unsaved_epoch = epoch
+        if time.monotonic() - self.last_backup >= self.every_s:
+            self.write(epoch)
+
+    def on_train_end(self, logs=None):
+        if self.unsaved_epoch is not None:
+            self.write(self.unsaved_epoch)
+
+    def write(self, epoch: int) -> None:
+        for saver in self.savers:
+            saver.save()
         positions = changing_weights(self.model)
         model_weights = self.model.weights
         arrays = {f"w{i}": keras.ops.convert_to_numpy(model_weights[p]) for i, p in enumerate(positions)}
@@ -107,6 +177,8 @@ class TrainingBackup(keras.callbacks.Callback):
             optimizer=np.array(len(optimizer)),
             **arrays,
         )
+        self.last_backup = time.monotonic()
+        self.unsaved_epoch = None
 
 
 def backed_up_epochs(backup_dir: Path) -> int:
@@ -118,10 +190,11 @@ def backed_up_epochs(backup_dir: Path) -> int:
         return int(stored["epochs_done"])
 
 
-def load_best_weights(path: Path, epoch: int) -> list | None:
-    """The weights ResumableEarlyStopping saved for 0-based ``epoch``, or None when neither file has them."""
+def load_best_weights(path: Path, epoch: int, model: keras.Model) -> list | None:
+    """The weights ResumableEarlyStopping saved for 0-based ``epoch`` (as a full ``get_weights`` list of
+    ``model``), or None when neither file has them."""
     for candidate in (path, path.with_suffix(".prev.npz")):
-        weights = read_weights(candidate, epoch=epoch)
+        weights = read_changing_weights(candidate, model, epoch=epoch)
         if weights is not None:
             return weights
     return None
@@ -164,7 +237,7 @@ def replay_early_stopping(callback, rows: list[dict[str, Any]]) -> None:
     best, best_epoch, wait = early_stopping_state(callback.monitor, rows)
     callback.best, callback.best_epoch, callback.wait = best, best_epoch, wait
     if callback.restore_best_weights:
-        weights = load_best_weights(Path(callback.best_weights_path), best_epoch)
+        weights = load_best_weights(Path(callback.best_weights_path), best_epoch, callback.model)
         if weights is None:
             raise DataError(
                 f"the best weights of epoch {best_epoch + 1} are missing from {callback.best_weights_path}; "

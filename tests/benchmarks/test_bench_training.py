@@ -436,3 +436,11 @@ def test_a_childs_peak_rss_is_its_own_not_the_benchmark_process_it_was_started_f
     assert 300 < busy["peak_rss_mib"] < 400
     with pytest.raises(RuntimeError, match="failed \\(3\\)"):
         bench_training.run_child([sys.executable, "-c", "import sys; sys.exit(3)"])
+
+
+def test_the_every_epoch_backup_run_gives_its_own_saving_share():
+    runs = {
+        **training_runs([4.0, 1.3, 1.3]),
+        "step04_backup_every_epoch": {"epoch_seconds": [3.0, 1.0, 1.0], "epoch_seconds_with_callbacks": [4, 1.5, 1.5]},
+    }
+    assert bench_training.training_ratios(runs)["step04_every_epoch_saving_share"] == 0.5

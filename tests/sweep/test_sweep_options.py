@@ -18,6 +18,21 @@ def test_seeds_are_a_count_or_a_list():
     assert plan.parse_seeds("3") == [42, 43, 44]
     assert plan.parse_seeds("7,3,5") == [7, 3, 5]
     assert plan.parse_seeds("43,") == [43]
+    assert plan.parse_seeds(str(plan.MAX_SEED_COUNT)) == list(range(42, 42 + plan.MAX_SEED_COUNT))
+    assert plan.parse_seeds("42,") == [42]
+    assert plan.parse_seeds(",".join(str(seed) for seed in range(42, 72))) == list(range(42, 72))
+
+
+def test_a_large_seed_count_is_taken_for_a_seed_and_refused():
+    """``--seeds 42`` reads like the one seed 42 but would be 42 seeds (42..83): refused, naming both fixes."""
+    with pytest.raises(ConfigError) as raised:
+        plan.parse_seeds("42")
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "--seeds 42 would run 42 seeds (42..83)" in message
+    assert "--seeds 42," in message and "list them" in message
+    with pytest.raises(ConfigError, match="21 seeds"):
+        plan.parse_seeds(str(plan.MAX_SEED_COUNT + 1))
 
 
 def test_fractions_are_sorted_and_include_the_full_split():
@@ -64,6 +79,7 @@ BAD = {
     "seeds not integers": (["--seeds", "42,forty-three"], "list of integers"),
     "seed count not an integer": (["--seeds", "2.5"], "list of integers"),
     "seed count zero": (["--seeds", "0"], "at least 1"),
+    "seed count that looks like a seed": (["--seeds", "42"], "for the one seed 42 write --seeds 42,"),
     "repeated seed": (["--seeds", "42,42"], "repeats"),
     "seed as a config key": (["--seed", "43"], "--seeds"),
     "vary-split not a boolean": (["--vary-split", "sometimes"], "true or false"),

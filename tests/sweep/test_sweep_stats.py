@@ -34,6 +34,7 @@ def test_holm_matches_hand_computed_values():
 
 def test_holm_matches_statsmodels():
     from statsmodels.stats import multitest
+
     p_values = np.random.default_rng(3).uniform(0, 0.2, size=9).tolist() + [0.01, 0.01]
     expected = multitest.multipletests(p_values, alpha=0.05, method="holm")[1]
     assert stats.holm(p_values) == pytest.approx(expected.tolist())
@@ -99,6 +100,7 @@ def test_spread_over_seeds():
 
 def test_one_stratum_is_statsmodels_exact_mcnemar():
     from statsmodels.stats import contingency_tables as tables
+
     # rows: arm right / wrong; columns: reference right / wrong; b = 15 (arm only), c = 3 (reference only)
     expected = tables.mcnemar(np.array([[5, 15], [3, 7]]), exact=True).pvalue
     assert stats.stratified_mcnemar([(15, 3)])["p_value"] == pytest.approx(expected)

@@ -188,3 +188,17 @@ def test_a_run_of_another_config_is_run_again_and_the_source_is_loaded_once_per_
     assert len(calls) == 4  # all complete
     sweep_with("--presets", "f_higher_lr", "--seeds", "2", "--dropout", "0.5")
     assert len(calls) == 8 and generated == [42, 42]  # another config: new data step 01 and every run again
+
+
+def test_findings_say_how_much_of_the_runs_time_was_training():
+    """Forest rows have no training time and are left out; the ratio is the runs' time over their epochs'."""
+    table = pd.DataFrame(
+        {
+            "arm": ["report", "simplecnn", "forest_flattened"],
+            "training_seconds": [30.0, 10.0, np.nan],
+            "run_seconds": [50.0, 20.0, np.nan],
+        }
+    )
+    (line,) = findings.training_share_line(table)
+    assert "took 40 s of the 70 s those 2 runs took" in line and "1.75x their training" in line
+    assert findings.training_share_line(table.drop(columns="training_seconds")) == []

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from phase4a import config as config_module
 from phase4a.data.dataset import Dataset
@@ -41,3 +42,21 @@ def test_tensorboard_logs_go_into_the_run_directory_only_when_asked(tmp_path):
     model.fit(x, y, epochs=1, verbose=0, callbacks=[board])
     events = list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
     assert events, "no TensorBoard event file under <run>/tensorboard"
+
+
+def test_the_best_checkpoint_loads_as_the_model_of_its_epoch(tmp_path):
+    """checkpoints/best.weights.npz holds only the trained weights; load_best_checkpoint rebuilds the
+    whole model, whose validation accuracy is the best one logged (checkpoint_monitor val_accuracy)."""
+    from phase4a.data import dataset as dataset_module
+    from phase4a.train.callbacks import load_best_checkpoint
+    from phase4a.train.resume import history_records
+
+    from ..conftest import TINY_CNN_OVERRIDES, run_steps
+
+    run = run_steps(tmp_path / "run", [*TINY_CNN_OVERRIDES, "--epochs", "4"], 4, tmp_path)
+    config = config_module.load(run / "config.json")
+    model = load_best_checkpoint(RunDir(run), config)
+    data = dataset_module.load(run / "data.npz")
+    accuracy = float(np.mean(np.argmax(model.predict(data.X_val, verbose=0), axis=1) == data.y_val))
+    logged = [epoch["val_accuracy"] for epoch in history_records(run / "training_log.csv")]
+    assert accuracy == pytest.approx(max(logged), abs=1e-6)

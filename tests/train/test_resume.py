@@ -22,6 +22,7 @@ from phase4a.paths import PROJECT_ROOT
 from phase4a.stages import BACKUP_DIR, RunDir
 from phase4a.steps import train_transfer
 from phase4a.train import progressive
+from phase4a.train import resume as resume_module
 from phase4a.train.callbacks import BestCheckpoint, make_callbacks
 from phase4a.train.resume import (
     BACKUP_FILE,
@@ -63,12 +64,13 @@ class _Scripted:
         self.callback = Callback()
 
 
-def _tiny_fit(run: RunDir, scripted: _Scripted, epochs: int):
+def _tiny_fit(run: RunDir, scripted: _Scripted, epochs: int, backup_every_s: float = 0):
     """Fit a tiny model with step 04's callbacks, continuing at the backed-up epoch as step 04 does."""
     import keras
 
     config = {
         **config_module.DEFAULTS,
+        "backup_every_s": backup_every_s,
         "checkpoint_monitor": "val_accuracy",
         "monitor": "val_loss",
         "early_stopping_patience": 10,
@@ -135,6 +137,44 @@ def test_callbacks_keep_their_state_across_a_resume(tmp_path):
     assert epochs == [0, 1, 2, 3, 4, 5]
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-2 / 4)
     # Step 04 removes the backup once training finished (test_killed_training_process_resumes).
+
+
+def test_backups_are_bounded_by_time_and_the_checkpoint_belongs_with_them(tmp_path, monkeypatch):
+    """With backup_every_s 2.5 and epochs of 1 s (a scripted clock), the backup and the best checkpoint
+    are written after epoch 3 only; a kill at epoch 5 loses epoch 4 (1 s, under the bound), and the
+    resumed run keeps the best of epochs 1-3 and finds epoch 4's again."""
+    clock = [0.0]
+    monkeypatch.setattr(resume_module.time, "monotonic", lambda: clock[0])
+
+    class Ticking(_Scripted):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            crash_at = kwargs.get("crash_at")
+            scripted = self.callback
+
+            def on_epoch_begin(epoch, logs=None):
+                clock[0] += 1.0
+                if epoch == crash_at:
+                    raise KeyboardInterrupt("simulated kill")
+
+            scripted.on_epoch_begin = on_epoch_begin
+
+    val_loss = [1.0, 0.9, 0.8, 0.5, 0.7, 0.6]
+    val_accuracy = [0.2, 0.5, 0.4, 0.6, 0.3, 0.1]
+    run = RunDir(tmp_path)
+    first = Ticking(val_loss, val_accuracy, crash_at=4)
+    _tiny_fit(run, first, epochs=6, backup_every_s=2.5)
+    assert first.seen == [0, 1, 2, 3]
+    assert backed_up_epochs(tmp_path / BACKUP_DIR) == 3, "one backup, after the epoch that passed 2.5 s"
+    with np.load(run.path("best_checkpoint")) as stored:
+        assert int(stored["epoch"]) == 1, "the checkpoint of the backup's time, not epoch 3's newer best"
+    second = Ticking(val_loss, val_accuracy)
+    _, callbacks = _tiny_fit(run, second, epochs=6, backup_every_s=2.5)
+    assert second.seen == [3, 4, 5], "resumed after the backed-up epochs: epoch 4 is run again"
+    checkpoint = next(cb for cb in callbacks if isinstance(cb, BestCheckpoint))
+    assert checkpoint.best == 0.6
+    with np.load(run.path("best_checkpoint")) as stored:
+        assert int(stored["epoch"]) == 3, "written when the fit ended"
 
 
 def _dense():
@@ -293,7 +333,17 @@ def _check_not_retrained(run_dir: Path, tmp_path: Path, snapshot) -> None:
 def test_killed_training_process_resumes(tmp_path, snapshot, capsys):
     """SimpleCNN on 1200 patches: epochs of about a second, so the kill lands mid-run."""
     epochs = 5
-    overrides = ["--preset", "simplecnn", *TINY_OVERRIDES, "--epochs", str(epochs), "--mock_train_size", "1200"]
+    overrides = [
+        "--preset",
+        "simplecnn",
+        *TINY_OVERRIDES,
+        "--epochs",
+        str(epochs),
+        "--mock_train_size",
+        "1200",
+        "--backup_every_s",
+        "0",
+    ]
     run_dir = run_steps(tmp_path / "run", overrides, 3, tmp_path)
     facts = _kill_and_resume(run_dir, tmp_path, epochs)
     print(f"killed after {len(facts['before_kill'])} logged epochs; resumed at epoch {facts['resumed_epochs'][0]}")
@@ -316,6 +366,7 @@ def test_killed_resnet_training_resumes(tmp_path, snapshot, prepared_run, copy_r
     run_dir = copy_run(prepared_run)
     config = json.loads((run_dir / "config.json").read_text())
     config["epochs"] = epochs  # step 01 would do the same; steps 02-03 do not depend on epochs
+    config["backup_every_s"] = 0
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     facts = _kill_and_resume(run_dir, tmp_path, epochs, wait_s=500)
     _check_resumed(facts, epochs)
@@ -340,6 +391,8 @@ PROGRESSIVE_OVERRIDES = [
     "10",
     "--batch_size",
     "16",
+    "--backup_every_s",
+    "0",
 ]
 
 
@@ -494,7 +547,7 @@ def test_progressive_phase_that_stopped_before_a_kill_is_not_trained_on(tmp_path
 def killed_cnn_run(tmp_path_factory):
     """A tiny SimpleCNN run whose step 04 was killed after its second epoch, with one epoch backed up."""
     root = tmp_path_factory.mktemp("killed_cnn")
-    run = run_steps(root / "run", [*TINY_CNN_OVERRIDES, "--epochs", "3"], 3, root)
+    run = run_steps(root / "run", [*TINY_CNN_OVERRIDES, "--epochs", "3", "--backup_every_s", "0"], 3, root)
     with pytest.MonkeyPatch.context() as patch:
         assert _train_watched(run, _Watcher(kill_at=1), patch) == 130
     assert backed_up_epochs(run / BACKUP_DIR) == 1 and _logged_epochs(run / "training_log.csv") == [0, 1]
