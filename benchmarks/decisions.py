@@ -100,4 +100,23 @@ DECISIONS: tuple[Decision, ...] = (
         "It fixed a cache key inside Keras' saving code (0.1-0.3 s per save of the report model) through "
         "keras.src private API, which a Keras upgrade can change.",
     ),
+    Decision(
+        "Backups bounded by time (`backup_every_s`, default 60)",
+        "kept",
+        "A backup after every epoch writes the trained weights (10.3M of the report model's 23.6M) and "
+        "Adam's two moments, about 120 MB: 28.4% of a steady mock epoch (benchmark 2026-12-01_233824). "
+        "Written once 60 s of training have passed (and when a fit ends), with the best checkpoint and "
+        "early stopping's best weights in the same moment, it cost 1.8%; a kill loses at most 60 s of "
+        "training plus the epoch in progress. `--backup_every_s 0` restores the per-epoch backup.",
+    ),
+    Decision(
+        "Frozen weights stored once (shared backbone file, npz of what step 03 adds, trained-weights checkpoint)",
+        "kept",
+        "A finished mock run of the report model went from about 615 MB (a copy of the backbone, a full "
+        "untrained model, a best checkpoint with optimizer state, transfer_model.keras with optimizer state) "
+        "to 330 MB, 235 MB of it its own: the two models for prediction (96 MB each) and the best "
+        "checkpoint's trained weights (41 MB). Step 02's backbone weights are hard links into a shared "
+        "directory, so a sweep's runs of one seed store them once. 200 MB is not reached while both "
+        "transfer_model.h5 and transfer_model.keras are kept and the checkpoint epoch differs from the final one.",
+    ),
 )

@@ -268,7 +268,8 @@ PRESETS: dict[str, Preset] = {
     "imagenet_preprocessing": Preset(
         "inputs: imagenet (bands standardised on the training split, the three stem channels mapped onto "
         "ImageNet's per-channel mean and std, then ResNet50's preprocess_input), BN in inference mode: the "
-        "input statistics the ImageNet weights expect (the fix the report's analysis missed)",
+        "input statistics the ImageNet weights expect (the report's analysis did not check them; "
+        "docs/findings says what they changed)",
         {"input_normalisation": "imagenet", "bn_inference": True},
     ),
     "augmented": Preset(
