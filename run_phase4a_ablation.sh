@@ -26,10 +26,10 @@
 # an exact stratified McNemar test over seeds, Holm-corrected; findings.md says what the numbers show.
 # Finished (preset, seed) runs (same config and data) are skipped: re-running resumes an interrupted sweep.
 # The committed findings (docs/findings/; hours on a 2-core machine: findings.md states the wall time):
-#   ./run_phase4a_ablation.sh --presets report,single_factor,simplecnn --seeds 5 --epochs 50 \
-#       --mock_test_counts 10,21,19,8,17 --train_fractions 0.1,0.25,0.5,1.0 --findings-out docs/findings/mock.md
+#   ./run_phase4a_ablation.sh --presets report,single_factor,simplecnn --seeds 5 --epochs 10 --weights none \
+#       --mock_test_counts 10,21,19,8,17 --train_fractions 0.25,0.5,1.0 --findings-out docs/findings/mock.md
 #   ./run_phase4a_ablation.sh --data_source eurosat --weights none --presets report,single_factor,simplecnn \
-#       --seeds 5 --train_fractions 0.25,0.5,1.0 --findings-out docs/findings/eurosat.md
+#       --seeds 5 --epochs 10 --train_fractions 0.25,0.5,1.0 --findings-out docs/findings/eurosat.md
 #   (the tiles' 16 training quadrants cannot be cut finer than 0.25: 0.1 gives the same subsample)
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -109,6 +109,21 @@ def run_steps(run_dir: Path, overrides: list[str], last_step: int, tmp_root: Pat
     return run_dir
 
 
+def untrained_model_of(run: Path):
+    """Step 03's model of a run directory, rebuilt as step 04 rebuilds it (not compiled)."""
+    from phase4a.data import dataset as dataset_module
+    from phase4a.models.transfer import load_untrained_model
+
+    data = dataset_module.load(run / "data.npz")
+    return load_untrained_model(
+        config_module.load(run / "config.json"),
+        data.X_train.shape[1:],
+        len(data.class_names),
+        run / "backbone.weights.h5",
+        run / "model_untrained.weights.npz",
+    )
+
+
 @pytest.fixture(scope="session")
 def prepared_run(tmp_path_factory) -> Path:
     """A tiny ResNet50 mock run after steps 01-03. Shared: do not modify, copy it with ``copy_run``."""

@@ -10,7 +10,7 @@ from phase4a.models.backbones import BACKBONES
 from phase4a.models.simple_cnn import build_simple_cnn
 from phase4a.models.transfer import backbone_input_side, build_model, find_backbone
 
-from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config, untrained_model_of
 
 ADAPTERS = [*BAND_ADAPTERS, "first_conv"]
 
@@ -63,26 +63,10 @@ def test_simple_cnn_has_about_54k_parameters():
 # --- step 03's model, stored as what it adds to step 02's backbone file ---------------------------------
 
 
-def _rebuilt(run):
-    from phase4a import config as config_module
-    from phase4a.data import dataset as dataset_module
-    from phase4a.models.transfer import load_untrained_model
-
-    config = config_module.load(run / "config.json")
-    data = dataset_module.load(run / "data.npz")
-    return load_untrained_model(
-        config,
-        data.X_train.shape[1:],
-        len(data.class_names),
-        run / "backbone.weights.h5",
-        run / "model_untrained.weights.npz",
-    )
-
-
 def test_step_03s_model_is_rebuilt_whole_from_the_config_and_both_files(prepared_run):
     """The report's model: the backbone's weights from step 02's file, the head's from step 03's (an
     npz of a small share of the bytes), and the report's frozen layers."""
-    model = _rebuilt(prepared_run)
+    model = untrained_model_of(prepared_run)
     backbone = find_backbone(model)
     assert [layer.trainable for layer in backbone.layers[1:]] == [False] * 149 + [True] * 25
     with np.load(prepared_run / "model_untrained.weights.npz") as stored:
@@ -91,25 +75,27 @@ def test_step_03s_model_is_rebuilt_whole_from_the_config_and_both_files(prepared
     weights = model.weights
     assert positions and all(np.array_equal(weights[p].numpy(), array) for p, array in zip(positions, head))
     assert len(positions) == len(weights) - len(backbone.weights)
-    again = _rebuilt(prepared_run)
+    again = untrained_model_of(prepared_run)
     for a, b in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
-def test_an_untrained_weights_file_of_another_model_is_refused_in_one_line(prepared_run, copy_run):
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda arrays: {**arrays, "positions": arrays["positions"][:-1]}, id="another-model"),
+        pytest.param(
+            lambda arrays: {**arrays, "backbone_fingerprint": arrays["backbone_fingerprint"] + 1},
+            id="other-backbone-weights",
+        ),
+    ],
+)
+def test_an_untrained_weights_file_of_another_model_is_refused_in_one_line(change, prepared_run, copy_run):
     from phase4a.errors import DataError
 
     run = copy_run(prepared_run)
     with np.load(run / "model_untrained.weights.npz") as stored:
         arrays = dict(stored)
-    arrays["positions"] = arrays["positions"][:-1]  # another model: one weight fewer outside the backbone
-    np.savez(run / "model_untrained.weights.npz", **arrays)
+    np.savez(run / "model_untrained.weights.npz", **change(arrays))
     with pytest.raises(DataError, match="written for another config or backbone; re-run phase4a_02"):
-        _rebuilt(run)
-    arrays["backbone_fingerprint"] = arrays["backbone_fingerprint"] + 1  # other backbone weights
-    np.savez(
-        run / "model_untrained.weights.npz",
-        **{**arrays, "positions": dict(np.load(prepared_run / "model_untrained.weights.npz"))["positions"]},
-    )
-    with pytest.raises(DataError, match="written for another config or backbone"):
-        _rebuilt(run)
+        untrained_model_of(run)

@@ -20,10 +20,10 @@ from phase4a.models.normalisation import (
     stem_statistics,
 )
 from phase4a.models.preprocessing import IMAGENET_RGB_MEAN, IMAGENET_RGB_STD
-from phase4a.models.transfer import build_model, load_untrained_model
+from phase4a.models.transfer import build_model
 from phase4a.steps import modify_architecture
 
-from ..conftest import N_CLASSES, PATCH_SHAPE, TINY_CNN_OVERRIDES, make_config, run_steps
+from ..conftest import N_CLASSES, PATCH_SHAPE, TINY_CNN_OVERRIDES, make_config, run_steps, untrained_model_of
 
 # Reflectance-like bands with spreads from 0.01 to 0.3, as real Sentinel-2 bands have.
 BAND_SCALE = np.array([0.03, 0.05, 0.1, 0.3, 0.2, 0.15], "float32")
@@ -58,24 +58,11 @@ def test_report_transfer_model_has_no_normalisation_layer(backbone_cache):
     assert batchnorm_layers(model) == 0  # VGG16 has no BatchNorm: the diagnosis must not blame it
 
 
-def untrained(run):
-    """Step 03's model, as step 04 rebuilds it."""
-    config = config_module.load(run / "config.json")
-    data = dataset_module.load(run / "data.npz")
-    return load_untrained_model(
-        config,
-        data.X_train.shape[1:],
-        len(data.class_names),
-        run / "backbone.weights.h5",
-        run / "model_untrained.weights.npz",
-    )
-
-
 def test_standardise_uses_the_training_split_only(tmp_path):
     """Step 03 on the same training split with other validation and test data: the same layer."""
     run = run_steps(tmp_path / "run", TINY_CNN_OVERRIDES, 3, tmp_path)
     data = dataset_module.load(run / "data.npz")
-    first = untrained(run)
+    first = untrained_model_of(run)
     mean, std = layer_statistics(first)
     expected_mean, expected_std = channel_statistics(data.X_train)
     np.testing.assert_allclose(mean, expected_mean, rtol=1e-5)
@@ -95,7 +82,7 @@ def test_standardise_uses_the_training_split_only(tmp_path):
     )
     dataset_module.save(run / "data.npz", changed)
     assert modify_architecture.main(["--run-dir", str(run)]) == 0
-    again_mean, again_std = layer_statistics(untrained(run))
+    again_mean, again_std = layer_statistics(untrained_model_of(run))
     np.testing.assert_array_equal(again_mean, mean)
     np.testing.assert_array_equal(again_std, std)
 
