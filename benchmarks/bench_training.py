@@ -369,18 +369,10 @@ def keras_equivalent_callbacks(directory: Path, config: dict) -> list:
 def untrained_model(run_dir: Path):
     """Step 03's model of a run, as step 04 rebuilds it (not compiled)."""
     from phase4a import config as config_module
-    from phase4a.data import dataset as dataset_module
-    from phase4a.models.transfer import load_untrained_model
+    from phase4a.models.transfer import load_run_untrained_model
 
     run = RunDir(run_dir)
-    data = dataset_module.load(run.path("data"))
-    return load_untrained_model(
-        config_module.load(run.path("config")),
-        data.X_train.shape[1:],
-        len(data.class_names),
-        run.path("backbone_weights"),
-        run.path("untrained_model"),
-    )
+    return load_run_untrained_model(run, config_module.load(run.path("config")))
 
 
 def plain_fit(run_dir: Path, data, config: dict, callbacks_dir: Path | None = None) -> dict:

@@ -123,7 +123,7 @@ def training_section(r: dict) -> list[str]:
         f"- Keras' equivalent callbacks add {100 * q['keras_callbacks_saving_share']:.1f}% to a plain epoch.",
         *(
             [
-                f"- With a backup after every epoch (`--backup_every_s 0`; the default waits 60 s of training): "
+                f"- With a backup after every epoch (`--backup_every_s 0`): "
                 f"{100 * q['step04_every_epoch_saving_share']:.1f}%."
             ]
             if "step04_every_epoch_saving_share" in q

@@ -217,8 +217,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     # A target of exactly 0 or 1 cannot be told apart by any sample size (samples_needed needs 0 < p < 1).
     "target_accuracy": (0, 0.999, False),
     "flat_tolerance": (0, None, True),
-    "flat_epochs": (2, None, True),
-    "backup_every_s": (0, None, True),  # one epoch is always "flat"
+    "flat_epochs": (2, None, True),  # one epoch is always "flat"
+    "backup_every_s": (0, None, True),
     "intra_op_threads": (0, None, True),
     "inter_op_threads": (0, None, True),
 }

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,8 +143,6 @@ def write_shared(path: str | os.PathLike, store: str | os.PathLike, key: str, wr
 
     Every artefact is replaced by renaming, never rewritten in place, so no run changes the content
     another run links to; deleting a run, or the store, leaves the other links whole."""
-    import shutil
-
     path, store = Path(path), Path(store)
     stem, suffixes = path.name.split(".")[0], "".join(path.suffixes)
     stored = store / f"{stem}-{key[:16]}{suffixes}"

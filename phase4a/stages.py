@@ -96,7 +96,7 @@ STAGES: dict[str, Stage] = {
         4,
         "phase4a_04_train_transfer.py",
         "train_transfer",
-        ("config", "data", "backbone_weights", "untrained_model"),
+        ("config", "data", "data_summary", "backbone_weights", "untrained_model"),
         ("model_keras", "model_h5", "best_checkpoint", "history", "training_log", "baseline_model", "baseline_history"),
     ),
     "evaluate": Stage(

@@ -111,17 +111,10 @@ def run_steps(run_dir: Path, overrides: list[str], last_step: int, tmp_root: Pat
 
 def untrained_model_of(run: Path):
     """Step 03's model of a run directory, rebuilt as step 04 rebuilds it (not compiled)."""
-    from phase4a.data import dataset as dataset_module
-    from phase4a.models.transfer import load_untrained_model
+    from phase4a.models.transfer import load_run_untrained_model
+    from phase4a.stages import RunDir
 
-    data = dataset_module.load(run / "data.npz")
-    return load_untrained_model(
-        config_module.load(run / "config.json"),
-        data.X_train.shape[1:],
-        len(data.class_names),
-        run / "backbone.weights.h5",
-        run / "model_untrained.weights.npz",
-    )
+    return load_run_untrained_model(RunDir(run), config_module.load(run / "config.json"))
 
 
 @pytest.fixture(scope="session")

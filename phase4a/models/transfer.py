@@ -12,7 +12,8 @@ import numpy as np
 
 from ..config import input_normalisation
 from ..errors import DataError
-from ..io import write_npz
+from ..io import read_json, write_npz
+from ..stages import RunDir
 from .adapters import apply_band_adapter, first_conv_sources, widen_first_conv
 from .backbones import load_backbone
 from .freezing import backbone_call_kwargs, freeze_first_layers, initial_frozen_count
@@ -182,6 +183,18 @@ def load_untrained_model(
     for position, array in zip(positions, arrays):
         weights[position].assign(array)
     return model
+
+
+def load_run_untrained_model(run: RunDir, config: dict[str, Any]) -> keras.Model:
+    """``load_untrained_model`` for a run directory: step 03's model, from the run's files."""
+    summary = read_json(run.require("data_summary"))
+    return load_untrained_model(
+        config,
+        tuple(summary["patch_shape"]),
+        len(config["class_names"]),
+        run.require("backbone_weights"),
+        run.require("untrained_model"),
+    )
 
 
 def find_backbone(model: keras.Model) -> keras.Model | None:

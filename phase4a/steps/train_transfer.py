@@ -24,7 +24,7 @@ from .. import config as config_module
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..io import read_json, save_keras_model, sha256_file, write_json
-from ..models.transfer import load_untrained_model
+from ..models.transfer import load_run_untrained_model
 from ..stages import BACKUP_DIR, RunDir
 from ..train import distribute
 from ..train.baseline import train_baseline_model
@@ -75,13 +75,7 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     strategy = distribute.make_strategy(config["distribution_strategy"])
     distribution = distribute.describe(config, strategy)
     with strategy.scope():
-        model = load_untrained_model(
-            config,
-            data.X_train.shape[1:],
-            len(data.class_names),
-            run.require("backbone_weights"),
-            run.require("untrained_model"),
-        )
+        model = load_run_untrained_model(run, config)
         compile_model(model, config)
     callbacks = make_callbacks(run, config, data)
     plan = uses_cached_features(model, config)

@@ -11,8 +11,7 @@ import keras
 import numpy as np
 
 from ..data.dataset import Dataset
-from ..io import read_json
-from ..models.transfer import load_untrained_model
+from ..models.transfer import load_run_untrained_model
 from ..stages import BACKUP_DIR, TENSORBOARD_DIR, RunDir
 from .collapse import CollapseMonitor
 from .resume import (
@@ -20,7 +19,7 @@ from .resume import (
     TrainingBackup,
     apply_changing_weights,
     backed_up_epochs,
-    changing_weights,
+    changing_arrays,
     improves,
     previous_epochs,
     replay_early_stopping,
@@ -66,7 +65,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.monitor = monitor
         self.best: float | None = None
         self.saved_model: keras.Model | None = None
-        self.pending: tuple[int, list] | None = None  # (epoch, weights) not yet written
+        self.pending: tuple[int, list[int], list] | None = None  # (epoch, positions, arrays) not yet written
 
     def on_train_begin(self, logs=None):
         self.best = None
@@ -75,15 +74,13 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and improves(self.monitor, float(value), self.best):
             self.best = float(value)
-            model = self.saved_model or self.model
-            self.pending = (epoch, [keras.ops.convert_to_numpy(model.weights[p]) for p in changing_weights(model)])
+            self.pending = (epoch, *changing_arrays(self.saved_model or self.model))
 
     def save(self) -> None:
         if self.pending is None:
             return
-        epoch, arrays = self.pending
-        model = self.saved_model or self.model
-        write_weights(self.path, arrays, epoch=epoch, positions=np.array(changing_weights(model), dtype=np.int64))
+        epoch, positions, arrays = self.pending
+        write_weights(self.path, arrays, epoch=epoch, positions=np.array(positions, dtype=np.int64))
         self.pending = None
 
     def on_train_end(self, logs=None):
@@ -161,14 +158,7 @@ class ResumeState(keras.callbacks.Callback):
 def load_best_checkpoint(run: RunDir, config: dict[str, Any]) -> keras.Model:
     """The model of the best ``checkpoint_monitor`` epoch (checkpoints/best.weights.npz), whole: step 03's
     model rebuilt, with the checkpoint's trained weights put in. Not compiled."""
-    summary = read_json(run.require("data_summary"))
-    model = load_untrained_model(
-        config,
-        tuple(summary["patch_shape"]),
-        len(config["class_names"]),
-        run.require("backbone_weights"),
-        run.require("untrained_model"),
-    )
+    model = load_run_untrained_model(run, config)
     apply_changing_weights(run.require("best_checkpoint"), model)
     return model
 

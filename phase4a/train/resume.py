@@ -56,16 +56,24 @@ def changing_weights(model: keras.Model) -> list[int]:
     return [index for index, weight in enumerate(model.weights) if id(weight) not in frozen]
 
 
-def write_changing_weights(path: Path, model: keras.Model, weights: list | None = None, **tags: int) -> None:
-    """The weights training changes, of ``model`` or of ``weights`` (a ``get_weights`` list of it), with
+def changing_arrays(model: keras.Model) -> tuple[list[int], list[np.ndarray]]:
+    """The positions (``changing_weights``) and current values of the weights training changes."""
+    positions = changing_weights(model)
+    model_weights = model.weights
+    return positions, [keras.ops.convert_to_numpy(model_weights[p]) for p in positions]
+
+
+def stored_changing(stored) -> tuple[list[int], list[np.ndarray]]:
+    """The positions and arrays an npz written with a ``positions`` array (and w0, w1, ...) holds."""
+    positions = stored["positions"].tolist()
+    return positions, [stored[f"w{i}"] for i in range(len(positions))]
+
+
+def write_changing_weights(path: Path, model: keras.Model, weights: list, **tags: int) -> None:
+    """The weights training changes, taken from ``weights`` (a ``get_weights`` list of ``model``), with
     their positions and integer tags: the frozen rest is the same in every epoch."""
     positions = changing_weights(model)
-    if weights is None:
-        model_weights = model.weights
-        arrays = [keras.ops.convert_to_numpy(model_weights[p]) for p in positions]
-    else:
-        arrays = [weights[p] for p in positions]
-    write_weights(path, arrays, **tags, positions=np.array(positions, dtype=np.int64))
+    write_weights(path, [weights[p] for p in positions], **tags, positions=np.array(positions, dtype=np.int64))
 
 
 def read_changing_weights(path: Path, model: keras.Model, **tags: int) -> list | None:
@@ -77,8 +85,7 @@ def read_changing_weights(path: Path, model: keras.Model, **tags: int) -> list |
     with np.load(path) as stored:
         if any(int(stored[key]) != value for key, value in tags.items()):
             return None
-        positions = stored["positions"].tolist()
-        arrays = [stored[f"w{i}"] for i in range(len(positions))]
+        positions, arrays = stored_changing(stored)
     weights = model.get_weights()
     check_positions(path, weights, positions, arrays)
     for position, array in zip(positions, arrays):
@@ -92,11 +99,10 @@ def check_positions(path: Path, weights: list, positions: list[int], arrays: lis
 
 
 def apply_changing_weights(path: Path, model: keras.Model) -> int:
-    """Put the weights ``write_changing_weights`` stored in ``path`` into ``model``; returns the stored
-    0-based epoch."""
+    """Put the weights stored in ``path`` by position (the best checkpoint) into ``model``; returns the
+    stored 0-based epoch."""
     with np.load(path) as stored:
-        positions = stored["positions"].tolist()
-        arrays = [stored[f"w{i}"] for i in range(len(positions))]
+        positions, arrays = stored_changing(stored)
         epoch = int(stored["epoch"])
     model_weights = model.weights
     check_positions(path, model_weights, positions, arrays)
@@ -131,8 +137,7 @@ class TrainingBackup(keras.callbacks.Callback):
         if not self.path.is_file():
             return
         with np.load(self.path) as stored:
-            positions = stored["positions"].tolist()
-            weights = [stored[f"w{i}"] for i in range(len(positions))]
+            positions, weights = stored_changing(stored)
             optimizer = [stored[f"o{i}"] for i in range(int(stored["optimizer"]))]
         model_weights = self.model.weights
         if positions != changing_weights(self.model) or any(
@@ -164,9 +169,8 @@ class TrainingBackup(keras.callbacks.Callback):
     def write(self, epoch: int) -> None:
         for saver in self.savers:
             saver.save()
-        positions = changing_weights(self.model)
-        model_weights = self.model.weights
-        arrays = {f"w{i}": keras.ops.convert_to_numpy(model_weights[p]) for i, p in enumerate(positions)}
+        positions, weights = changing_arrays(self.model)
+        arrays = {f"w{i}": array for i, array in enumerate(weights)}
         optimizer = self.model.optimizer.variables
         arrays.update({f"o{i}": keras.ops.convert_to_numpy(variable) for i, variable in enumerate(optimizer)})
         write_npz(
