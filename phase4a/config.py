@@ -153,6 +153,9 @@ DEFAULTS: dict[str, Any] = {
     "cache_features": "auto",
     # Predict in calls of one shape (up to four training batches): one traced graph for every call.
     "fixed_shape_prediction": "auto",
+    # Steps 05 and 06 of one process (the drivers) predict with the model step 04 saved instead of
+    # reading it back, while its file is unchanged: reading rebuilds a ResNet50 layer by layer.
+    "reuse_saved_model": "auto",
     # tf.distribute strategy: default (one device) | mirrored (all local GPUs, or logical CPUs) |
     # multi_worker (several machines via TF_CONFIG). Global batch = batch_size x replicas.
     "distribution_strategy": "default",
@@ -165,7 +168,14 @@ DEFAULTS: dict[str, Any] = {
 EMPTY_LIST_ELEMENTS: dict[str, Any] = {"mock_test_counts": 0}
 
 # The speed-up switches (phase4a/accel): auto | true | false.
-SWITCHES = ("fast_conv_gradient", "fused_adam", "fused_batchnorm", "cache_features", "fixed_shape_prediction")
+SWITCHES = (
+    "fast_conv_gradient",
+    "fused_adam",
+    "fused_batchnorm",
+    "cache_features",
+    "fixed_shape_prediction",
+    "reuse_saved_model",
+)
 TRUE_COLOUR = ("B4", "B3", "B2")  # Sentinel-2 red, green, blue: what an RGB stem is given
 
 # Keys whose value must come from a fixed set.

@@ -90,29 +90,19 @@ def save_figure(path: str | os.PathLike, figure) -> None:
 LEGACY_H5_NOTICE = "You are saving your model as an HDF5 file"
 
 
-def save_keras_model(model, path: str | os.PathLike, include_optimizer: bool = True) -> None:
+def save_keras_model(model, path: str | os.PathLike) -> None:
     """``model.save`` to ``path`` (format from its suffix) atomically, without Keras' legacy-HDF5 notice.
-
-    ``include_optimizer=False`` leaves the optimizer's state out (about half of a trained model's
-    bytes; only resuming training needs it). Keras offers that option for ``.h5`` files only; a
-    ``.keras`` file holds the state of the optimizer its model was compiled with, so an uncompiled
-    clone carrying the same weights is saved instead."""
+    A compiled model's file holds its optimizer's state; an uncompiled one's does not."""
     import logging
 
     def not_the_notice(record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith(LEGACY_H5_NOTICE)
 
-    native = Path(path).suffix == ".keras"
-    if native and not include_optimizer and getattr(model, "optimizer", None) is not None:
-        # From its config, as loading builds it: uncompiled (keras.models.clone_model compiles its clone).
-        clone = type(model).from_config(model.get_config())
-        clone.set_weights(model.get_weights())
-        model = clone
     absl_logger = logging.getLogger("absl")  # Keras logs through absl, which logs through this logger
     absl_logger.addFilter(not_the_notice)
     try:
         with atomic_path(path) as tmp:
-            model.save(tmp, **({} if native else {"include_optimizer": include_optimizer}))
+            model.save(tmp)
     finally:
         absl_logger.removeFilter(not_the_notice)
 

@@ -6,11 +6,13 @@ Usage:
 Step 06 (the land-cover map) runs only where there is a scene to map: mock runs (a synthetic scene)
 and runs of raster or Earth Engine data.
 
-Each step is the ``main`` its script ``phase4a_0N_*.py`` runs, and steps share nothing but the files in
-the run directory, as when the scripts run one by one. One process imports TensorFlow once instead of
-four times (seconds each). Keras' global state is cleared before every step and each
-step seeds itself, so a step computes what it computes in a process of its own (a slow test checks
-the metrics byte for byte, the benchmark the training losses). Stops at the first step that fails, with its exit code.
+Each step is the ``main`` its script ``phase4a_0N_*.py`` runs, and steps share the files in the run
+directory, as when the scripts run one by one; the one exception is a model a step saved, which the
+next step takes from memory while its file is unchanged (config reuse_saved_model, phase4a/accel). One
+process imports TensorFlow once instead of four times (seconds each). Keras' global state is cleared
+before every step and each step seeds itself, so a step computes what it computes in a process of its
+own (a slow test checks the metrics byte for byte, the benchmark the training losses). Stops at the
+first step that fails, with its exit code.
 """
 
 from __future__ import annotations
@@ -45,11 +47,13 @@ def data_source(run_dir: Path) -> str:
 
 
 def fresh_keras_state() -> None:
-    """Forget the models, layer names and seed generator of the previous step (gc included)."""
+    """Forget the layer names and seed generator of the previous step, as a process of its own starts.
+    Without the full garbage collection Keras can add (``free_memory``), slow in a process holding
+    TensorFlow graphs: Python frees the previous step's objects in its own time."""
     if "keras" in sys.modules:  # step 01 never imports TensorFlow
         import keras
 
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
 
 def run_steps(run_dir: Path, step01_options: list[str]) -> tuple[int, str | None]:

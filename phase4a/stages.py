@@ -124,6 +124,8 @@ STAGES: dict[str, Stage] = {
     ),
 }
 MANIFEST = "run_manifest.json"
+# The fix for a damaged or outdated trained model, named by the steps that read one.
+RETRAIN = f"re-run {STAGES['train'].script} --retrain"
 BACKUP_DIR = "training_backup"  # step 04's per-epoch backup: lets a killed training run resume
 TENSORBOARD_DIR = "tensorboard"  # step 04's TensorBoard logs, with config tensorboard
 

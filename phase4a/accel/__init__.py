@@ -1,9 +1,11 @@
 """Every speed-up of training and prediction, behind one seam.
 
 Training calls :func:`prepare_training` once the model is compiled; prediction calls :func:`predict`;
-step 04 asks :func:`feature_cache_plan` whether the head can train on cached features. With every
-switch ``false`` the pipeline is plain Keras. Each switch is ``auto`` by default: on where the benchmark
-measured it faster (CPU), off on a GPU until it has been measured there; ``true`` or ``false`` force it.
+step 04 asks :func:`feature_cache_plan` whether the head can train on cached features, and hands the
+model it saved to the later steps with :func:`keep_saved_model`, which they load with
+:func:`load_prediction_model`. With every switch ``false`` the pipeline is plain Keras. Each switch
+is ``auto`` by default: on where the benchmark measured it faster (CPU), off on a GPU until it has been
+measured there; ``true`` or ``false`` force it.
 
 The speed-ups that replace a method of one Keras object (``types.MethodType``) do it here and only
 here, on instances, never on classes or configs: a saved model is plain Keras. Each checks the library
@@ -12,6 +14,7 @@ feature it needs first and, where it is missing, keeps Keras' own code with a on
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -20,10 +23,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import conv_gradient, feature_cache, frozen_batchnorm, fused_adam, prediction
-
-# The config keys of the speed-ups; each is auto | true | false (config.SWITCH_CHOICES).
-SWITCHES = ("fast_conv_gradient", "fused_adam", "fused_batchnorm", "cache_features", "fixed_shape_prediction")
+from ..config import SWITCHES as SWITCHES  # the speed-ups' config keys, each auto | true | false
+from ..io import load_keras_model
+from . import conv_gradient, feature_cache, frozen_batchnorm, fused_adam, prediction, saved_model
 
 _noticed: set[str] = set()
 
@@ -99,3 +101,22 @@ def predictor(model: keras.Model, batch_size: int, config: dict[str, Any]) -> Ca
 def feature_cache_plan(model: keras.Model, config: dict[str, Any]) -> feature_cache.CachePlan | None:
     """Where to cut ``model`` so that its head trains on features computed once, or None."""
     return feature_cache.plan_cache(model) if enabled(config, "cache_features") else None
+
+
+def keep_saved_model(model: keras.Model, path: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Hand ``model``, just saved at ``path``, to later steps of this process that load that file, where allowed."""
+    if enabled(config, "reuse_saved_model"):
+        saved_model.keep(model, path)
+
+
+def load_prediction_model(path: str | os.PathLike, remedy: str, config: dict[str, Any]) -> keras.Model:
+    """The uncompiled model saved at ``path``: the one this process saved there while the file is
+    unchanged, where allowed, else read from the file (``remedy`` names the fix for a damaged one)."""
+    kept = saved_model.kept(path) if enabled(config, "reuse_saved_model") else None
+    return kept if kept is not None else load_keras_model(path, remedy)
+
+
+def take_saved_model(path: str | os.PathLike, config: dict[str, Any]) -> keras.Model | None:
+    """The model this process saved at ``path`` while the file is unchanged, for the caller to train
+    (forgotten here), where allowed; else None."""
+    return saved_model.take(path) if enabled(config, "reuse_saved_model") else None

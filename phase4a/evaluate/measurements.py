@@ -45,6 +45,7 @@ import numpy as np
 from .. import statistics
 from ..accel.prediction import TRAINING_BATCHES_PER_CALL
 from ..config import uses_pretrained_weights
+from ..models.backbones import all_layers
 from ..models.normalisation import stem_source_channels, stem_tensor
 from ..models.preprocessing import imagenet_stem_targets
 
@@ -257,15 +258,9 @@ def feature_spread(features: np.ndarray) -> dict[str, Any]:
 
 def _without_dropout(model: keras.Model) -> list[tuple[Any, float]]:
     """Set every Dropout layer's rate (nested models included) to 0; returns (layer, old rate) pairs."""
-    layers = []
-    stack = list(model.layers)
-    while stack:
-        layer = stack.pop()
-        if isinstance(layer, keras.Model):
-            stack += layer.layers
-        elif isinstance(layer, keras.layers.Dropout):
-            layers.append((layer, layer.rate))
-            layer.rate = 0.0
+    layers = [(layer, layer.rate) for layer in all_layers(model) if isinstance(layer, keras.layers.Dropout)]
+    for layer, _ in layers:
+        layer.rate = 0.0
     return layers
 
 

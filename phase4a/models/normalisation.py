@@ -72,6 +72,15 @@ def _set_statistics(layer, mean: np.ndarray, std: np.ndarray) -> None:
     layer.finalize_state()
 
 
+def refresh_normalisation(model: keras.Model) -> None:
+    """Make every Normalization layer (nested models included) apply the mean and variance its weights
+    now hold. Keras recomputes them when it loads a file; assigning the weights directly (``set_weights``,
+    ``Variable.assign``) does not, and the layer keeps applying the values it had before."""
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()
+
+
 def _layer(model: keras.Model, name: str):
     return next((layer for layer in model.layers if layer.name == name), None)
 

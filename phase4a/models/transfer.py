@@ -17,7 +17,7 @@ from ..stages import RunDir
 from .adapters import apply_band_adapter, first_conv_sources, widen_first_conv
 from .backbones import load_backbone
 from .freezing import backbone_call_kwargs, freeze_first_layers, initial_frozen_count
-from .normalisation import standardise, stem_match
+from .normalisation import refresh_normalisation, standardise, stem_match
 from .preprocessing import PIXEL_RANGE, band_preprocess, rgb_preprocess
 from .simple_cnn import build_simple_cnn
 
@@ -182,6 +182,7 @@ def load_untrained_model(
         raise stale
     for position, array in zip(positions, arrays):
         weights[position].assign(array)
+    refresh_normalisation(model)
     return model
 
 
@@ -195,6 +196,17 @@ def load_run_untrained_model(run: RunDir, config: dict[str, Any]) -> keras.Model
         run.require("backbone_weights"),
         run.require("untrained_model"),
     )
+
+
+def prediction_copy(model: keras.Model) -> keras.Model:
+    """``model`` uncompiled, with the same weights: what step 04 saves for prediction, in both formats.
+    Without the optimizer's state, about half of a trained model's bytes, which only resuming needs
+    (Keras' ``include_optimizer`` exists for .h5 files only). Built from the config as loading builds
+    it; ``keras.models.clone_model`` would compile its clone."""
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    refresh_normalisation(copy)
+    return copy
 
 
 def find_backbone(model: keras.Model) -> keras.Model | None:

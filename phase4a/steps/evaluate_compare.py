@@ -44,7 +44,7 @@ from ..evaluate.report import build_report
 from ..io import load_keras_model, read_json, save_figure, sha256_file, write_json, write_text
 from ..metrics import classification_metrics
 from ..provenance import environment
-from ..stages import RunDir
+from ..stages import RETRAIN, RunDir
 
 
 def baseline_model(run: RunDir):
@@ -52,7 +52,7 @@ def baseline_model(run: RunDir):
     path = run.path("baseline_model")
     if not path.is_file():
         return None
-    return load_keras_model(path, "re-run phase4a_04_train_transfer.py --retrain")
+    return load_keras_model(path, RETRAIN)
 
 
 def _classes(model, X: np.ndarray, config: dict[str, Any]) -> np.ndarray:
@@ -80,7 +80,7 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     data_summary = read_json(run.require("data_summary"))
     inspection = read_json(run.require("inspection"))
     architecture = read_json(run.require("architecture_counts"))
-    model = load_keras_model(run.require("model_keras"), "re-run phase4a_04_train_transfer.py --retrain")
+    model = accel.load_prediction_model(run.require("model_keras"), RETRAIN, config)
     accel.prepare_prediction(model, config)
     # The headline is the test split's when the data have one: validation also chose the epoch.
     has_test = data.X_test is not None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import accel
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..io import read_json, write_json, write_text
@@ -65,6 +66,7 @@ def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         *normalisation_lines(normalisation),
     ]
     save_untrained_weights(model, run.path("untrained_model"))
+    accel.keep_saved_model(model, run.path("untrained_model"), config)
     write_text(run.path("architecture"), "\n".join(lines) + "\n")
     write_json(run.path("architecture_counts"), counts)
     return counts

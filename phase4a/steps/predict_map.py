@@ -32,19 +32,18 @@ from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..data import mock_scene as mock_scene_module
 from ..errors import ConfigError, DataError
-from ..io import load_keras_model, read_json
+from ..io import read_json
 from ..mapping.agreement import read_reference
 from ..mapping.land_cover import write_land_cover_map
 from ..mapping.outputs import MAP_FILE, PREVIEW_FILE
 from ..mapping.scene import open_scene, recorded_scaling
 from ..mapping.windows import WindowGrid, check_positive, check_stride
-from ..stages import RunDir
+from ..stages import RETRAIN, RunDir
 
 STAGE = "map"
 PREDICT_BATCH = 256  # windows per model call
 BLOCK_SIZE = 1024  # pixels along a block's side: 25 MB of float32 reflectance at a time (51 MB while scaling)
 RASTER_SOURCES = ("raster", "earth_engine")  # runs whose config names the raster they were cut from
-RETRAIN = "re-run phase4a_04_train_transfer.py --retrain"
 
 
 @dataclass
@@ -168,7 +167,7 @@ def predict_map(
             reference = read_reference(
                 inputs.polygons, scene.src, inputs.label_column, inputs.id_column, config["class_names"], ids
             )
-        model = load_keras_model(model_path, RETRAIN)
+        model = accel.load_prediction_model(model_path, RETRAIN, config)
         check_model_input(model, patch, len(config["band_names"]), model_path)
         accel.prepare_prediction(model, config)
         tags = map_tags(config, inputs.raster, stride)

@@ -20,11 +20,13 @@ from typing import Any
 
 import keras
 
+from .. import accel
 from .. import config as config_module
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..io import read_json, save_keras_model, sha256_file, write_json
-from ..models.transfer import load_run_untrained_model
+from ..models.transfer import load_run_untrained_model, prediction_copy
+from ..seeding import seed_everything
 from ..stages import BACKUP_DIR, RunDir
 from ..train import distribute
 from ..train.baseline import train_baseline_model
@@ -53,6 +55,16 @@ def write_baseline(run: RunDir, data, config: dict[str, Any], verbose: int | str
     write_json(run.path("baseline_history"), history)
 
 
+def untrained_model(run: RunDir, config: dict[str, Any]) -> keras.Model:
+    """Step 03's model: the one step 03 built, when it ran in this process and its file is unchanged
+    (accel.take_saved_model), else rebuilt from the config and the files. A distribution strategy
+    needs the model built in its scope, so it always gets a rebuilt one."""
+    handed_over = None
+    if config["distribution_strategy"] == "default":
+        handed_over = accel.take_saved_model(run.path("untrained_model"), config)
+    return handed_over if handed_over is not None else load_run_untrained_model(run, config)
+
+
 def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, verbose: int | str = "auto"):
     """Train (or resume) and write the model and its history; returns the history dict."""
     data = dataset_module.load(run.require("data"))
@@ -75,8 +87,11 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     strategy = distribute.make_strategy(config["distribution_strategy"])
     distribution = distribute.describe(config, strategy)
     with strategy.scope():
-        model = load_run_untrained_model(run, config)
+        model = untrained_model(run, config)
         compile_model(model, config)
+    # Seeded again once the model exists, so that training draws the same random numbers whether the
+    # model was rebuilt here or handed over by step 03.
+    seed_everything(config["seed"], config["deterministic"])
     callbacks = make_callbacks(run, config, data)
     plan = uses_cached_features(model, config)
     phases = None
@@ -126,8 +141,10 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
     }
     # For prediction: without the optimizer's state, which only resuming needs (the backup has it until
     # training ends), so each file is the size of the report's 91 MB transfer_model.h5.
-    save_keras_model(model, run.path("model_keras"), include_optimizer=False)
-    save_keras_model(model, run.path("model_h5"), include_optimizer=False)
+    prediction_model = prediction_copy(model)
+    save_keras_model(prediction_model, run.path("model_h5"))
+    save_keras_model(prediction_model, run.path("model_keras"))
+    accel.keep_saved_model(prediction_model, run.path("model_keras"), config)
     if config["train_baseline"]:
         write_baseline(run, data, config, verbose)
     # Written last: its presence marks the run finished (already_trained), baseline included.

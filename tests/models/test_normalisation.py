@@ -20,7 +20,7 @@ from phase4a.models.normalisation import (
     stem_statistics,
 )
 from phase4a.models.preprocessing import IMAGENET_RGB_MEAN, IMAGENET_RGB_STD
-from phase4a.models.transfer import build_model
+from phase4a.models.transfer import build_model, prediction_copy
 from phase4a.steps import modify_architecture
 
 from ..conftest import N_CLASSES, PATCH_SHAPE, TINY_CNN_OVERRIDES, make_config, run_steps, untrained_model_of
@@ -67,6 +67,10 @@ def test_standardise_uses_the_training_split_only(tmp_path):
     expected_mean, expected_std = channel_statistics(data.X_train)
     np.testing.assert_allclose(mean, expected_mean, rtol=1e-5)
     np.testing.assert_allclose(std, expected_std, rtol=1e-4)
+    # Rebuilt as step 04 rebuilds it, the layer applies those statistics (not only holds them).
+    stem = stem_statistics(first, data.X_train, config_module.load(run / "config.json"))
+    np.testing.assert_allclose(stem["mean"], 0, atol=1e-4)
+    np.testing.assert_allclose(stem["std"], 1, atol=1e-3)
     recorded = json.loads((run / "architecture.json").read_text())["normalisation"]
     assert recorded["fitted_on"] == "training split" and recorded["training_samples"] == len(data.X_train)
     # Validation and test patches far from the training ones: nothing may change.
@@ -95,6 +99,8 @@ def test_saved_model_applies_the_training_statistics(tmp_path):
     record = adapt_normalisation(model, X_train, config)
     np.testing.assert_allclose(record["band_mean"], X_train.reshape(-1, 6).mean(axis=0), rtol=1e-5)
     in_memory = model.predict(raw, verbose=0)
+    # Step 04's copy for prediction (weights assigned, not loaded) applies the statistics too.
+    np.testing.assert_allclose(prediction_copy(model).predict(raw, verbose=0), in_memory, atol=1e-6)
     save_keras_model(model, tmp_path / "model.keras")
     loaded = load_keras_model(tmp_path / "model.keras", "")
     np.testing.assert_allclose(loaded.predict(raw, verbose=0), in_memory, atol=1e-6)
