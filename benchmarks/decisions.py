@@ -101,6 +101,25 @@ DECISIONS: tuple[Decision, ...] = (
         "keras.src private API, which a Keras upgrade can change.",
     ),
     Decision(
+        "The saved model handed to the next step in memory (`reuse_saved_model`)",
+        "kept",
+        "Behind accel, auto: on on the CPU. In the drivers' one process, step 04 rebuilt step 03's model "
+        "and steps 05 and 06 each read transfer_model.keras back, rebuilding a ResNet50 layer by layer "
+        "(1.5-2.5 s each). While the file is the one this process wrote (device, inode, size, time), the "
+        "model is handed over: the same weights, so the same metrics (tested, handed over against read "
+        "back). Step 04 seeds again once it has its model, so training draws the same random numbers "
+        "either way. With it, and Keras' state cleared between steps without a full garbage collection, "
+        "the mock driver went from 1.49x to 1.18x the pre-redesign baseline (benchmark 2026-12-02_022155). "
+        "Building it showed that assigning weights by position left Normalization layers applying stale "
+        "statistics: models.normalisation.refresh_normalisation.",
+    ),
+    Decision(
+        "Cached features cut inside the backbone",
+        "dropped",
+        "For the report model the cut would fall before the backbone: its 1x1 band adapter, in front of "
+        "ResNet50, trains, so the backbone's input changes every step and no backbone feature can be cached.",
+    ),
+    Decision(
         "Backups bounded by time (`backup_every_s`, default 60)",
         "kept",
         "A backup after every epoch writes the trained weights (10.3M of the report model's 23.6M) and "
