@@ -103,13 +103,12 @@ DECISIONS: tuple[Decision, ...] = (
     Decision(
         "The saved model handed to the next step in memory (`reuse_saved_model`)",
         "kept",
-        "Behind accel, auto: on on the CPU. In the drivers' one process, step 04 rebuilt step 03's model "
-        "and steps 05 and 06 each read transfer_model.keras back, rebuilding a ResNet50 layer by layer "
-        "(1.5-2.5 s each). While the file is the one this process wrote (device, inode, size, time), the "
-        "model is handed over: the same weights, so the same metrics (tested, handed over against read "
-        "back). Step 04 seeds again once it has its model, so training draws the same random numbers "
-        "either way. With it, and Keras' state cleared between steps without a full garbage collection, "
-        "the mock driver went from 1.49x to 1.18x the pre-redesign baseline (benchmark 2026-12-02_022155). "
+        "Behind accel, auto: on on the CPU. In the drivers' one process, step 03 built step 02's backbone "
+        "again, step 04 rebuilt step 03's model, and steps 05 and 06 each read transfer_model.keras back: "
+        "each a ResNet50 built layer by layer (1.5-2.5 s). While the file is the one this process wrote "
+        "(device, inode, size, time), the model is handed over: the same weights, so the same metrics "
+        "(tested, handed over against read back). The head is built, and step 04 trains, right after "
+        "seeding again, so they draw the same random numbers either way. "
         "Building it showed that assigning weights by position left Normalization layers applying stale "
         "statistics: models.normalisation.refresh_normalisation.",
     ),

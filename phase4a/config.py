@@ -153,8 +153,8 @@ DEFAULTS: dict[str, Any] = {
     "cache_features": "auto",
     # Predict in calls of one shape (up to four training batches): one traced graph for every call.
     "fixed_shape_prediction": "auto",
-    # Steps 05 and 06 of one process (the drivers) predict with the model step 04 saved instead of
-    # reading it back, while its file is unchanged: reading rebuilds a ResNet50 layer by layer.
+    # In one process (the drivers), a step takes the model the step before saved instead of building
+    # it again or reading it back, while its file is unchanged: each build of a ResNet50 takes seconds.
     "reuse_saved_model": "auto",
     # tf.distribute strategy: default (one device) | mirrored (all local GPUs, or logical CPUs) |
     # multi_worker (several machines via TF_CONFIG). Global batch = batch_size x replicas.

@@ -1,11 +1,12 @@
 """Every speed-up of training and prediction, behind one seam.
 
 Training calls :func:`prepare_training` once the model is compiled; prediction calls :func:`predict`;
-step 04 asks :func:`feature_cache_plan` whether the head can train on cached features, and hands the
-model it saved to the later steps with :func:`keep_saved_model`, which they load with
-:func:`load_prediction_model`. With every switch ``false`` the pipeline is plain Keras. Each switch
-is ``auto`` by default: on where the benchmark measured it faster (CPU), off on a GPU until it has been
-measured there; ``true`` or ``false`` force it.
+step 04 asks :func:`feature_cache_plan` whether the head can train on cached features. A step hands
+the model it saved to the next with :func:`keep_saved_model`; the next gets it with
+:func:`take_saved_model` (to train or extend it) or :func:`load_prediction_model` (to predict).
+With every switch ``false`` the pipeline is plain Keras. Each switch is ``auto`` by default: on where
+the benchmark measured it faster (CPU), off on a GPU until it has been measured there; ``true`` or
+``false`` force it.
 
 The speed-ups that replace a method of one Keras object (``types.MethodType``) do it here and only
 here, on instances, never on classes or configs: a saved model is plain Keras. Each checks the library

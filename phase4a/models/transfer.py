@@ -13,6 +13,7 @@ import numpy as np
 from ..config import input_normalisation
 from ..errors import DataError
 from ..io import read_json, write_npz
+from ..seeding import seed_everything
 from ..stages import RunDir
 from .adapters import apply_band_adapter, first_conv_sources, widen_first_conv
 from .backbones import load_backbone
@@ -95,20 +96,30 @@ def build_model(
 
 
 def build_untrained_model(
-    config: dict[str, Any], patch_shape: tuple[int, int, int], n_classes: int, backbone_weights: Path | None
+    config: dict[str, Any],
+    patch_shape: tuple[int, int, int],
+    n_classes: int,
+    backbone_weights: Path | None,
+    built: keras.Model | None = None,
 ):
     """The model step 03 saves, and its backbone: built, given step 02's ``backbone_weights`` (for
     the SimpleCNN its initial weights), and frozen as the config says. Without weights the layers keep
-    their random initialisation: the same graph."""
+    their random initialisation: the same graph. ``built``: the model step 02 saved into that file,
+    handed over in the same process (accel.take_saved_model), used instead of building one."""
     if config["model_type"] == "simplecnn":
         # No backbone: step 02 saved the SimpleCNN's initial weights; its layer counts stand in.
-        model = build_model(config, None, patch_shape, n_classes)
-        if backbone_weights is not None:
+        model = built or build_model(config, None, patch_shape, n_classes)
+        if backbone_weights is not None and built is None:
             model.load_weights(backbone_weights)
         return model, model
-    backbone, _ = load_backbone(config["backbone"], "none", backbone_input_shape(config, patch_shape))
-    if backbone_weights is not None:
-        backbone.load_weights(backbone_weights)
+    backbone = built
+    if backbone is None:
+        backbone, _ = load_backbone(config["backbone"], "none", backbone_input_shape(config, patch_shape))
+        if backbone_weights is not None:
+            backbone.load_weights(backbone_weights)
+    # The head's initial weights and its dropout's seed come from the run's seed alone, however many
+    # random numbers building the backbone drew (none when it was handed over).
+    seed_everything(config["seed"], config["deterministic"])
     model = build_model(config, backbone, patch_shape, n_classes)
     backbone = find_backbone(model)  # band_adapter first_conv puts a widened copy in the model
     freeze_first_layers(backbone, initial_frozen_count(config["backbone"], backbone, config), config["bn_inference"])

@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import pandas as pd
 
+from .. import accel
 from ..cli import exit_step, run_step, step_parser
 from ..config import input_normalisation
 from ..io import read_json, sha256_arrays, write_json, write_shared, write_text
@@ -85,6 +86,7 @@ def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         sha256_arrays([backbone.name, keras.__version__, *backbone.get_weights()]),
         backbone.save_weights,
     )
+    accel.keep_saved_model(backbone, run.path("backbone_weights"), config)
     write_text(run.path("backbone_layers"), table.to_csv(index=False))
     write_json(run.path("inspection"), inspection)
     return inspection

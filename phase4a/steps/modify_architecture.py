@@ -33,8 +33,13 @@ def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
 
     data = dataset_module.load(run.require("data"))
     inspection = read_json(run.require("inspection"))
+    backbone_weights = run.require("backbone_weights")
     model, backbone = build_untrained_model(
-        config, data.X_train.shape[1:], len(data.class_names), run.require("backbone_weights")
+        config,
+        data.X_train.shape[1:],
+        len(data.class_names),
+        backbone_weights,
+        built=accel.take_saved_model(backbone_weights, config),
     )
     # Training split only: validation and test patches never shape the model's inputs.
     normalisation = adapt_normalisation(model, data.X_train, config)
