@@ -108,9 +108,11 @@ DECISIONS: tuple[Decision, ...] = (
         "each a ResNet50 built layer by layer (1.5-2.5 s). While the file is the one this process wrote "
         "(device, inode, size, time), the model is handed over: the same weights, so the same metrics "
         "(tested, handed over against read back). The head is built, and step 04 trains, right after "
-        "seeding again, so they draw the same random numbers either way. "
-        "Building it showed that assigning weights by position left Normalization layers applying stale "
-        "statistics: models.normalisation.refresh_normalisation.",
+        "seeding again, so they draw the same random numbers either way. With it, and Keras' state cleared "
+        "between steps without a full garbage collection, the mock driver went from 1.49x to 1.05x the "
+        "pre-redesign baseline (benchmark 2026-12-02_030811, 3 pairs). Building it showed that assigning "
+        "weights by position left Normalization layers applying stale statistics: "
+        "models.normalisation.refresh_normalisation.",
     ),
     Decision(
         "Cached features cut inside the backbone",
