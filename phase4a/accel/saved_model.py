@@ -1,14 +1,15 @@
-"""The trained model step 04 saved, handed to the steps after it in the same process instead of read back.
+"""A model a step saved, handed to the next step in the same process instead of rebuilt or read back.
 
-``phase4a.pipeline`` runs every step in one process. Step 04 saves the trained model for prediction,
-and steps 05 and 06 each load it again, where reading a ``.keras`` file rebuilds the network layer by
-layer (seconds for a ResNet50). While the file is still the one this process wrote, the model it was
-written from is returned instead: the same layers and weights, so the same predictions. Artefacts are
-never rewritten in place (``io.atomic_path`` renames a new file over the old one), so the file's
-device, inode, size and modification time tell whether it is still that file.
+``phase4a.pipeline`` runs every step in one process. Step 02 saves the backbone's weights and step 03
+built the backbone again to load them; step 03 saves what it adds and step 04 rebuilt the model; step
+04 saves the trained model and steps 05 and 06 each read it back. Each of these builds a ResNet50 layer
+by layer (seconds). While the file is still the one this process wrote, the model it was written from
+is handed over instead: the same layers and weights, so the same results. Artefacts are never
+rewritten in place (``io.atomic_path`` renames a new file over the old one), so the file's device,
+inode, size and modification time tell whether it is still that file.
 
-Only the last model saved is kept, so a sweep's process does not hold every run's model. Callers
-predict with it and never train it (the model is not compiled).
+Only the last model saved is kept, so a sweep's process does not hold every run's model. A step that
+changes the model it gets (steps 03 and 04) takes it, so no later step is given the changed model.
 """
 
 from __future__ import annotations

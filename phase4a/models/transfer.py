@@ -108,8 +108,10 @@ def build_untrained_model(
     handed over in the same process (accel.take_saved_model), used instead of building one."""
     if config["model_type"] == "simplecnn":
         # No backbone: step 02 saved the SimpleCNN's initial weights; its layer counts stand in.
-        model = built or build_model(config, None, patch_shape, n_classes)
-        if backbone_weights is not None and built is None:
+        if built is not None:
+            return built, built
+        model = build_model(config, None, patch_shape, n_classes)
+        if backbone_weights is not None:
             model.load_weights(backbone_weights)
         return model, model
     backbone = built

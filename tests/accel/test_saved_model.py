@@ -64,7 +64,7 @@ def test_load_prediction_model_hands_over_the_kept_model_only_where_the_switch_a
 
 def test_runs_give_the_same_results_whether_models_are_handed_over_or_read_back(tmp_path, trained_cnn_run):
     """The SimpleCNN standardises its input (a Normalization layer, whose applied statistics Keras
-    derives from its weights): handed over from step 03 to 04 and from 04 to 05, or rebuilt and read."""
+    derives from its weights): handed over from step 02 to 03, 03 to 04 and 04 to 05, or rebuilt and read."""
     read_back = run_steps(tmp_path / "run", [*TINY_CNN_OVERRIDES, "--reuse_saved_model", "false"], 5, tmp_path)
     handed = json.loads((trained_cnn_run / "evaluation_metrics.json").read_text())
     read = json.loads((read_back / "evaluation_metrics.json").read_text())
