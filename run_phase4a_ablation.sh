@@ -8,7 +8,7 @@
 #   raster        ./run_phase4a_ablation.sh --data_source raster --raster_path scene.tif --polygons_path labels.gpkg
 #   earth_engine  ./run_phase4a_ablation.sh --data_source earth_engine --polygons_path labels.gpkg \
 #                     --raster_path phase4a_outputs/composite.tif --ee_project my-cloud-project
-#   eurosat       ./run_phase4a_ablation.sh --data_source eurosat --weights none
+#   eurosat       ./run_phase4a_ablation.sh --data_source eurosat --eurosat_split_unit quadrant --weights none
 #   npz           ./run_phase4a_ablation.sh --data_source npz --data_npz phase4a_outputs/real/data.npz
 #   Default presets: report, the report's "Future considerations" that exist as presets, simplecnn.
 #   --key value options go to every run's step 01. Mock data (the default) runs fast and offline:
@@ -22,14 +22,16 @@
 #   --train_fractions 0.1,0.25,0.5,1.0 [--curve-presets report,simplecnn]   a learning curve, with the forests
 #   --findings-out docs/findings/NAME.md   also copy findings.md (and its figures) there
 # The data are made once (step 01 into <sweep-dir>/data); each run's step 01 reads that data.npz
-# (--data_source npz), so every run has byte-identical splits. Each preset is compared with report by
-# an exact stratified McNemar test over seeds, Holm-corrected; findings.md says what the numbers show.
+# (--data_source npz), so every run has byte-identical splits. Each preset is compared with report on
+# seeds x test groups (a two-way cluster bootstrap), Holm-corrected; findings.md says what the numbers
+# show. --findings-only true writes the findings from the runs already made, running none.
 # Finished (preset, seed) runs (same config and data) are skipped: re-running resumes an interrupted sweep.
 # The committed findings (docs/findings/; hours on a 2-core machine: findings.md states the wall time):
 #   ./run_phase4a_ablation.sh --presets report,single_factor,simplecnn --seeds 5 --epochs 10 --weights none \
 #       --mock_test_counts 10,21,19,8,17 --train_fractions 0.25,0.5,1.0 --findings-out docs/findings/mock.md
-#   ./run_phase4a_ablation.sh --data_source eurosat --weights none --presets report,single_factor,simplecnn \
-#       --seeds 5 --epochs 10 --train_fractions 0.25,0.5,1.0 --findings-out docs/findings/eurosat.md
+#   ./run_phase4a_ablation.sh --data_source eurosat --eurosat_split_unit quadrant --weights none \
+#       --presets report,single_factor,simplecnn --seeds 5 --epochs 10 --train_fractions 0.25,0.5,1.0 \
+#       --findings-out docs/findings/eurosat.md
 #   (the tiles' 16 training quadrants cannot be cut finer than 0.25: 0.1 gives the same subsample)
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -8,7 +8,8 @@
 #   raster        ./run_phase4a_real.sh --data_source raster --raster_path scene.tif --polygons_path labels.gpkg
 #   earth_engine  ./run_phase4a_real.sh --data_source earth_engine --polygons_path labels.gpkg \
 #                     --raster_path phase4a_outputs/composite.tif --ee_project my-cloud-project
-#   eurosat       ./run_phase4a_real.sh --data_source eurosat --weights none      (the tiles in ../shared)
+#   eurosat       ./run_phase4a_real.sh --data_source eurosat --eurosat_split_unit quadrant --weights none
+#                     (the tiles in ../shared: too few per class to split by tile, the default)
 #   npz           ./run_phase4a_real.sh --data_source npz --data_npz phase4a_outputs/real/data.npz --run-dir DIR
 # Options:
 #   --run-dir DIR      keep this run apart from earlier ones

@@ -8,6 +8,7 @@ a type taken from its default, and an unknown key or a value of the wrong type i
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ DEFAULTS: dict[str, Any] = {
     # mock | week3 (a Week 3 data directory) | raster (a GeoTIFF and labelled polygons) |
     # earth_engine (a Sentinel-2 composite exported from Earth Engine, then cut like raster) |
     # npz (the data.npz an earlier step 01 wrote, copied byte for byte: runs that must share one split) |
-    # eurosat (the real EuroSAT-MS sample tiles in ../shared, cut into patches and split by tile quadrant)
+    # eurosat (the real EuroSAT-MS sample tiles in ../shared, cut into patches and split by tile) |
+    # eolearn (eo-learn's Slovenian Sentinel-2 + DEM + NDVI + land use in ../shared, split by block of patches)
     "data_source": "mock",
-    # The Week 3 data directory, for data_source=week3; for eurosat, the tiles' folder (empty = ../shared's).
+    # The Week 3 data directory, for data_source=week3; for eurosat and eolearn, the fixture's folder
+    # (empty = ../shared's).
     "data_dir": "",
     "data_npz": "",  # the step-01 data.npz to reuse, for data_source=npz (the ablation sweep uses it)
     # --- raster and Earth Engine sources (README "Data sources") ---
@@ -35,12 +38,27 @@ DEFAULTS: dict[str, Any] = {
     "id_column": "",  # polygon attribute holding its id; empty = row number
     "raster_bands": [],  # bands to cut, by name or 1-based index; empty = band_names
     "raster_band_names": [],  # every band name in file order, for files without band descriptions
+    # Phase 4B (docs/phase4b.md): auxiliary rasters warped onto the Sentinel-2 raster's 10 m grid and cut
+    # at each patch's window, appended after band_names (raster and earth_engine sources), as
+    # name=path items: ndvi=MOD13Q1.tif (ndvi_modis), dem=SRTM.tif (elevation, slope, aspect_sin,
+    # aspect_cos), s2_ndvi (no file: NDVI of the raster's own B4 and B8, the control), any other
+    # name=path[:nearest]. E.g. ndvi=modis.tif,dem=srtm.tif,s2_ndvi. Empty = none.
+    "aux_layers": "",
+    # Mock source: append synthetic layers tied to each patch's class and bands (data/mock_auxiliary.py):
+    # ndvi_modis, elevation, slope, aspect_sin, aspect_cos, s2_ndvi.
+    "mock_aux_layers": False,
     # The report had 375 patches from 125 polygons, three each; more per polygon adds near-duplicates.
     "max_patches_per_polygon": 3,
     "val_fraction": 0.2,  # share of each class's polygons held out (the report: 75 of 375 patches)
-    # Share of each class's polygons (eurosat: tile quadrants) in a test split the model never sees while
-    # training or choosing; 0 = no test split. Week 3 directories bring their own (X_test, y_test).
+    # Share of each class's polygons (eurosat: tiles or quadrants) in a test split the model never sees
+    # while training or choosing; 0 = no test split. Week 3 directories bring their own (X_test, y_test).
     "test_fraction": 0.2,
+    # For eurosat: what goes wholly to one split. tile (default) keeps every 640 m tile out of the other
+    # splits; the ten sample tiles in ../shared have one tile for some classes, too few for that, so they
+    # need quadrant (32 x 32 pixels), and then a tile's quadrants feed two splits: accuracies are optimistic.
+    "eurosat_split_unit": "tile",
+    # For eolearn: patches go to the splits in blocks of N x N neighbouring patches, which look alike.
+    "eolearn_block": 2,
     "ee_project": "",  # Earth Engine cloud project id; empty = $EARTHENGINE_PROJECT
     "ee_collection": "COPERNICUS/S2_SR_HARMONIZED",
     "ee_start": "2019-01-01",  # the report's austral summer composite, both dates inclusive
@@ -73,8 +91,9 @@ DEFAULTS: dict[str, Any] = {
     # inside the saved model. none: reflectance in [0, 1] as is (the report); standardise: per-band mean
     # and std of the training split (a Normalization layer adapted in step 03); imagenet (transfer only):
     # standardise, then map the three channels that reach the backbone stem onto ImageNet's per-channel
-    # mean and std before the backbone's own preprocess_input. auto: standardise for the SimpleCNN,
-    # none for the transfer model (so the report's model is unchanged).
+    # mean and std before the backbone's own preprocess_input. auto: standardise for the SimpleCNN and
+    # for any model given auxiliary layers (has_auxiliary_layers: elevation in km beside reflectance of
+    # 0.05 must not reach a network unscaled), none for the transfer model (the report's model unchanged).
     "input_normalisation": "auto",
     "input_size": 0,  # backbone input side; 0 = patch side x upsample_factor
     "freeze": "first_n",  # first_n | fraction | until | all (feature extraction) | none
@@ -119,9 +138,14 @@ DEFAULTS: dict[str, Any] = {
     # weights and Adam's moments (about 3x the trained weights' bytes).
     "backup_every_s": 60.0,
     # Where files that are the same in many runs (step 02's backbone weights) are stored once and
-    # hard-linked into each run directory; empty = "shared" beside the run directory. The sweep uses
-    # <sweep dir>/shared. Deleting it, or a run, leaves every other run whole.
+    # hard-linked into each run directory; empty = ".phase4a_store" beside the run directory. The sweep
+    # uses <sweep dir>/.phase4a_store. Never inside ../shared or --data_dir (refused). Deleting it, or a
+    # run, leaves every other run whole.
     "shared_dir": "",
+    # Step 04 saves the trained model once, as transfer_model.keras (Keras 3's own format, what steps 05
+    # and 06 read); h5 also writes the same model as transfer_model.h5, the file the course report
+    # names (legacy HDF5, about as large again).
+    "also_save": "none",
     # Deterministic TensorFlow kernels: identical numbers on the same machine, at some speed cost.
     "deterministic": True,
     # --- evaluation and collapse diagnosis ---
@@ -180,8 +204,9 @@ TRUE_COLOUR = ("B4", "B3", "B2")  # Sentinel-2 red, green, blue: what an RGB ste
 
 # Keys whose value must come from a fixed set.
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data_source": ("mock", "week3", "raster", "earth_engine", "npz", "eurosat"),
+    "data_source": ("mock", "week3", "raster", "earth_engine", "npz", "eurosat", "eolearn"),
     "ee_cloud_mask": ("scl", "qa60"),
+    "eurosat_split_unit": ("tile", "quadrant"),
     "upsample_interpolation": ("bilinear", "nearest"),
     "band_adapter": ("conv1x1", "rgb", "first_conv"),  # see phase4a/models/adapters.py
     "model_type": ("transfer", "simplecnn"),
@@ -191,6 +216,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "class_weights": ("none", "balanced"),
     "monitor": ("val_loss", "val_accuracy"),
     "checkpoint_monitor": ("val_loss", "val_accuracy"),
+    "also_save": ("none", "h5"),
     "distribution_strategy": ("default", "mirrored", "multi_worker"),
     "backbone": ("resnet50", "resnet50v2", "mobilenetv2", "vgg16", "efficientnetb0"),  # models/backbones.py
     **{key: ("auto", "true", "false") for key in SWITCHES},
@@ -201,6 +227,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "reflectance_scale": (0, None, False),
     "mock_train_size": (1, None, True),
     "max_patches_per_polygon": (1, None, True),
+    "eolearn_block": (1, None, True),
     "val_fraction": (0, 0.5, False),
     "test_fraction": (0, 0.5, True),  # 0 = no test split; with val_fraction, checked to sum below 1
     "ee_scale": (0, None, False),
@@ -445,6 +472,7 @@ def validate(config: dict[str, Any]) -> None:
                 f"--band_names {','.join(config['band_names'])} lacks {','.join(missing)}; the rgb and first_conv "
                 "adapters need B4, B3 and B2 (or use --band_adapter conv1x1)"
             )
+    check_auxiliary(config)
     if config["input_normalisation"] == "imagenet" and config["model_type"] == "simplecnn":
         raise ConfigError(
             "--input_normalisation imagenet maps inputs onto a pretrained backbone's statistics, and the SimpleCNN "
@@ -455,6 +483,39 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"--weights {weights!r} is neither 'imagenet', 'none' nor an existing file; "
             "give the path to a saved weights file (.h5 or .weights.h5)"
+        )
+
+
+AUX_SOURCES = ("raster", "earth_engine", "npz")  # npz: the layers are in the data.npz already (a sweep passes it)
+MOCK_AUX_SOURCES = ("mock", "npz")
+
+
+def check_auxiliary(config: dict[str, Any]) -> None:
+    """Auxiliary layers only where a source makes them, and never unstandardised into a network."""
+    source = config["data_source"]
+    if str(config["aux_layers"]).strip() and source not in AUX_SOURCES:
+        raise ConfigError(
+            f"--aux_layers is for --data_source raster or earth_engine (it warps files onto their grid), not "
+            f"{source}; drop it"
+            + (" and use --mock_aux_layers true" if source == "mock" else "")
+            + (" and name the fixture's layers in --band_names" if source == "eolearn" else "")
+        )
+    if config["mock_aux_layers"] and source not in MOCK_AUX_SOURCES:
+        raise ConfigError(
+            f"--mock_aux_layers true is for --data_source mock, not {source}; drop it"
+            + (" and pass --aux_layers ndvi=MODIS.tif,dem=SRTM.tif" if source in AUX_SOURCES else "")
+        )
+    if not has_auxiliary_layers(config):
+        return
+    if input_normalisation(config) == "none":
+        raise ConfigError(
+            "--input_normalisation none would feed the auxiliary layers (elevation in km, slope, NDVI) to the "
+            "network unstandardised beside reflectance; use --input_normalisation standardise (or auto)"
+        )
+    if config["train_baseline"] and config["baseline_normalisation"] == "none":
+        raise ConfigError(
+            "--baseline_normalisation none would feed the auxiliary layers to the SimpleCNN baseline "
+            "unstandardised; use --baseline_normalisation standardise"
         )
 
 
@@ -498,11 +559,25 @@ def resolve(preset: str = "report", overrides: dict[str, Any] | None = None) -> 
 
 
 def input_normalisation(config: dict[str, Any]) -> str:
-    """The main model's input normalisation: none | standardise | imagenet (``auto`` resolved by model type)."""
+    """The main model's input normalisation: none | standardise | imagenet (``auto`` resolved by model type
+    and by whether the inputs hold auxiliary layers)."""
     value = config.get("input_normalisation", "auto")
     if value != "auto":
         return value
-    return "standardise" if config.get("model_type", "transfer") == "simplecnn" else "none"
+    if config.get("model_type", "transfer") == "simplecnn" or has_auxiliary_layers(config):
+        return "standardise"
+    return "none"
+
+
+SENTINEL2_BAND = re.compile(r"[Bb]0*\d+[Aa]?")  # B2, B02, B8A: what canonical_band (data/dataset.py) reads
+
+
+def has_auxiliary_layers(config: dict[str, Any]) -> bool:
+    """Whether the model's inputs include layers other than Sentinel-2 bands: aux_layers, mock_aux_layers,
+    or band_names naming a layer (eolearn's elevation, a sweep's band set read from a data.npz)."""
+    bands = config.get("band_names") or []
+    named_layer = any(not SENTINEL2_BAND.fullmatch(str(name).strip()) for name in bands)
+    return bool(str(config.get("aux_layers", "")).strip()) or bool(config.get("mock_aux_layers")) or named_layer
 
 
 def uses_pretrained_weights(config: dict[str, Any]) -> bool:

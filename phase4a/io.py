@@ -85,8 +85,9 @@ def save_figure(path: str | os.PathLike, figure) -> None:
     plt.close(figure)
 
 
-# Keras logs this on every save to an .h5 path. The report's artefacts include transfer_model.h5, and
-# step 04 saves the native .keras file beside it, so the notice gives a student nothing to act on.
+# Keras logs this on every save to an .h5 path. The report's artefacts include transfer_model.h5, which
+# step 04 saves (config also_save h5) beside the native .keras file, so the notice gives a student
+# nothing to act on.
 LEGACY_H5_NOTICE = "You are saving your model as an HDF5 file"
 
 

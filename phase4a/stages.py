@@ -6,6 +6,7 @@ that makes it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ ARTEFACTS: dict[str, str] = {
     "architecture": "architecture.txt",
     "architecture_counts": "architecture.json",
     "model_keras": "transfer_model.keras",
-    "model_h5": "transfer_model.h5",
+    "model_h5": "transfer_model.h5",  # only with config also_save h5: the same model as model_keras
     "best_checkpoint": "checkpoints/best.weights.npz",  # the trained weights only: train.callbacks.load_best_checkpoint
     "history": "training_history.json",
     "training_log": "training_log.csv",
@@ -65,7 +66,15 @@ ARTEFACTS: dict[str, str] = {
 }
 # Artefacts a step writes only when the config asks for them.
 OPTIONAL_ARTEFACTS = frozenset(
-    {"baseline_model", "baseline_history", "test_predictions", "map_agreement", "mock_scene", "mock_scene_polygons"}
+    {
+        "model_h5",
+        "baseline_model",
+        "baseline_history",
+        "test_predictions",
+        "map_agreement",
+        "mock_scene",
+        "mock_scene_polygons",
+    }
 )
 
 # In the order the steps run.
@@ -127,6 +136,12 @@ MANIFEST = "run_manifest.json"
 # The fix for a damaged or outdated trained model, named by the steps that read one.
 RETRAIN = f"re-run {STAGES['train'].script} --retrain"
 BACKUP_DIR = "training_backup"  # step 04's per-epoch backup: lets a killed training run resume
+# A sweep's record of the model files it removed from a finished run (phase4a/sweep/keep.py). With
+# keep_models best the run keeps the weights its trained model is rebuilt from (phase4a/train/rebuild.py).
+PRUNED_RECORD = "pruned.json"
+# With keep_models best, where the trained model's weights differ from the best checkpoint's: the weights
+# training changed in the model step 04 saved (written like the checkpoint, rebuilt the same way).
+FINAL_WEIGHTS = "checkpoints/final.weights.npz"
 TENSORBOARD_DIR = "tensorboard"  # step 04's TensorBoard logs, with config tensorboard
 
 
@@ -145,10 +160,27 @@ class RunDir:
 
     def require(self, artefact: str) -> Path:
         path = self.path(artefact)
+        if not path.is_file() and artefact == "model_keras" and self.model_pruned():
+            raise MissingInputError(
+                f"{path.name} was removed from {self.root} by its sweep (--keep_models best); "
+                f"write it back from the run's weights: python -m phase4a.train.rebuild {self.root}"
+            )
         if not path.is_file():
             raise MissingInputError(f"{path.name} not found in {self.root}; run {producer(artefact).script} first")
         return path
 
     def require_inputs(self, stage: str) -> None:
         for artefact in STAGES[stage].reads:
+            if artefact == "model_keras" and stage == "map" and self.model_pruned():
+                continue  # step 06 rebuilds it from the weights the run kept
             self.require(artefact)
+
+    def model_pruned(self) -> bool:
+        """Whether a sweep removed this run's model file and kept the weights to rebuild it from."""
+        record = self.root / PRUNED_RECORD
+        if self.path("model_keras").is_file() or not record.is_file():
+            return False
+        try:
+            return json.loads(record.read_text()).get("keep_models") == "best"
+        except (OSError, ValueError, AttributeError):  # unreadable: the model counts as missing
+            return False

@@ -13,8 +13,13 @@ from typing import Any
 import numpy as np
 from scipy import stats
 from sklearn.metrics import f1_score
+from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
-NOT_DISTINGUISHABLE = "not distinguishable at this sample size"
+# The verdicts of a comparison, one vocabulary for a run's report and a sweep's findings.
+BETTER, WORSE = "better", "worse"
+NOT_DISTINGUISHABLE = "not distinguishable"  # which is not "no effect": that needs EQUIVALENT
+UNINFORMATIVE = "uninformative: both predict one class"
+OPTIMISTIC = "optimistic; no verdict"  # numbers on a split that chose the epoch
 
 
 def wilson_interval(correct: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -157,111 +162,6 @@ def _percent(value: float) -> str:
     return f"{100 * value:.2f}%"
 
 
-def paired_verdict(
-    y_true: np.ndarray,
-    pred_model: np.ndarray,
-    pred_baseline: np.ndarray,
-    alpha: float = 0.05,
-    model_name: str = "the model",
-    baseline_name: str = "the baseline",
-    split: str = "validation",
-) -> dict[str, Any]:
-    """Better / worse / not distinguishable from an exact McNemar test on the same validation samples."""
-    test = mcnemar_exact(y_true, pred_model, pred_baseline)
-    y_true = np.asarray(y_true)
-    model_accuracy = float(np.mean(np.asarray(pred_model) == y_true))
-    baseline_accuracy = float(np.mean(np.asarray(pred_baseline) == y_true))
-    if test["p_value"] >= alpha:
-        verdict = NOT_DISTINGUISHABLE
-    else:
-        verdict = "better" if test["b"] > test["c"] else "worse"
-    text = (
-        f"On the same {len(y_true)} {split} samples {model_name} ({_percent(model_accuracy)}) is {verdict} "
-        f"{'than' if verdict != NOT_DISTINGUISHABLE else 'from'} {baseline_name} ({_percent(baseline_accuracy)}): "
-        f"{test['b']} sample{'' if test['b'] == 1 else 's'} only {model_name} gets right, "
-        f"{test['c']} only {baseline_name}, "
-        f"exact McNemar p = {test['p_value']:.3g} (alpha {alpha:g})."
-    )
-    return {
-        "kind": "paired",
-        "verdict": verdict,
-        "text": text,
-        "model_accuracy": model_accuracy,
-        "baseline_accuracy": baseline_accuracy,
-        "mcnemar": test,
-        "alpha": alpha,
-    }
-
-
-def unpaired_verdict(
-    correct: int,
-    total: int,
-    published: float,
-    confidence: float = 0.95,
-    model_name: str = "the model",
-    baseline_name: str = "the published figure",
-) -> dict[str, Any]:
-    """Compare an observed accuracy with a published one: is the published value inside the Wilson interval?
-
-    Only the model's sampling error is accounted for (the published figure is treated as exact), so
-    this is the weaker comparison; use :func:`paired_verdict` when both models' predictions exist.
-    """
-    low, high = wilson_interval(correct, total, confidence)
-    observed = correct / total
-    if low <= published <= high:
-        verdict = NOT_DISTINGUISHABLE
-    else:
-        verdict = "better" if published < low else "worse"
-    relation = "inside" if verdict == NOT_DISTINGUISHABLE else ("below" if verdict == "better" else "above")
-    text = (
-        f"{model_name[:1].upper()}{model_name[1:]} scores {_percent(observed)} ({correct}/{total}, "
-        f"{confidence:.0%} Wilson interval {_percent(low)} to {_percent(high)}), so it is {verdict} "
-        f"{'than' if verdict != NOT_DISTINGUISHABLE else 'from'} {baseline_name} ({_percent(published)}), "
-        f"which lies {relation} that interval; without its predictions on these samples only "
-        "this unpaired comparison is possible."
-    )
-    return {
-        "kind": "unpaired",
-        "verdict": verdict,
-        "text": text,
-        "model_accuracy": observed,
-        "baseline_accuracy": published,
-        "interval": (low, high),
-        "confidence": confidence,
-    }
-
-
-def compare_accuracies(
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    *,
-    baseline_pred: np.ndarray | None = None,
-    published_accuracy: float | None = None,
-    target: float | None = None,
-    alpha: float = 0.05,
-    power: float = 0.8,
-    model_name: str = "the model",
-    baseline_name: str = "the baseline",
-) -> dict[str, Any]:
-    """The report's verdict: paired (McNemar) when ``baseline_pred`` exists, else unpaired vs ``published_accuracy``.
-
-    With a ``target`` (e.g. the report's 90%), adds how many validation samples would be needed to
-    tell the observed accuracy from it (:func:`samples_needed`) and says so in ``text``.
-    """
-    y_true = np.asarray(y_true)
-    if baseline_pred is not None:
-        result = paired_verdict(y_true, y_pred, baseline_pred, alpha, model_name, baseline_name)
-    elif published_accuracy is not None:
-        correct = int(np.sum(np.asarray(y_pred) == y_true))
-        result = unpaired_verdict(correct, len(y_true), published_accuracy, 1 - alpha, model_name, baseline_name)
-    else:
-        raise ValueError("give baseline_pred (paired test) or published_accuracy (unpaired comparison)")
-    if target is not None:
-        result.update(target_statement(result["model_accuracy"], target, len(y_true), alpha, power))
-        result["text"] += " " + result["target_text"]
-    return result
-
-
 def target_statement(
     observed: float, target: float, n: int, alpha: float = 0.05, power: float = 0.8, split: str = "validation"
 ) -> dict[str, Any]:
@@ -295,4 +195,206 @@ def target_statement(
         "samples_needed_for_target": needed,
         "sample_size_method": size["method"],
         "target_text": text,
+    }
+
+
+# Resamples of the cluster bootstrap: its smallest p-value is 1 / (n + 1), so 9,999 lets a p of about
+# 1e-4 survive Holm's correction across a sweep's dozen comparisons (0.05 / 12 = 4e-3) with room.
+BOOTSTRAP_RESAMPLES = 9999
+# Resample x group cells drawn at once: about 16 MB of counts, whatever the number of patches.
+BOOTSTRAP_CELLS = 2_000_000
+# A claim of "no effect" needs an equivalence test: an arm whose 90% interval lies within +-5 pp of the
+# reference is called equivalent (two one-sided tests at alpha 0.05). 5 pp is 4 of the report's 75
+# validation patches: a smaller margin could not be met by any sample this size.
+EQUIVALENCE_MARGIN = 0.05
+EQUIVALENT = f"equivalent within ±{100 * EQUIVALENCE_MARGIN:g} pp"
+
+
+def _as_replicates(values: np.ndarray) -> np.ndarray:
+    """(replicates, patches) from (patches,) or (replicates, patches)."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 1:
+        values = values[None, :]
+    if values.ndim != 2 or values.shape[1] == 0:
+        raise ValueError(f"expected (patches,) or (seeds, patches) values, got shape {values.shape}")
+    return values
+
+
+def cluster_totals(values: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per (replicate, group) sums of ``values`` (replicates x patches) and each group's patch count.
+
+    ``groups`` None makes every patch its own group (independent patches)."""
+    values = _as_replicates(values)
+    if groups is None:
+        return values, np.ones(values.shape[1])
+    groups = np.asarray(groups)
+    if groups.shape != (values.shape[1],):
+        raise ValueError(f"{len(groups)} group ids for {values.shape[1]} patches; give one id per patch")
+    _, inverse = np.unique(groups, return_inverse=True)
+    totals = np.zeros((values.shape[0], inverse.max() + 1))
+    for replicate in range(values.shape[0]):
+        totals[replicate] = np.bincount(inverse, weights=values[replicate], minlength=totals.shape[1])
+    return totals, np.bincount(inverse).astype(float)
+
+
+def _group_strata(groups: np.ndarray | None, strata: np.ndarray | None, n_patches: int) -> np.ndarray | None:
+    """The stratum (class) of each group, in :func:`cluster_totals`' group order; None without strata."""
+    if strata is None:
+        return None
+    strata = np.asarray(strata)
+    if strata.shape != (n_patches,):
+        raise ValueError(f"{len(strata)} strata for {n_patches} patches; give one per patch")
+    if groups is None:
+        return strata
+    _, first = np.unique(np.asarray(groups), return_index=True)
+    return strata[first]
+
+
+def _draw_groups(rng: np.random.Generator, n_groups: int, strata: np.ndarray | None, n_resamples: int) -> np.ndarray:
+    """How often each group is drawn in each resample: with replacement, within each stratum when given
+    (the split stratified the groups by class, so a resample keeps the class mix the design fixed)."""
+    if strata is None:
+        return rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_resamples)
+    draws = np.zeros((n_resamples, n_groups), dtype=np.int64)
+    for stratum in np.unique(strata):
+        members = np.flatnonzero(strata == stratum)
+        draws[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=n_resamples)
+    return draws
+
+
+def two_way_bootstrap(
+    values: np.ndarray,
+    groups: np.ndarray | None = None,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 42,
+    strata: np.ndarray | None = None,
+) -> np.ndarray:
+    """Resampled means of ``values`` (seeds x patches) under Owen's two-way ("pigeonhole") bootstrap.
+
+    Seeds and test groups are crossed random factors: a resample draws seeds with replacement and,
+    independently, groups with replacement, and takes the mean over every drawn (seed, group) cell,
+    weighted by patch count. Patches of one group (a polygon, a tile quadrant) are never resampled
+    apart, so near-duplicates count once; with one seed only the groups vary. The seeds and the
+    groups are drawn from two generators spawned from ``seed``, so the group draws do not depend on
+    how many seeds there are: five identical seeds give exactly the resamples of one. With ``strata``
+    (each patch's class) the groups are drawn within their class, as the split drew them.
+
+    Reference: A. B. Owen (2007), "The pigeonhole bootstrap", Annals of Applied Statistics 1(2), 386-411.
+    """
+    totals, counts = cluster_totals(values, groups)
+    n_seeds, n_groups = totals.shape
+    seed_rng, group_rng = (np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(2))
+    group_strata = _group_strata(groups, strata, np.shape(values)[-1])
+    seed_draws = seed_rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_resamples)
+    means = np.empty(n_resamples)
+    # In chunks, so that thousands of ungrouped patches do not need a resamples x patches array at once.
+    chunk = max(1, BOOTSTRAP_CELLS // max(n_groups, 1))
+    for start in range(0, n_resamples, chunk):
+        stop = min(start + chunk, n_resamples)
+        group_draws = _draw_groups(group_rng, n_groups, group_strata, stop - start)
+        # Sum over drawn cells of totals[s, g], divided by the drawn patch count (each drawn seed sees
+        # all the drawn groups' patches).
+        numerator = np.einsum("bs,sg,bg->b", seed_draws[start:stop], totals, group_draws)
+        means[start:stop] = numerator / (n_seeds * (group_draws @ counts))
+    return means
+
+
+def bootstrap_p_value(resampled: np.ndarray) -> float:
+    """Two-sided p of 'the mean is 0' from bootstrap resamples: twice the smaller tail at 0, with the
+    +1 correction that keeps it above 0 (Davison and Hinkley 1997, ch. 4)."""
+    resampled = np.asarray(resampled)
+    below = (np.sum(resampled <= 0) + 1) / (len(resampled) + 1)
+    above = (np.sum(resampled >= 0) + 1) / (len(resampled) + 1)
+    return float(min(1.0, 2 * min(below, above)))
+
+
+def cluster_accuracy(
+    correct: np.ndarray,
+    groups: np.ndarray | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 42,
+    strata: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Mean accuracy over seeds x patches with a two-way cluster bootstrap percentile interval.
+
+    ``correct``: (patches,) or (seeds, patches) booleans. The interval carries seed-to-seed and
+    test-group variance; ``groups`` None treats patches as independent; ``strata`` (each patch's
+    true class) resamples groups within their class."""
+    correct = _as_replicates(correct)
+    resampled = two_way_bootstrap(correct, groups, n_resamples, seed, strata)
+    tail = (1 - confidence) / 2
+    n_groups = correct.shape[1] if groups is None else len(np.unique(groups))
+    return {
+        "accuracy": float(correct.mean()),
+        "interval": (float(np.quantile(resampled, tail)), float(np.quantile(resampled, 1 - tail))),
+        "confidence": confidence,
+        "seeds": int(correct.shape[0]),
+        "groups": int(n_groups),
+        "patches": int(correct.shape[1]),
+    }
+
+
+def cluster_paired_difference(
+    correct_a: np.ndarray,
+    correct_b: np.ndarray,
+    groups: np.ndarray | None = None,
+    confidence: float = 0.95,
+    margin: float = EQUIVALENCE_MARGIN,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 42,
+    strata: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Accuracy of A minus B on the same patches (and seeds), with the two-way cluster bootstrap.
+
+    ``correct_a``, ``correct_b``: (patches,) or (seeds, patches) booleans, paired cell by cell. Gives
+    the mean difference, its percentile interval, the bootstrap p of 'no difference' and the TOST
+    equivalence check: A and B are equivalent within ``margin`` when the (1 - 2 alpha) interval
+    (90% for alpha 0.05) lies inside (-margin, +margin) (Schuirmann 1987's two one-sided tests in
+    their interval form). Duplicating patches inside their groups changes none of these numbers.
+    """
+    correct_a, correct_b = _as_replicates(correct_a), _as_replicates(correct_b)
+    if correct_a.shape != correct_b.shape:
+        raise ValueError(f"paired arrays differ in shape: {correct_a.shape} and {correct_b.shape}")
+    resampled = two_way_bootstrap(correct_a - correct_b, groups, n_resamples, seed, strata)
+    tail = (1 - confidence) / 2
+    alpha = 1 - confidence
+    equivalence_interval = (float(np.quantile(resampled, alpha)), float(np.quantile(resampled, 1 - alpha)))
+    n_groups = correct_a.shape[1] if groups is None else len(np.unique(groups))
+    return {
+        "effect": float((correct_a - correct_b).mean()),
+        "interval": (float(np.quantile(resampled, tail)), float(np.quantile(resampled, 1 - tail))),
+        "confidence": confidence,
+        "p_value": bootstrap_p_value(resampled),
+        "equivalence_interval": equivalence_interval,
+        "margin": margin,
+        "equivalent": bool(-margin < equivalence_interval[0] and equivalence_interval[1] < margin),
+        "seeds": int(correct_a.shape[0]),
+        "groups": int(n_groups),
+        "patches": int(correct_a.shape[1]),
+    }
+
+
+def seeds_needed(differences: list[float] | np.ndarray, alpha: float = 0.05, power: float = 0.8) -> int | None:
+    """Seeds a paired comparison would need to detect its observed mean per-seed difference with
+    ``power`` at two-sided ``alpha`` (normal approximation, n = ((z_{1-alpha/2} + z_power) sd / mean)^2);
+    None when the mean difference is 0 (nothing to detect) or there are fewer than two seeds."""
+    differences = np.asarray(differences, dtype=float)
+    if len(differences) < 2 or np.isclose(differences.mean(), 0):
+        return None
+    sd = differences.std(ddof=1)
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return max(2, math.ceil((z * sd / abs(differences.mean())) ** 2))
+
+
+def two_binomial_test(correct_a: int, total_a: int, correct_b: int, total_b: int) -> dict[str, Any]:
+    """Two independent accuracies on different patches (e.g. a run against a published figure with its
+    own sample count): the difference with a Newcombe score interval and its p (statsmodels'
+    ``test_proportions_2indep`` and ``confint_proportions_2indep``)."""
+    test = test_proportions_2indep(correct_a, total_a, correct_b, total_b, method="score")
+    low, high = confint_proportions_2indep(correct_a, total_a, correct_b, total_b, method="newcomb")
+    return {
+        "difference": correct_a / total_a - correct_b / total_b,
+        "interval": (float(low), float(high)),
+        "p_value": float(test.pvalue),
     }

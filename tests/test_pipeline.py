@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from phase4a import cli, pipeline
-from phase4a.paths import PROJECT_ROOT
+from phase4a.paths import PROJECT_ROOT, STORE_NAME
 from phase4a.stages import ARTEFACTS, BACKUP_DIR, MANIFEST, OPTIONAL_ARTEFACTS, STAGES
 from phase4a.steps import evaluate_compare, load_pretrained, modify_architecture, setup_config, train_transfer
 
@@ -68,30 +68,46 @@ def test_model_has_the_report_architecture(run_dir):
     backbone = model.get_layer("resnet50")
     # Layer 0 is the weightless input layer, whose flag Keras does not keep when loading.
     assert [layer.trainable for layer in backbone.layers[1:]] == [False] * 149 + [True] * 25
-    h5 = keras.models.load_model(run_dir / "transfer_model.h5")
-    sample = np.load(run_dir / "data.npz")["X_val"][:4]
+    # The trained model for prediction, without the optimizer's state (only resuming needs it), once.
+    assert getattr(model, "optimizer", None) is None
+    assert not (run_dir / "transfer_model.h5").exists()
+
+
+def test_also_save_h5_writes_the_same_model_as_the_file_the_report_names(run_dir, copy_run):
+    import keras
+
+    run = copy_run(run_dir)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "also_save": "h5"}))
+    assert train_transfer.main(["--run-dir", str(run)]) == 0
+    model = keras.models.load_model(run / "transfer_model.keras")
+    h5 = keras.models.load_model(run / "transfer_model.h5")
+    sample = np.load(run / "data.npz")["X_val"][:4]
     np.testing.assert_allclose(h5.predict(sample, verbose=0), model.predict(sample, verbose=0), atol=1e-5)
-    # Both hold the trained model for prediction, without the optimizer's state (only resuming needs it).
-    assert getattr(model, "optimizer", None) is None and getattr(h5, "optimizer", None) is None
+    assert getattr(h5, "optimizer", None) is None
+    # Trained again without it, the run keeps no .h5 of an earlier training.
+    (run / "config.json").write_text(json.dumps(config))
+    assert train_transfer.main(["--run-dir", str(run)]) == 0
+    assert not (run / "transfer_model.h5").exists()
 
 
 def test_a_finished_run_keeps_what_users_need_and_stores_the_frozen_backbone_once(run_dir):
-    """The resume state is gone, the backbone weights are a link to the shared directory, the untrained
-    model and the best checkpoint hold only what step 03 added and what training changed, and the two
-    models for prediction carry no optimizer state."""
+    """The resume state is gone, the backbone weights are a link to the store, the untrained model and
+    the best checkpoint hold only what step 03 added and what training changed, and the one model for
+    prediction carries no optimizer state."""
     assert not (run_dir / BACKUP_DIR).exists()
     files = [path for path in run_dir.rglob("*") if path.is_file()]
     linked = [path for path in files if path.stat().st_nlink > 1]
     assert [path.name for path in linked] == ["backbone.weights.h5"]
-    stored = next((run_dir.parent / "shared").glob("backbone-*.weights.h5"))
+    stored = next((run_dir.parent / STORE_NAME).glob("backbone-*.weights.h5"))
     assert stored.samefile(run_dir / "backbone.weights.h5")
-    model = (run_dir / "transfer_model.h5").stat().st_size
+    model = (run_dir / "transfer_model.keras").stat().st_size
     backbone = stored.stat().st_size
-    assert (run_dir / "transfer_model.keras").stat().st_size < 1.02 * model
+    assert model < 1.02 * backbone  # the frozen backbone and a small head: no optimizer state
     assert (run_dir / "model_untrained.weights.npz").stat().st_size < 0.05 * backbone
     assert (run_dir / "checkpoints" / "best.weights.npz").stat().st_size < 0.5 * backbone
     own = sum(path.stat().st_size for path in files if path.stat().st_nlink == 1)
-    assert own < 2.5 * model
+    assert own < 1.5 * model  # one model file, the checkpoint and small files
 
 
 def test_history_records_metrics_learning_rate_and_time(run_dir):
@@ -205,7 +221,7 @@ def test_every_script_has_help(script):
 
 def test_runs_beside_each_other_share_the_backbone_file_and_survive_each_others_deletion(tmp_path):
     """Two runs of one config in one parent directory: step 02's weights are one file (hard links to
-    "shared"); deleting one run, and then the store, leaves the other able to train."""
+    the store); deleting one run, and then the store, leaves the other able to train."""
     from .conftest import run_steps
 
     first = run_steps(tmp_path / "first", TINY_CNN_OVERRIDES, 3, tmp_path)
@@ -214,6 +230,6 @@ def test_runs_beside_each_other_share_the_backbone_file_and_survive_each_others_
     inspection = json.loads((second / "pretrained_inspection.json").read_text())
     assert inspection["backbone_weights_shared"] is True
     shutil.rmtree(first)
-    shutil.rmtree(tmp_path / "shared")
+    shutil.rmtree(tmp_path / STORE_NAME)
     assert train_transfer.main(["--run-dir", str(second)]) == 0
     assert (second / "transfer_model.keras").is_file()

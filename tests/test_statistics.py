@@ -125,36 +125,43 @@ def test_samples_needed_is_monotonic():
         st.samples_needed(0.9, 0.9)
 
 
-def test_unpaired_verdicts_follow_the_interval():
-    worse = st.unpaired_verdict(10, 75, 0.8667)
-    same = st.unpaired_verdict(65, 75, 0.8667)
-    better = st.unpaired_verdict(75, 75, 0.8667)
-    assert [worse["verdict"], same["verdict"], better["verdict"]] == ["worse", st.NOT_DISTINGUISHABLE, "better"]
-    assert "13.33%" in worse["text"] and "above" in worse["text"]
-    assert "inside" in same["text"] and "unpaired" in same["text"]
-    assert len({worse["text"], same["text"], better["text"]}) == 3
+def test_two_way_bootstrap_with_one_seed_and_singleton_groups_is_the_ordinary_bootstrap_mean():
+    values = np.random.default_rng(0).random(50)
+    resampled = st.two_way_bootstrap(values, None, n_resamples=4000, seed=1)
+    assert resampled.mean() == pytest.approx(values.mean(), abs=0.01)
+    assert resampled.std() == pytest.approx(values.std() / math.sqrt(50), rel=0.1)
 
 
-def test_paired_verdicts_follow_mcnemar():
-    y = report_labels()
-    good, collapsed = with_errors(y, 10), np.zeros(75, dtype=int)
-    assert st.paired_verdict(y, good, collapsed)["verdict"] == "better"
-    assert st.paired_verdict(y, collapsed, good)["verdict"] == "worse"
-    close = st.paired_verdict(y, good, with_errors(y, 12, seed=1))
-    assert close["verdict"] == st.NOT_DISTINGUISHABLE
-    assert "McNemar" in close["text"] and f"{close['mcnemar']['p_value']:.3g}" in close["text"]
+def test_cluster_interval_widens_when_the_errors_sit_in_whole_groups():
+    groups = np.repeat(np.arange(10), 10)
+    clustered = np.repeat(np.arange(10) < 7, 10)  # 7 groups right, 3 wrong: 70%
+    scattered = np.tile(np.arange(10) < 7, 10)  # 7 of 10 in every group: 70%
+    wide = st.cluster_accuracy(clustered, groups)
+    narrow = st.cluster_accuracy(scattered, groups)
+    assert wide["accuracy"] == narrow["accuracy"] == pytest.approx(0.7)
+    assert wide["interval"][1] - wide["interval"][0] > 3 * (narrow["interval"][1] - narrow["interval"][0])
+    assert (wide["groups"], wide["patches"]) == (10, 100)
 
 
-def test_compare_accuracies_dispatch_and_target():
-    y = report_labels()
-    pred = with_errors(y, 10)
-    unpaired = st.compare_accuracies(y, pred, published_accuracy=0.8667, target=0.90)
-    assert unpaired["kind"] == "unpaired"
-    assert unpaired["samples_needed_for_target"] == st.samples_needed(65 / 75, 0.90)
-    assert str(unpaired["samples_needed_for_target"]) in unpaired["text"] and "not enough" in unpaired["text"]
-    paired = st.compare_accuracies(y, pred, baseline_pred=np.zeros(75, dtype=int), published_accuracy=0.8667)
-    assert paired["kind"] == "paired" and "samples_needed_for_target" not in paired
-    other = st.compare_accuracies(y, with_errors(y, 3), published_accuracy=0.8667, target=0.90)
-    assert other["text"] != unpaired["text"]
-    with pytest.raises(ValueError):
-        st.compare_accuracies(y, pred)
+def test_cluster_paired_difference_is_unchanged_by_copies_inside_groups():
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(12), 5)
+    a, b = rng.random(60) < 0.8, rng.random(60) < 0.6
+    once = st.cluster_paired_difference(a, b, groups)
+    copies = st.cluster_paired_difference(np.repeat(a, 7), np.repeat(b, 7), np.repeat(groups, 7))
+    assert copies["p_value"] == once["p_value"] and copies["interval"] == pytest.approx(once["interval"])
+
+
+def test_bootstrap_p_value_is_two_sided_and_never_zero():
+    assert st.bootstrap_p_value(np.full(99, 0.1)) == pytest.approx(2 / 100)
+    assert st.bootstrap_p_value(np.zeros(99)) == 1.0
+    assert st.bootstrap_p_value(np.r_[np.full(50, -1.0), np.full(49, 1.0)]) == 1.0
+
+
+def test_two_binomial_test_of_the_published_65_of_75():
+    from statsmodels.stats.proportion import test_proportions_2indep
+
+    result = st.two_binomial_test(50, 75, 65, 75)
+    assert result["difference"] == pytest.approx(50 / 75 - 65 / 75)
+    assert result["p_value"] == pytest.approx(test_proportions_2indep(50, 75, 65, 75, method="score").pvalue)
+    assert result["interval"][0] < result["difference"] < result["interval"][1] < 0

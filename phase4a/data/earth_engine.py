@@ -1,19 +1,31 @@
 """Earth Engine acquisition: a cloud-masked Sentinel-2 surface-reflectance median composite over the
 polygons' extent, downloaded as a GeoTIFF with named bands. Everything after the GeoTIFF is
 ``raster_patches`` (tested offline); this module only builds the image and downloads it.
+
+An extent over Earth Engine's single-download limit is downloaded in tiles under it, on one pixel grid
+(edges at multiples of the scale, in the polygons' UTM zone): each tile is a GeoTIFF in a cache folder
+beside the output (``<output>.tiles/``), written whole or not at all, and a tile already there and valid
+is not downloaded again, so an interrupted download resumes. The tiles are then mosaicked into the
+output (rasterio.merge) and the cache is removed.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import ee
-import geopandas as gpd
 import rasterio
+from rasterio.crs import CRS
+from rasterio.errors import RasterioError
+from rasterio.merge import merge
 
 from ..errors import DataError
 from .dataset import canonical_band
@@ -29,8 +41,16 @@ CLOUDY_SCL_CLASSES = (1, 3, 8, 9, 10)
 QA60_CLOUD_BITS = (10, 11)  # opaque clouds, cirrus
 # 0 can be real reflectance (dark water in SWIR); scaled surface reflectance stays far below 65535.
 NODATA = 65535
-# getDownloadURL refuses requests above 48 MiB; larger areas need an export task.
+# getDownloadURL refuses requests above 48 MiB; larger areas are downloaded in tiles.
 DOWNLOAD_LIMIT_BYTES = 48 * 2**20
+# A tile's share of the limit: Earth Engine counts a request's bytes its own way (headers, rounding of
+# the region to whole pixels), so a tile planned at exactly the limit could be refused.
+TILE_FILL = 0.9
+# Past this many tiles (about 40 GiB of six bands) the area is more than a patch dataset needs, and an
+# export task (or a coarser scale) is the better tool.
+MAX_TILES = 1000
+TILE_CACHE_SUFFIX = ".tiles"  # <output>.tiles/: the tiles of a download in progress
+TILE_REQUEST = "request.json"  # in the cache: what its tiles are of; tiles of another request are discarded
 
 AUTH_HELP = (
     'authenticate with `earthengine authenticate` (or python -c "import ee; ee.Authenticate()"), '
@@ -50,7 +70,8 @@ def export_composite(
     scale: float = 10.0,
     crs: str | None = None,
 ) -> Path:
-    """Write the composite over the polygons' bounds to ``out_path``; nothing is written on failure."""
+    """Write the composite over the polygons' bounds to ``out_path``; nothing is written there on failure
+    (a tiled download keeps the tiles it finished in ``<out_path>.tiles/``, so that running again resumes)."""
     out_path = Path(out_path)
     if out_path.exists():
         raise DataError(f"{out_path} already exists; delete it or choose another --raster_path (nothing overwritten)")
@@ -60,12 +81,25 @@ def export_composite(
     if polygons.crs is None:
         raise DataError(f"polygon file {polygons_path} has no CRS; set it (e.g. gdf.set_crs('EPSG:4326').to_file(...))")
     crs = crs or polygons.estimate_utm_crs().to_string()  # metres, so ``scale`` is a pixel size
-    check_download_size(polygons, crs, scale, len(bands))
+    tiles = plan_tiles(tuple(polygons.to_crs(crs).total_bounds), scale, len(bands))
     initialize(project)
     region = ee.Geometry.Rectangle([float(v) for v in polygons.to_crs("EPSG:4326").total_bounds], "EPSG:4326", False)
     bands = [canonical_band(band) for band in bands]  # Earth Engine's names: B2, B8A, not B02
     image = sentinel2_composite(region, collection, start, end, bands, cloud_mask)
-    download(image, region, out_path, bands, scale, crs)
+    if not tiles:
+        download(image, region, out_path, bands, scale, crs)
+        return out_path
+    request = {
+        "collection": collection,
+        "start": start,
+        "end": end,
+        "bands": bands,
+        "cloud_mask": cloud_mask,
+        "scale": scale,
+        "crs": crs,
+        "tiles": [list(tile.bounds) for tile in tiles],
+    }
+    download_tiled(image, tiles, out_path, bands, scale, crs, request)
     return out_path
 
 
@@ -111,14 +145,51 @@ def mask_clouds_qa60(image: Any) -> Any:
     return image.updateMask(opaque.And(cirrus))
 
 
-def check_download_size(polygons: gpd.GeoDataFrame, crs: str, scale: float, n_bands: int) -> None:
-    left, bottom, right, top = polygons.to_crs(crs).total_bounds
+@dataclass(frozen=True)
+class Tile:
+    row: int
+    col: int
+    bounds: tuple[float, float, float, float]  # left, bottom, right, top in the download's CRS
+
+    @property
+    def name(self) -> str:
+        return f"r{self.row:03d}_c{self.col:03d}.tif"
+
+
+def plan_tiles(bounds: tuple[float, float, float, float], scale: float, n_bands: int) -> list[Tile]:
+    """The tiles of an extent (left, bottom, right, top, in metres) over the download limit, row by row
+    from the top left; [] when one download takes it. Edges sit at multiples of ``scale``, the grid
+    Earth Engine samples in a CRS at that scale, so neighbouring tiles meet without gap or overlap."""
+    left, bottom, right, top = (float(value) for value in bounds)
     size = (right - left) / scale * (top - bottom) / scale * n_bands * 2  # uint16
-    if size > DOWNLOAD_LIMIT_BYTES:
+    if size <= DOWNLOAD_LIMIT_BYTES:
+        return []
+    left, bottom = math.floor(left / scale) * scale, math.floor(bottom / scale) * scale
+    right, top = math.ceil(right / scale) * scale, math.ceil(top / scale) * scale
+    side = max(1, math.isqrt(int(DOWNLOAD_LIMIT_BYTES * TILE_FILL / (n_bands * 2))))  # pixels
+    cols = math.ceil(round((right - left) / scale) / side)
+    rows = math.ceil(round((top - bottom) / scale) / side)
+    if rows * cols > MAX_TILES:
         raise DataError(
-            f"the polygons' extent at {scale} m is about {size / 2**20:.0f} MiB, over Earth Engine's 48 MiB download "
-            "limit; split the polygon file by area, or export with ee.batch.Export.image.toDrive and use --raster_path"
+            f"the polygons' extent at {scale} m is about {size / 2**30:.1f} GiB, {rows * cols} downloads of Earth "
+            f"Engine's 48 MiB limit (at most {MAX_TILES}); raise --ee_scale, split the polygon file by area, or "
+            "export with ee.batch.Export.image.toDrive and use --raster_path"
         )
+    step = side * scale
+    return [
+        Tile(
+            row,
+            col,
+            (
+                left + col * step,
+                max(bottom, top - (row + 1) * step),
+                min(right, left + (col + 1) * step),
+                top - row * step,
+            ),
+        )
+        for row in range(rows)
+        for col in range(cols)
+    ]
 
 
 def download(image: Any, region: Any, out_path: Path, bands: list[str], scale: float, crs: str) -> None:
@@ -136,6 +207,78 @@ def download(image: Any, region: Any, out_path: Path, bands: list[str], scale: f
             )
         name_bands(partial, bands)
         partial.replace(out_path)
+
+
+def tile_cache(out_path: Path) -> Path:
+    return out_path.with_name(out_path.name + TILE_CACHE_SUFFIX)
+
+
+def download_tiled(
+    image: Any, tiles: list[Tile], out_path: Path, bands: list[str], scale: float, crs: str, request: dict[str, Any]
+) -> None:
+    """Download every tile not already in the cache, with a line per tile, then mosaic them into ``out_path``."""
+    import geemap  # slow to import (seconds); only this path needs it
+
+    cache = tile_cache(out_path)
+    record = cache / TILE_REQUEST
+    if cache.is_dir() and (not record.is_file() or json.loads(record.read_text()) != request):
+        print(f"{cache} holds tiles of another request (area, dates, bands or scale): downloading afresh", flush=True)
+        shutil.rmtree(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(request, indent=1))
+    for number, tile in enumerate(tiles, start=1):
+        path = cache / tile.name
+        progress = f"tile {number}/{len(tiles)} (row {tile.row}, column {tile.col})"
+        if valid_tile(path, tile, len(bands), crs, scale):
+            print(f"{progress}: already in {cache}", flush=True)
+            continue
+        region = ee.Geometry.Rectangle(list(tile.bounds), crs, False)
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            partial = Path(tmp) / tile.name
+            geemap.ee_export_image(image, filename=str(partial), scale=scale, crs=crs, region=region, verbose=False)
+            if not valid_tile(partial, tile, len(bands), crs, scale):  # geemap prints the cause instead of raising
+                done = sum(valid_tile(cache / t.name, t, len(bands), crs, scale) for t in tiles)
+                raise DataError(
+                    f"the Earth Engine download of {progress} failed (cause printed above); run the same command "
+                    f"again to resume: the {done} tiles downloaded are kept in {cache}"
+                )
+            partial.replace(path)
+        print(f"{progress}: downloaded", flush=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
+        partial = Path(tmp) / out_path.name
+        # Written block by block (mem_limit), so a mosaic larger than memory can be made.
+        merge(
+            [str(cache / tile.name) for tile in tiles],
+            nodata=NODATA,
+            dst_path=partial,
+            dst_kwds={
+                "tiled": True,
+                "blockxsize": 256,
+                "blockysize": 256,
+                "compress": "deflate",
+                "BIGTIFF": "IF_SAFER",
+            },
+        )
+        name_bands(partial, bands)
+        partial.replace(out_path)
+    shutil.rmtree(cache)  # the mosaic holds every tile; re-running with the output present downloads nothing
+    print(f"mosaicked {len(tiles)} tiles into {out_path}", flush=True)
+
+
+def valid_tile(path: Path, tile: Tile, n_bands: int, crs: str, scale: float) -> bool:
+    """A whole tile of this request: readable to its last pixel, with its bands, CRS and bounds."""
+    if not path.is_file():
+        return False
+    try:
+        with rasterio.open(path) as raster:
+            if raster.count != n_bands or raster.crs != CRS.from_user_input(crs):
+                return False
+            if any(abs(got - want) > scale / 2 for got, want in zip(raster.bounds, tile.bounds)):
+                return False
+            raster.read()  # a truncated file opens, and fails here
+    except RasterioError:
+        return False
+    return True
 
 
 def name_bands(path: Path, bands: list[str]) -> None:

@@ -3,9 +3,13 @@
 Each ``<Class>_*.tif`` tile (64 x 64 pixels, 13 bands, Level-1C reflectance x 10000, band order in
 the folder's SOURCE.md; the files carry no band descriptions) is cut into non-overlapping P x P
 patches of the configured bands, kept at their stored values (step 01 scales them as for any source).
-The group of a patch is its tile quadrant (four 32 x 32 quadrants per 64 x 64 tile), and the
-quadrants are split three ways like polygons (:func:`phase4a.data.splits.three_way_split`: grouped,
-stratified by class, seeded), so no quadrant has patches in two splits and every class is in each.
+The patches of one 640 m tile look alike (one scene, one place), so the tiles are split three ways like
+polygons (:func:`phase4a.data.splits.three_way_split`: grouped, stratified by class, seeded): no tile
+has patches in two splits and every class is in each. That needs three tiles of every class; the ten
+sample tiles in ../shared have one for some classes, so they are split by tile quadrant instead
+(``split_unit="quadrant"``, four 32 x 32 quadrants per tile): then quadrants of one tile are in two
+splits, and the data summary says so (accuracies measure generalisation within a tile, not to new
+ones). The patches' groups are the unit they were split by.
 
 EuroSAT's classes map onto the report's five as SOURCE.md suggests; HerbaceousVegetation and Highway
 have no clean counterpart and are not used.
@@ -25,7 +29,7 @@ from ..errors import ConfigError, DataError
 from ..paths import EUROSAT_SAMPLES_DIR
 from .dataset import Dataset, canonical_band
 from .raster_patches import EUROSAT_BAND_NAMES, REPORT_BANDS
-from .splits import three_way_split
+from .splits import leakage_warning, three_way_split
 
 EUROSAT_TO_CLASS: dict[str, str] = {
     "AnnualCrop": "Agriculture",
@@ -38,6 +42,11 @@ EUROSAT_TO_CLASS: dict[str, str] = {
     "SeaLake": "Water",
 }
 UNUSED_CLASSES = ("HerbaceousVegetation", "Highway")
+SPLIT_UNITS = ("tile", "quadrant")
+TILE_LEAKAGE_FIX = (
+    "accuracies measure generalisation within a tile, not to new tiles; give every class three tiles or more "
+    "and use --eurosat_split_unit tile"
+)
 QUADRANTS = ("NW", "NE", "SW", "SE")  # row-major: top-left, top-right, bottom-left, bottom-right
 TILE_PATTERN = "{}_*.tif"
 MISSING_HELP = "pass --data_dir DIR holding the EuroSAT-MS <Class>_20.tif files"
@@ -59,14 +68,26 @@ def load_eurosat_dataset(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     seed: int = 42,
+    split_unit: str = "tile",
 ) -> Dataset:
-    """Patches of the tiles, split by tile quadrant into train, validation and (``test_fraction`` > 0) test."""
+    """Patches of the tiles, split by ``split_unit`` (tile or quadrant) into train, validation and
+    (``test_fraction`` > 0) test."""
+    if split_unit not in SPLIT_UNITS:
+        raise ConfigError(f"eurosat_split_unit {split_unit!r} is not one of {', '.join(SPLIT_UNITS)}; e.g. tile")
     data_dir = Path(data_dir) if data_dir else EUROSAT_SAMPLES_DIR
     class_names = list(class_names)
     cut = cut_tiles(data_dir, class_names, list(band_names), patch_size)
-    train, val, test = three_way_split(
-        cut.y, cut.groups, val_fraction, test_fraction, seed, class_names=class_names, unit="quadrants"
-    )
+    groups = cut.groups // len(QUADRANTS) if split_unit == "tile" else cut.groups
+    try:
+        train, val, test = three_way_split(
+            cut.y, groups, val_fraction, test_fraction, seed, class_names=class_names, unit=f"{split_unit}s"
+        )
+    except ConfigError as error:
+        if split_unit != "tile":
+            raise
+        raise ConfigError(
+            f"{error}; or pass --eurosat_split_unit quadrant (a tile's quadrants then feed two splits)"
+        ) from None
     split_of = {
         int(g): split
         for split, index in (("train", train), ("validation", val), ("test", test))
@@ -75,6 +96,19 @@ def load_eurosat_dataset(
     for record in cut.tiles:
         record["quadrants"] = {name: {"group": g, "split": split_of[g]} for name, g in record["quadrants"].items()}
     with_test = test_fraction > 0
+    tiles = cut.groups // len(QUADRANTS)
+    notes = {
+        "source": "eurosat",
+        "data_dir": str(data_dir.resolve()),
+        "processing_level": "Level-1C top-of-atmosphere reflectance x 10000",
+        "patch_size": patch_size,
+        "groups": split_unit,
+    }
+    warning = leakage_warning(
+        tiles[train], tiles[val], tiles[test] if with_test else None, unit="tile", fix=TILE_LEAKAGE_FIX
+    )
+    if warning:
+        notes["leakage_warning"] = warning
     return Dataset(
         X_train=cut.X[train],
         y_train=cut.y[train],
@@ -82,17 +116,13 @@ def load_eurosat_dataset(
         y_val=cut.y[val],
         class_names=class_names,
         band_names=list(band_names),
-        groups_train=cut.groups[train],
-        groups_val=cut.groups[val],
+        groups_train=groups[train],
+        groups_val=groups[val],
         X_test=cut.X[test] if with_test else None,
         y_test=cut.y[test] if with_test else None,
-        groups_test=cut.groups[test] if with_test else None,
+        groups_test=groups[test] if with_test else None,
         notes={
-            "source": "eurosat",
-            "data_dir": str(data_dir.resolve()),
-            "processing_level": "Level-1C top-of-atmosphere reflectance x 10000",
-            "patch_size": patch_size,
-            "groups": "tile quadrant",
+            **notes,
             "val_fraction": val_fraction,
             "test_fraction": test_fraction,
             "seed": seed,

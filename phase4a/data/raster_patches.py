@@ -4,6 +4,10 @@ Each polygon gives up to K square P x P patches aligned to the raster's pixel gr
 inside it (a pixel is inside when its centre is, rasterio's rasterize rule). Patches keep the raw
 stored values (reflectance x 10000 for Sentinel-2) and the id of their polygon, so the split can be
 made by polygon. Polygons and patches that cannot be used are skipped and counted by reason.
+
+Auxiliary layers (``aux_layers``, phase4a.data.auxiliary: MODIS NDVI, SRTM elevation and its terrain, any
+other raster) are warped once onto the raster's whole grid and cut at each patch's window like the
+bands, after them; a patch where a layer has no data is skipped like one with a band's nodata.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from rasterio.windows import Window, from_bounds
 from shapely.geometry import box
 
 from ..errors import ConfigError, DataError
+from . import auxiliary
 from .dataset import Dataset, canonical_band
 from .splits import polygons_per_class, three_way_split
 
@@ -39,6 +44,7 @@ INVALID_GEOMETRY = "invalid geometry"
 OUTSIDE_RASTER = "polygon outside the raster"
 TOO_SMALL = "polygon too small for one patch"
 NODATA_PATCH = "patch with nodata or masked pixels"
+AUX_NODATA_PATCH = "patch where an auxiliary layer has no data"
 
 
 @dataclass
@@ -67,6 +73,7 @@ class PatchSet:
     band_names: list[str]
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count (polygons or patches)
     polygons: list[dict[str, Any]] = field(default_factory=list)  # one entry per polygon row
+    layers: list[dict[str, Any]] = field(default_factory=list)  # what each auxiliary layer was (Layer.record)
 
 
 def extract_patches(
@@ -80,8 +87,10 @@ def extract_patches(
     band_names_in_file: list[str] | None = None,
     id_column: str | None = None,
     seed: int = 42,
+    aux_layers: list[auxiliary.LayerSpec] | None = None,
 ) -> PatchSet:
-    """Cut labelled patches; ``bands`` are names (B2, B02, B8A) or 1-based indexes, default the report's six."""
+    """Cut labelled patches; ``bands`` are names (B2, B02, B8A) or 1-based indexes, default the report's six;
+    ``aux_layers`` are warped onto the raster's grid and appended after the bands (stored units)."""
     for option, value in (("patch_size", patch_size), ("max_patches_per_polygon", max_patches_per_polygon)):
         if value < 1:
             raise ConfigError(f"{option} is {value}; it must be at least 1")
@@ -92,9 +101,11 @@ def extract_patches(
         indexes, names = resolve_bands(src, list(bands or REPORT_BANDS), band_names_in_file)
         polygons = to_raster_crs(polygons, src, polygons_path, raster_path)
         check_overlap(polygons, src, polygons_path, raster_path)
+        layers = warped_layers(src, raster_path, aux_layers or [])
+        extra = stacked_layers(layers)
         rng = np.random.default_rng(seed)
         results = [
-            polygon_patches(src, geometry, indexes, patch_size, max_patches_per_polygon, rng)
+            polygon_patches(src, geometry, indexes, patch_size, max_patches_per_polygon, rng, extra)
             for geometry in polygons.geometry
         ]
     skipped = dict(sum((Counter(result.skipped) for result in results), Counter()))
@@ -109,10 +120,31 @@ def extract_patches(
         X=np.stack([patch for result in results for patch in result.patches]),
         y=np.repeat(labels, counts),
         groups=np.repeat(np.asarray(ids), counts),
-        band_names=names,
+        band_names=[*names, *(layer.name for layer in layers)],
         skipped=skipped,
         polygons=records,
+        layers=[layer.record() for layer in layers],
     )
+
+
+def warped_layers(
+    src: rasterio.DatasetReader, raster_path: str | Path, specs: list[auxiliary.LayerSpec]
+) -> list[auxiliary.Layer]:
+    """The auxiliary layers with a file, on the raster's grid (``s2_ndvi`` is computed from the cut bands)."""
+    if not any(spec.kind != auxiliary.S2_NDVI for spec in specs):
+        return []
+    if src.crs is None:
+        raise DataError(
+            f"raster {raster_path} has no CRS, so auxiliary layers cannot be warped onto it; re-export it with its CRS"
+        )
+    return auxiliary.load_layers(auxiliary.Grid(src.crs, src.transform, src.width, src.height), specs)
+
+
+def stacked_layers(layers: list[auxiliary.Layer]) -> np.ndarray | None:
+    """(rows, cols, layers) in stored units (model unit x 10000, like reflectance), NaN where nodata."""
+    if not layers:
+        return None
+    return np.stack([auxiliary.stored_values(layer.name, layer.values) for layer in layers], axis=-1)
 
 
 def load_raster_dataset(
@@ -128,10 +160,11 @@ def load_raster_dataset(
     val_fraction: float = 0.2,
     seed: int = 42,
     test_fraction: float = 0.0,
+    aux_layers: list[auxiliary.LayerSpec] | None = None,
 ) -> Dataset:
     """Patches from the raster, split into train/validation (and test, when ``test_fraction`` > 0) by
     polygon: the pipeline's Dataset. The config's default test_fraction is 0.2; here 0 keeps the
-    two-way split of earlier versions."""
+    two-way split of earlier versions. ``aux_layers``: see :func:`extract_patches`."""
     patch_set = extract_patches(
         raster_path,
         polygons_path,
@@ -143,6 +176,7 @@ def load_raster_dataset(
         band_names_in_file=band_names_in_file,
         id_column=id_column,
         seed=seed,
+        aux_layers=aux_layers,
     )
     check_two_polygons_per_class(patch_set, class_names)
     train, val, test = three_way_split(
@@ -173,6 +207,7 @@ def load_raster_dataset(
             "polygons_used": int(len(np.unique(patch_set.groups))),
             "skipped": patch_set.skipped,
             "skipped_polygons": [p for p in patch_set.polygons if p["patches"] == 0],
+            **({"auxiliary": {"layers": patch_set.layers}} if patch_set.layers else {}),
         },
     )
 
@@ -296,9 +331,16 @@ def check_overlap(
 
 
 def polygon_patches(
-    src: rasterio.DatasetReader, geometry: Any, indexes: list[int], size: int, limit: int, rng: np.random.Generator
+    src: rasterio.DatasetReader,
+    geometry: Any,
+    indexes: list[int],
+    size: int,
+    limit: int,
+    rng: np.random.Generator,
+    extra: np.ndarray | None = None,
 ) -> PolygonPatches:
-    """Up to ``limit`` patches at seeded random grid positions wholly inside one polygon."""
+    """Up to ``limit`` patches at seeded random grid positions wholly inside one polygon; ``extra``
+    (rows, cols, layers) on the raster's grid is cut at the same pixels and appended to the bands."""
     result = PolygonPatches()
     if geometry is None or geometry.is_empty:
         return result.skip(NULL_GEOMETRY)
@@ -316,16 +358,24 @@ def polygon_patches(
         return result.skip(TOO_SMALL)
     data = src.read(indexes, window=window, masked=True)
     valid = ~np.ma.getmaskarray(data).any(axis=0) & np.isfinite(data.filled(0)).all(axis=0)
+    values = np.moveaxis(data.data, 0, -1)  # (rows, cols, bands)
+    layers_valid = np.ones_like(valid)
+    if extra is not None:
+        rows, cols = window.toslices()
+        cut = extra[rows, cols]
+        layers_valid = np.isfinite(cut).all(axis=-1)
+        values = np.concatenate([values.astype(np.float32), cut], axis=-1)
     chosen = []
     # Walk the positions in seeded random order, so a patch with nodata is replaced by the next one.
     for row, col in corners[rng.permutation(len(corners))]:
         if len(chosen) == limit:
             break
-        if valid[row : row + size, col : col + size].all():
+        block = (slice(row, row + size), slice(col, col + size))
+        if valid[block].all() and layers_valid[block].all():
             chosen.append((row, col))
         else:
-            result.skipped[NODATA_PATCH] = result.skipped.get(NODATA_PATCH, 0) + 1
-    values = np.moveaxis(data.data, 0, -1)  # (rows, cols, bands)
+            reason = NODATA_PATCH if not valid[block].all() else AUX_NODATA_PATCH
+            result.skipped[reason] = result.skipped.get(reason, 0) + 1
     result.patches = [values[r : r + size, c : c + size] for r, c in sorted(chosen)]
     if not chosen:
         result.reason = NODATA_PATCH

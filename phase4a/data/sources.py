@@ -28,7 +28,7 @@ def load_source(config: dict[str, Any]) -> Dataset:
     if source == "mock":
         from .mock import generate_mock_dataset
 
-        return generate_mock_dataset(
+        dataset = generate_mock_dataset(
             train_size=config["mock_train_size"],
             val_counts=config["mock_val_counts"],
             class_names=config["class_names"],
@@ -37,6 +37,11 @@ def load_source(config: dict[str, Any]) -> Dataset:
             seed=config["seed"],
             test_counts=config["mock_test_counts"],
         )
+        if config["mock_aux_layers"]:
+            from .mock_auxiliary import add_mock_auxiliary
+
+            dataset = add_mock_auxiliary(dataset, config["seed"])
+        return dataset
     if source == "eurosat":
         from .eurosat import load_eurosat_dataset
 
@@ -48,6 +53,20 @@ def load_source(config: dict[str, Any]) -> Dataset:
             val_fraction=config["val_fraction"],
             test_fraction=config["test_fraction"],
             seed=config["seed"],
+            split_unit=config["eurosat_split_unit"],
+        )
+    if source == "eolearn":
+        from .eolearn import load_eolearn_dataset
+
+        return load_eolearn_dataset(
+            config["data_dir"] or None,
+            config["class_names"],
+            config["band_names"],
+            patch_size=config["patch_size"],
+            val_fraction=config["val_fraction"],
+            test_fraction=config["test_fraction"],
+            seed=config["seed"],
+            block=config["eolearn_block"],
         )
     if source == "week3":
         from .splits import leakage_warning
@@ -72,8 +91,10 @@ def load_source(config: dict[str, Any]) -> Dataset:
             cloud_mask=config["ee_cloud_mask"],
             scale=config["ee_scale"],
         )
+    from . import auxiliary
     from .raster_patches import load_raster_dataset
 
+    specs = auxiliary.parse_layer_specs(config["aux_layers"]) if config["aux_layers"].strip() else []
     dataset = load_raster_dataset(
         config["raster_path"],
         config["polygons_path"],
@@ -87,13 +108,58 @@ def load_source(config: dict[str, Any]) -> Dataset:
         val_fraction=config["val_fraction"],
         seed=config["seed"],
         test_fraction=config["test_fraction"],
+        aux_layers=specs,
     )
     # Bands picked by index from a file without descriptions get placeholder names; use the configured ones.
-    if all(name.startswith("band") for name in dataset.band_names) and len(config["band_names"]) == len(
-        dataset.band_names
-    ):
-        dataset.band_names = list(config["band_names"])
+    layers = dataset.band_names[len(dataset.band_names) - len(warped_names(specs)) :] if specs else []
+    bands = dataset.band_names[: len(dataset.band_names) - len(layers)]
+    if all(name.startswith("band") for name in bands) and len(config["band_names"]) == len(bands):
+        dataset.band_names = [*config["band_names"], *layers]
+    if any(spec.kind == auxiliary.S2_NDVI for spec in specs):
+        dataset = with_s2_ndvi(dataset, len(bands), specs, config["reflectance_offset"])
     return dataset
+
+
+def warped_names(specs: list[Any]) -> list[str]:
+    """The names of the layers warped from files (every spec's layers but s2_ndvi), in spec order."""
+    from . import auxiliary
+
+    return [name for spec in specs if spec.kind != auxiliary.S2_NDVI for name in spec.layer_names]
+
+
+def with_s2_ndvi(dataset: Dataset, bands: int, specs: list[Any], offset: float) -> Dataset:
+    """``dataset`` with s2_ndvi (from its own B4 and B8) inserted where the spec list names it."""
+    from . import auxiliary
+
+    names = [name for spec in specs for name in spec.layer_names]
+    position = bands + names.index(auxiliary.S2_NDVI)
+    s2_names = dataset.band_names[:bands]
+    for split, X, _, _ in dataset.splits():
+        ndvi = auxiliary.s2_ndvi(X[..., :bands], s2_names, offset)[..., None]
+        fused = np.concatenate([X[..., :position].astype(np.float32), ndvi, X[..., position:]], axis=-1)
+        setattr(dataset, {"train": "X_train", "validation": "X_val", "test": "X_test"}[split], fused)
+    dataset.band_names = [*dataset.band_names[:position], auxiliary.S2_NDVI, *dataset.band_names[position:]]
+    layers = dataset.notes.setdefault("auxiliary", {}).setdefault("layers", [])
+    layers.insert(names.index(auxiliary.S2_NDVI), {"name": auxiliary.S2_NDVI, "source": "(B8 - B4) / (B8 + B4)"})
+    return dataset
+
+
+def input_band_names(config: dict[str, Any]) -> list[str]:
+    """Every input band of the run's model, in order: band_names, then the layers the source appends
+    (mock_aux_layers for mock, aux_layers for raster and earth_engine). Other sources (eolearn, npz) take
+    their layers from band_names itself. Known from the config alone, without reading the data."""
+    bands = list(config["band_names"])
+    source = config["data_source"]
+    if source == "mock" and config.get("mock_aux_layers"):
+        from .mock_auxiliary import MOCK_LAYERS
+
+        return [*bands, *MOCK_LAYERS]
+    if source in ("raster", "earth_engine") and str(config.get("aux_layers", "")).strip():
+        from . import auxiliary
+
+        specs = auxiliary.parse_layer_specs(config["aux_layers"])
+        return [*bands, *(name for spec in specs for name in spec.layer_names)]
+    return bands
 
 
 def load_step01_npz(config: dict[str, Any]) -> Dataset:

@@ -99,7 +99,8 @@ def three_way_split(
 def _too_few(name: str, n: int, val_fraction: float, test_fraction: float, n_val: int, n_test: int, unit: str) -> str:
     splits = 3 if test_fraction > 0 else 2
     if n < splits:
-        fix = f"add {name} {unit}" + (" or pass --test_fraction 0 (no test split)" if test_fraction > 0 else "")
+        no_test = test_fraction > 0 and n >= 2  # two are enough without a test split
+        fix = f"add {name} {unit}" + (" or pass --test_fraction 0 (no test split)" if no_test else "")
         return (
             f"class {name} has {n} {unit[:-1] if n == 1 else unit}, too few for one in each of the {splits} splits "
             f"(val_fraction {val_fraction}, test_fraction {test_fraction}); {fix}"
@@ -117,11 +118,16 @@ def shared_groups(groups_train: np.ndarray, groups_val: np.ndarray) -> np.ndarra
 
 
 def leakage_warning(
-    groups_train: np.ndarray | None, groups_val: np.ndarray | None, groups_test: np.ndarray | None = None
+    groups_train: np.ndarray | None,
+    groups_val: np.ndarray | None,
+    groups_test: np.ndarray | None = None,
+    unit: str = "polygon",
+    fix: str = "re-split by polygon",
 ) -> str | None:
-    """One line for the log and data summary when supplied splits share polygons, else None.
+    """One line for the log and data summary when supplied splits share a ``unit`` (a polygon, a tile),
+    else None.
 
-    Train vs validation, and, when the test split has polygon ids, test vs train and test vs validation.
+    Train vs validation, and, when the test split has ids, test vs train and test vs validation.
     """
     pairs = [
         ("train", groups_train, "validation", groups_val),
@@ -138,7 +144,7 @@ def leakage_warning(
             continue
         shown = ", ".join(str(g) for g in shared[:5]) + (", ..." if len(shared) > 5 else "")
         messages.append(
-            f"{len(shared)} polygon(s) have patches in both {first} and {second} ({shown}); {optimistic} accuracy "
-            "is optimistic: re-split by polygon"
+            f"{len(shared)} {unit}(s) have patches in both {first} and {second} ({shown}); {optimistic} accuracy "
+            f"is optimistic: {fix}"
         )
     return "; ".join(messages) or None

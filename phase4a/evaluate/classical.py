@@ -9,7 +9,7 @@ run's seed, so two identical runs give identical predictions):
 They take seconds, and they say what the deep model should at least reach on the same patches: a
 deep model significantly below the flattened-patch forest has not learned what a forest finds in
 the raw reflectance. Each forest is compared with the deep model patch by patch on the evaluated
-split (exact McNemar, statistics.paired_verdict).
+split (evaluate/comparison.py gives the report's verdict; the exact McNemar counts are kept here).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 from .. import statistics
+from .comparison import FOREST_NAMES, accuracy_summary, f1_summary
 
 FOREST_TREES = 300
 # Every core: the trees' seeds are drawn before they are built, so predictions do not depend on n_jobs,
@@ -43,12 +44,12 @@ def band_statistics(X: np.ndarray) -> np.ndarray:
 # key -> (the name verdicts use, what its features are, the feature function)
 CLASSICAL: dict[str, tuple[str, str, Callable[[np.ndarray], np.ndarray]]] = {
     "forest_flattened": (
-        "the random forest on flattened patches",
+        FOREST_NAMES["forest_flattened"],
         "every pixel of every band",
         flattened,
     ),
     "forest_band_statistics": (
-        "the random forest on band statistics",
+        FOREST_NAMES["forest_band_statistics"],
         "mean and standard deviation of each band",
         band_statistics,
     ),
@@ -75,38 +76,38 @@ def summarise(
     seed: int,
     split: str,
     trees: int = FOREST_TREES,
-    alpha: float = 0.05,
+    groups: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """``classical_baselines`` of evaluation_metrics.json: per forest its accuracy (Wilson interval),
-    macro F1 (seeded bootstrap interval) and the exact McNemar test against the deep model."""
+    """``classical_baselines`` of evaluation_metrics.json: per forest its accuracy and macro F1 with
+    their intervals (over ``groups`` where the patches have them, comparison.accuracy_summary) and the
+    exact McNemar counts against the deep model (description). The verdict against each forest is the
+    report's, decided with the others (comparison.record_classical_verdicts adds it)."""
     y_true = np.asarray(y_true)
     result: dict[str, Any] = {}
     for key, pred in predictions.items():
         name, features, _ = CLASSICAL[key]
-        correct = int(np.sum(pred == y_true))
-        low, high = statistics.wilson_interval(correct, len(y_true))
-        f1, f1_low, f1_high = statistics.bootstrap_macro_f1(y_true, pred, n_classes, seed=seed)
+        accuracy = accuracy_summary(pred == y_true, groups, seed)
+        f1 = f1_summary(y_true, pred, n_classes, groups, seed)
         test = statistics.mcnemar_exact(y_true, deep_pred, pred)
         deep_accuracy = float(np.mean(np.asarray(deep_pred) == y_true))
-        if test["p_value"] >= alpha:
-            verdict = statistics.NOT_DISTINGUISHABLE
-        else:
-            verdict = "better" if test["b"] > test["c"] else "worse"
         result[key] = {
             "name": name,
             "model": f"RandomForestClassifier(n_estimators={trees}, random_state={seed})",
             "features": features,
             "fitted_on": "training split",
             "evaluated_on": split,
-            "accuracy": correct / len(y_true),
-            "correct": correct,
-            "total": int(len(y_true)),
-            "ci95": [low, high],
-            "f1_macro": {"value": f1, "ci95": [f1_low, f1_high]},
+            "accuracy": accuracy["value"],
+            "correct": accuracy["correct"],
+            "total": accuracy["total"],
+            "ci95": accuracy["ci95"],
+            "ci95_method": accuracy["method"],
+            "grouped": accuracy["grouped"],
+            "groups": accuracy["groups"],
+            "patches": accuracy["patches"],
+            "wilson_ci95": accuracy["wilson_ci95"],
+            "f1_macro": {key: f1[key] for key in ("value", "ci95", "method")},
             # b: patches only the deep model gets right; c: only the forest.
             "mcnemar_vs_deep_model": test,
             "deep_model_accuracy": deep_accuracy,
-            "deep_model_verdict": verdict,
-            "deep_model_significantly_below": verdict == "worse",
         }
     return result

@@ -1,7 +1,7 @@
 """The report's ensemble, "combine the SimpleCNN with the transfer model": the mean of the two models'
-softmax probabilities on the evaluated split, with the statistics every model gets (accuracy with a
-Wilson interval, macro F1 with a seeded bootstrap interval) and an exact McNemar test against each
-member on the same patches. Pure: probabilities in, numbers out (no Keras).
+softmax probabilities on the evaluated split, with the statistics every model gets (accuracy and macro
+F1 with their intervals, over the patches' groups where they have them) and a paired comparison with
+each member on the same patches (evaluate/comparison.py). Pure: probabilities in, numbers out (no Keras).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import statistics
+from .comparison import ALPHA, accuracy_summary, decide, f1_summary, paired_comparison
 
 ENSEMBLE_NAME = "the mean-probability ensemble"
 
@@ -26,12 +26,6 @@ def mean_probabilities(*probabilities: np.ndarray) -> np.ndarray:
     return np.mean(arrays, axis=0)
 
 
-def _accuracy(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    correct = int(np.sum(predicted == y_true))
-    low, high = statistics.wilson_interval(correct, len(y_true))
-    return {"value": correct / len(y_true), "correct": correct, "total": int(len(y_true)), "ci95": [low, high]}
-
-
 def evaluate_ensemble(
     y_true: np.ndarray,
     model_probabilities: np.ndarray,
@@ -41,33 +35,45 @@ def evaluate_ensemble(
     split: str,
     model_name: str = "the model",
     baseline_name: str = "the SimpleCNN",
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
+    groups: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """``ensemble`` of evaluation_metrics.json: the mean of the two models' probabilities, its accuracy
-    (Wilson) and macro F1 (seeded bootstrap), and a paired verdict (exact McNemar) against each member."""
+    and macro F1 with their intervals, and a paired comparison with each member. Its verdicts are
+    decided here among themselves; step 05 decides them again with the report's other comparisons, so
+    the Holm family is the whole report's."""
     y_true = np.asarray(y_true, dtype=np.int64)
     probabilities = mean_probabilities(model_probabilities, baseline_probabilities)
     if len(probabilities) != len(y_true):
         raise ValueError(f"{len(probabilities)} probabilities for {len(y_true)} labels")
     predicted = probabilities.argmax(axis=1)
-    f1, f1_low, f1_high = statistics.bootstrap_macro_f1(y_true, predicted, n_classes, seed=seed)
     counts = np.bincount(predicted, minlength=n_classes)
-    verdicts = []
-    for against, name, member in (
-        ("model", model_name, model_probabilities),
-        ("in_run_simplecnn", baseline_name, baseline_probabilities),
-    ):
-        verdict = statistics.paired_verdict(
-            y_true, predicted, np.asarray(member).argmax(axis=1), alpha, ENSEMBLE_NAME, name, split
+    verdicts = [
+        paired_comparison(
+            y_true,
+            predicted,
+            np.asarray(member).argmax(axis=1),
+            against=against,
+            name=name,
+            model_name=ENSEMBLE_NAME,
+            split=split,
+            groups=groups,
+            seed=seed,
+            alpha=alpha,
         )
-        verdicts.append({"against": against, "name": name, **verdict})
+        for against, name, member in (
+            ("model", model_name, model_probabilities),
+            ("in_run_simplecnn", baseline_name, baseline_probabilities),
+        )
+    ]
+    decide(verdicts, alpha)
     return {
         "name": ENSEMBLE_NAME,
         "members": [model_name, baseline_name],
         "combination": "unweighted mean of the softmax probabilities, then argmax",
         "split": split,
-        "accuracy": {**_accuracy(y_true, predicted), "method": "Wilson"},
-        "f1_macro": {"value": f1, "ci95": [f1_low, f1_high], "method": "percentile bootstrap, 2000 resamples"},
+        "accuracy": accuracy_summary(predicted == y_true, groups, seed),
+        "f1_macro": f1_summary(y_true, predicted, n_classes, groups, seed),
         "predicted_class_counts": counts.tolist(),
         "verdicts": verdicts,
     }

@@ -1,7 +1,8 @@
 """What the trained model does on the validation split, measured for the diagnosis (diagnosis.py).
 
-:func:`measure` makes two forward passes over the validation split and changes no weight
-(tests/evaluate/test_measured_diagnosis.py checks every one):
+:func:`measure` makes two kinds of forward pass over the validation split (one inference pass, then
+``BATCH_DRAWS`` batch-statistics passes) and changes no weight (tests/evaluate/test_measured_diagnosis.py
+checks every one):
 
 1. inference mode, in calls of up to four training batches, through a probe model (public Keras API:
    a ``keras.Model`` from the model's input to tensors inside it, nested backbone included) that
@@ -15,16 +16,23 @@
    which returns the outputs and leaves every variable as it was (the moving averages included:
    Keras would otherwise assign them). Dropout layers are given rate 0 for this pass and their rates
    restored afterwards, so that the two passes differ in BatchNorm's statistics only. Skipped when
-   no BatchNorm layer is trainable: the pass would be the inference pass again.
+   no BatchNorm layer is trainable: the pass would be the inference pass again. The batches are
+   shuffled (``BATCH_DRAWS`` draws of the patch order, numpy ``default_rng`` seeded with the config's
+   ``seed``), as training shuffles them: in stored order (EuroSAT's is sorted by class) each batch
+   would hold one class and its statistics would carry the label.
 
 It returns numbers only; :func:`diagnosis.diagnose` decides what they support.
 
-- ``batchnorm``: accuracy with moving against batch statistics (exact McNemar on the same patches),
-  and per layer the distance between its moving statistics and the statistics of its input on the
-  split: ``mean_shift`` = mean over channels of ``|batch mean - moving mean| / sqrt(moving variance +
-  epsilon)``, ``log_variance_ratio`` = mean over channels of ``|ln((batch variance + epsilon) /
-  (moving variance + epsilon))|``, summarised over every layer and over the trainable ones (those
-  that switch statistics between training and inference). "Not applicable" without BatchNorm (VGG16).
+- ``batchnorm``: accuracy with moving against batch statistics: ``batch_accuracy`` is the mean over
+  the draws, ``batch_accuracy_draws`` and ``accuracy_gap`` (batch minus moving statistics) give each
+  draw's value, their mean, sample standard deviation, minimum and maximum; exact McNemar on the same
+  patches, a patch counting as right with batch statistics when it is right in most draws. And per
+  layer the distance between its moving statistics and the statistics of its input on the whole
+  split (so it does not depend on the order): ``mean_shift`` = mean over channels of ``|batch mean -
+  moving mean| / sqrt(moving variance + epsilon)``, ``log_variance_ratio`` = mean over channels of
+  ``|ln((batch variance + epsilon) / (moving variance + epsilon))|``, summarised over every layer and
+  over the trainable ones (those that switch statistics between training and inference). "Not
+  applicable" without BatchNorm (VGG16).
 - ``features``: the output of the last global pooling or flatten layer (the features the head
   sees): per feature its standard deviation across patches over its mean absolute value, averaged
   over features (``relative_spread``: near 0, the head sees the same input for every patch).
@@ -52,6 +60,11 @@ from ..models.preprocessing import imagenet_stem_targets
 # A feature whose standard deviation across patches is below this fraction of its mean absolute value
 # (or that is zero everywhere, a dead ReLU) counts as constant: float32 rounding alone gives ~1e-7.
 CONSTANT_FEATURE = 1e-6
+# Batch-statistics accuracy depends on which patches share a batch, so it is measured over several
+# shuffled orders and reported with its spread: five draws show whether the number moves with the
+# draw (a spread of zero over five is informative), at the cost of five training-mode passes over the
+# validation split, small next to training. Odd, so that "right in most draws" has no ties.
+BATCH_DRAWS = 5
 STEM = "<stem>"  # the key of the stem's moments among the BatchNorm layers' (not a layer name)
 FEATURE_LAYERS = (
     keras.layers.GlobalAveragePooling2D,
@@ -264,22 +277,75 @@ def _without_dropout(model: keras.Model) -> list[tuple[Any, float]]:
     return layers
 
 
-def _batch_mode_pass(model: keras.Model, feature_tensor, X: np.ndarray, batch_size: int):
-    """Predictions and head features with ``training=True`` (trainable BatchNorm on each batch's own
-    statistics), dropout off, every variable untouched (stateless_call)."""
+def _batch_mode_passes(
+    model: keras.Model, feature_tensor, X: np.ndarray, batch_size: int, orders: list[np.ndarray]
+) -> list[tuple[np.ndarray, float]]:
+    """Per order of the patches (an index permutation): the classes predicted with ``training=True``
+    (trainable BatchNorm on each batch's own statistics), in batches of ``batch_size`` taken in that
+    order and returned in ``X``'s order, and the relative spread of the head's features
+    (:func:`feature_spread`; only one draw's features are held at a time). Dropout off, every
+    variable untouched (stateless_call)."""
     probe = keras.Model(model.inputs[0], [model.outputs[0], feature_tensor])
     saved = _without_dropout(model)
+    results = []
     try:
-        outputs = []
-        for start in range(0, len(X), batch_size):
-            (probabilities, features), _ = probe.stateless_call(
-                probe.trainable_variables, probe.non_trainable_variables, X[start : start + batch_size], training=True
-            )
-            outputs.append((_numpy(probabilities), _numpy(features)))
+        for order in orders:
+            predicted, features = np.empty(len(X), dtype=int), []
+            for start in range(0, len(X), batch_size):
+                index = order[start : start + batch_size]
+                (probabilities, batch_features), _ = probe.stateless_call(
+                    probe.trainable_variables, probe.non_trainable_variables, X[index], training=True
+                )
+                predicted[index] = _numpy(probabilities).argmax(axis=1)
+                features.append(_numpy(batch_features))
+            results.append((predicted, feature_spread(np.concatenate(features))["relative_spread"]))
     finally:
         for layer, rate in saved:
             layer.rate = rate
-    return np.concatenate([p for p, _ in outputs]), np.concatenate([f for _, f in outputs])
+    return results
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    """Each draw's value, their mean, sample standard deviation (0 for one draw), minimum and maximum."""
+    values = [float(value) for value in values]
+    return {
+        "values": values,
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def _batch_statistics(
+    model: keras.Model, feature_tensor, X: np.ndarray, y: np.ndarray, predicted: np.ndarray, config: dict[str, Any]
+) -> dict[str, Any]:
+    """The batch-statistics measurements over ``BATCH_DRAWS`` seeded shuffled orders (the module's)."""
+    batch_size = int(config["batch_size"])
+    rng = np.random.default_rng(int(config["seed"]))
+    orders = [rng.permutation(len(X)) for _ in range(BATCH_DRAWS)]
+    moving_right = predicted == y
+    moving_accuracy = float(np.mean(moving_right))
+    accuracies, top_shares, spreads, right_draws = [], [], [], np.zeros(len(X), dtype=int)
+    for batch_predicted, relative_spread in _batch_mode_passes(model, feature_tensor, X, batch_size, orders):
+        right_draws += batch_predicted == y
+        accuracies.append(float(np.mean(batch_predicted == y)))
+        top_shares.append(float(np.bincount(batch_predicted).max() / len(batch_predicted)))
+        spreads.append(relative_spread)
+    draws = _spread(accuracies)
+    # One paired test on the same patches: a patch is right with batch statistics when it is right in
+    # most draws (BATCH_DRAWS is odd), so the test neither picks a draw nor counts a patch five times.
+    batch_right = 2 * right_draws > BATCH_DRAWS
+    return {
+        "batch_order": {"shuffled": True, "draws": BATCH_DRAWS, "seed": int(config["seed"])},
+        "batch_accuracy": draws["mean"],
+        "batch_accuracy_draws": draws,
+        "accuracy_gap": _spread([accuracy - moving_accuracy for accuracy in accuracies]),
+        # b: patches only batch statistics get right (in most draws); c: only moving statistics.
+        "mcnemar_batch_vs_moving": statistics.mcnemar_exact(np.ones(len(X), dtype=bool), batch_right, moving_right),
+        "batch_top_share": float(np.mean(top_shares)),
+        "batch_mode_relative_spread": float(np.mean(spreads)),
+    }
 
 
 def _stem_comparison(
@@ -399,13 +465,9 @@ def measure(
             "per_layer": distances,
         }
         if trainable:
-            batch_probabilities, batch_features = _batch_mode_pass(model, feature_tensor, X, batch_size)
-            batch_predicted = batch_probabilities.argmax(axis=1)
-            batchnorm["batch_accuracy"] = float(np.mean(batch_predicted == y))
-            # b: patches only batch statistics get right; c: only moving statistics.
-            batchnorm["mcnemar_batch_vs_moving"] = statistics.mcnemar_exact(y, batch_predicted, predicted)
-            batchnorm["batch_top_share"] = _prediction_share(batch_predicted, class_names)["top_share"]
-            spread["batch_mode_relative_spread"] = feature_spread(batch_features)["relative_spread"]
+            batch = _batch_statistics(model, feature_tensor, X, y, predicted, config)
+            spread["batch_mode_relative_spread"] = batch.pop("batch_mode_relative_spread")  # mean over the draws
+            batchnorm.update(batch)
         else:
             batchnorm["batch_accuracy"] = None
             batchnorm["note"] = (
@@ -416,7 +478,7 @@ def measure(
     return {
         "split": split,
         "samples": int(len(y)),
-        "forward_passes": 1 + int(bool(layers) and batchnorm.get("batch_accuracy") is not None),
+        "forward_passes": 1 + BATCH_DRAWS * int(bool(layers) and batchnorm.get("batch_accuracy") is not None),
         "batchnorm": batchnorm,
         "features": spread,
         "stem": _stem_comparison(config, architecture, moments[STEM] if has_stem else None),

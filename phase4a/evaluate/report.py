@@ -11,7 +11,7 @@ from typing import Any
 from ..config import input_normalisation
 from ..data.sources import describe_scaling, original_source
 from ..stages import ARTEFACTS, STAGES
-from .comparison import model_label
+from .comparison import WORSE, groups_text, model_label
 from .diagnosis import measurement_lines
 
 
@@ -36,14 +36,22 @@ def _interval(bounds: list[float] | None, percent: bool = True) -> str:
     return f"{_pct(low)} to {_pct(high)}" if percent else f"{low:.3f} to {high:.3f}"
 
 
+def _sample(accuracy: dict[str, Any], patches: int) -> str:
+    """'75 patches in 12 groups', '75 ungrouped patches', or '75 patches' where the record predates groups."""
+    if "grouped" not in accuracy:
+        return f"{patches} patches"
+    return groups_text({**accuracy, "patches": patches})
+
+
 def split_name(ctx: dict[str, Any]) -> str:
     """The split the headline numbers come from: test when the data have one, else validation."""
     return ctx.get("split") or ctx["statistics"].get("split", "validation")
 
 
-def published_verdict_given(ctx: dict[str, Any]) -> bool:
-    """Whether the published Week 3 figures were measured on these data (the report's Week 3 patches)."""
-    return ctx["statistics"].get("published_baseline", {}).get("verdict_given", True)
+def published_same_patches(ctx: dict[str, Any]) -> bool:
+    """Whether the published Week 3 figures were measured on these patches (the report's Week 3
+    validation split); they are then compared, though with no verdict (validation chose the epoch)."""
+    return ctx["statistics"].get("published_baseline", {}).get("same_patches", True)
 
 
 def verdicts(ctx: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,20 +66,24 @@ def _verdict_name(verdict: dict[str, Any]) -> str:
 
 
 def forest_warning(ctx: dict[str, Any]) -> str | None:
-    """The Summary's warning when, and only when, the deep model is significantly below the
-    flattened-patch forest on the same patches (exact McNemar p < alpha and a lower accuracy)."""
-    forest = (ctx.get("classical_baselines") or {}).get("forest_flattened")
-    if not forest:
+    """The Summary's warning when, and only when, the deep model is below the flattened-patch forest on
+    the same patches: its verdict is *worse* (test split, Holm-corrected), or on validation, where no
+    verdict is given, the whole 95% interval of the difference lies below 0. Validation chose the deep
+    model's epoch, not the forest's, so there its optimism favours the model: a deficit still stands."""
+    forest = next((v for v in verdicts(ctx) if v.get("against") == "forest_flattened"), None)
+    if not forest or "effect" not in forest:
         return None
-    test = forest["mcnemar_vs_deep_model"]
-    below = forest["deep_model_accuracy"] < forest["accuracy"]
-    if not (below and test["p_value"] < 0.05):
+    if not (forest["verdict"] == WORSE or (forest["split"] != "test" and forest["interval"][1] < 0)):
         return None
+    p_value = f"{forest['test']} p = {forest['p_value']:.3g}"
+    if forest.get("p_holm") is not None:
+        p_value += f", Holm-adjusted {forest['p_holm']:.3g}"
     return (
-        f"**Warning: the model is significantly below {forest['name']}**: {_pct(forest['deep_model_accuracy'])} "
-        f"against {_pct(forest['accuracy'])} on the same {forest['total']} {forest['evaluated_on']} patches "
-        f"({test['c']} patches only the forest gets right, {test['b']} only the model; exact McNemar "
-        f"p = {test['p_value']:.3g}). A forest fitted in seconds on the same training split does better here."
+        f"**Warning: the model is significantly below {forest['name']}**: {_pct(forest['model_accuracy'])} against "
+        f"{_pct(forest['baseline_accuracy'])} on the same {groups_text(forest)} of the {forest['split']} split "
+        f"(difference {100 * forest['effect']:+.2f} pp, 95% interval {100 * forest['interval'][0]:+.2f} to "
+        f"{100 * forest['interval'][1]:+.2f} pp; {p_value}). A forest fitted in seconds on the same training "
+        "split does better here."
     )
 
 
@@ -101,10 +113,10 @@ def summary_lines(ctx: dict[str, Any]) -> list[str]:
     stats = ctx["statistics"]
     split = split_name(ctx)
     headline = (
-        f"{split[:1].upper()}{split[1:]} accuracy is **{_pct(metrics['accuracy'])}** on {metrics['samples']} patches "
-        f"(95% interval {_interval(stats['accuracy']['ci95'])})"
+        f"{split[:1].upper()}{split[1:]} accuracy is **{_pct(metrics['accuracy'])}** on "
+        f"{_sample(stats['accuracy'], metrics['samples'])} (95% interval {_interval(stats['accuracy']['ci95'])})"
     )
-    if published_verdict_given(ctx):
+    if published_same_patches(ctx):
         name = stats.get("published_baseline", {}).get("name", baseline["name"])
         headline += f", against {name}: {comparison['accuracy_change_pp']:+.2f} percentage points."
     else:
@@ -114,7 +126,8 @@ def summary_lines(ctx: dict[str, Any]) -> list[str]:
     if split == "test" and validation:
         lines.append(
             f"Validation accuracy (these patches also chose the epoch, so it is optimistic): "
-            f"{_pct(validation['metrics']['accuracy'])} on {validation['metrics']['samples']} patches "
+            f"{_pct(validation['metrics']['accuracy'])} on "
+            f"{_sample(validation.get('accuracy', {}), validation['metrics']['samples'])} "
             f"(95% interval {_interval(validation['accuracy_ci95'])})."
         )
     elif split == "validation":
@@ -127,7 +140,7 @@ def summary_lines(ctx: dict[str, Any]) -> list[str]:
         lines.append(
             f"Against {_verdict_name(verdict)} the result is **{verdict['verdict']}** ({verdict['kind']} comparison)."
         )
-    if not published_verdict_given(ctx):
+    if not published_same_patches(ctx):
         lines.append(stats["published_baseline"]["text"])
     warning = forest_warning(ctx)
     if warning:
@@ -223,7 +236,7 @@ def data_section(ctx: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _summary_row(name: str, summary: dict[str, Any], p_value: float | None) -> list[Any]:
+def _summary_row(name: str, summary: dict[str, Any], verdict: dict[str, Any] | None) -> list[Any]:
     """A table row of a model summarised like the main one (accuracy and macro F1 with intervals)."""
     return [
         name,
@@ -231,13 +244,24 @@ def _summary_row(name: str, summary: dict[str, Any], p_value: float | None) -> l
         _interval(summary["accuracy"]["ci95"]),
         f"{summary['f1_macro']['value']:.3f}",
         _interval(summary["f1_macro"]["ci95"], False),
-        "-" if p_value is None else f"{p_value:.3g}",
+        _p_cell(verdict),
     ]
+
+
+def _p_cell(verdict: dict[str, Any] | None) -> str:
+    """The table's p of a comparison with the model: its test's p, and the Holm-adjusted one where the
+    comparison is in the report's family."""
+    if not verdict or verdict.get("p_value") is None:
+        return "-"
+    cell = f"{verdict['p_value']:.3g}"
+    if verdict.get("p_holm") is not None:
+        cell += f" (Holm {verdict['p_holm']:.3g})"
+    return cell if verdict.get("kind") == "paired" else f"{cell} (two binomials)"
 
 
 def model_rows(ctx: dict[str, Any]) -> list[list[Any]]:
     """Every model evaluated on these patches, the deep model first, then the published figures where
-    they were measured on the report's own data."""
+    they were measured on these patches."""
     metrics, stats = ctx["metrics"], ctx["statistics"]
     rows = [
         [
@@ -252,14 +276,13 @@ def model_rows(ctx: dict[str, Any]) -> list[list[Any]]:
     by_name = {verdict.get("against"): verdict for verdict in verdicts(ctx)}
     in_run = stats.get("in_run_baseline")
     if in_run:
-        test = by_name.get("in_run_simplecnn", {}).get("mcnemar", {})
-        rows.append(_summary_row("SimpleCNN trained on this split", in_run, test.get("p_value")))
+        rows.append(_summary_row("SimpleCNN trained on this split", in_run, by_name.get("in_run_simplecnn")))
     ensemble = ctx.get("ensemble")
     if ensemble:
-        test = next(v["mcnemar"] for v in ensemble["verdicts"] if v["against"] == "model")
+        against_model = next(v for v in ensemble["verdicts"] if v["against"] == "model")
         name = "Ensemble: mean of the model's and the SimpleCNN's probabilities"
-        rows.append(_summary_row(name, ensemble, test["p_value"]))
-    for entry in (ctx.get("classical_baselines") or {}).values():
+        rows.append(_summary_row(name, ensemble, against_model))
+    for key, entry in (ctx.get("classical_baselines") or {}).items():
         rows.append(
             [
                 entry["name"][4:].capitalize() if entry["name"].startswith("the ") else entry["name"],
@@ -267,10 +290,10 @@ def model_rows(ctx: dict[str, Any]) -> list[list[Any]]:
                 _interval(entry["ci95"]),
                 f"{entry['f1_macro']['value']:.3f}",
                 _interval(entry["f1_macro"]["ci95"], False),
-                f"{entry['mcnemar_vs_deep_model']['p_value']:.3g}",
+                _p_cell(by_name.get(key)),
             ]
         )
-    if published_verdict_given(ctx):
+    if published_same_patches(ctx):
         baseline = ctx["comparison"]["baseline"]
         rows.append(
             [
@@ -279,17 +302,49 @@ def model_rows(ctx: dict[str, Any]) -> list[list[Any]]:
                 _interval(stats["baseline_accuracy_ci95"]),
                 "-",
                 "-",
-                "unpaired",
+                _p_cell(by_name.get("published")),
             ]
         )
     return rows
+
+
+def methods_line(ctx: dict[str, Any]) -> str:
+    """How the intervals and tests treat the patches: whole groups resampled, or patches independent."""
+    accuracy = ctx["statistics"]["accuracy"]
+    if accuracy.get("grouped"):
+        return (
+            f"The {accuracy['patches']} patches fall in {accuracy['groups']} groups (polygons or tile quadrants); "
+            "intervals and tests resample whole groups (Owen 2007's cluster bootstrap, seeded with the run's "
+            "seed), so near-duplicate patches of one group count once; exact McNemar counts are description."
+        )
+    return (
+        "The data have no patch groups, so patches are treated as independent: Wilson intervals for accuracy, "
+        "exact McNemar tests for the paired comparisons, seeded bootstraps for the differences and macro F1."
+    )
+
+
+def family_line(ctx: dict[str, Any]) -> str:
+    """Which comparisons get a verdict, and the Holm family they are corrected in."""
+    family = ctx["statistics"].get("family") or {}
+    size = family.get("size", 0)
+    if split_name(ctx) != "test":
+        return (
+            f"No better or worse verdict on the {split_name(ctx)} split: it chose the epoch, so its numbers are "
+            "optimistic (shown, with their tests, as description); a test split gives verdicts."
+        )
+    return (
+        f"Verdicts on the test split: Holm (1979) correction across the {size} verdict{'' if size == 1 else 's'} "
+        f"of this report (alpha {family.get('alpha', 0.05):g}); *better* or *worse* only where the adjusted p is "
+        "below it, *equivalent* only where the 90% interval of the difference lies within the margin (two "
+        "one-sided tests, Schuirmann 1987), else *not distinguishable*."
+    )
 
 
 def results_section(ctx: dict[str, Any]) -> list[str]:
     metrics, comparison = ctx["metrics"], ctx["comparison"]
     split = split_name(ctx)
     headline = _table(
-        ["Model", "Accuracy", "95% interval", "F1 (macro)", "95% interval", "McNemar p vs the model"],
+        ["Model", "Accuracy", "95% interval", "F1 (macro)", "95% interval", "p vs the model"],
         model_rows(ctx),
     )
     lines = [
@@ -297,18 +352,19 @@ def results_section(ctx: dict[str, Any]) -> list[str]:
         "",
         f"On the {metrics['samples']} {split} patches (precision {metrics['precision_macro']:.3f}, recall "
         f"{metrics['recall_macro']:.3f}, both macro, for the model). The forests are fitted on the training split "
-        "in step 05; McNemar tests are exact, on the same patches.",
+        f"in step 05. {methods_line(ctx)}",
         "",
         headline,
         "",
         "### Verdicts",
         "",
+        f"- {family_line(ctx)}",
     ]
     for verdict in verdicts(ctx):
         lines.append(f"- Against {_verdict_name(verdict)}: **{verdict['verdict']}**. {verdict['text']}")
     for verdict in (ctx.get("ensemble") or {}).get("verdicts", []):
         lines.append(f"- The ensemble against {_verdict_name(verdict)}: **{verdict['verdict']}**. {verdict['text']}")
-    if not published_verdict_given(ctx):
+    if not published_same_patches(ctx):
         lines.append(f"- {ctx['statistics']['published_baseline']['text']}")
     if ctx["statistics"].get("in_run_baseline") is None:
         lines.append(
@@ -317,7 +373,7 @@ def results_section(ctx: dict[str, Any]) -> list[str]:
     target = ctx["statistics"].get("target")
     if target:
         lines.append(f"- {target['target_text']}")
-    with_week3 = published_verdict_given(ctx)
+    with_week3 = published_same_patches(ctx)
     per_class_rows = []
     for name, values in metrics["per_class"].items():
         row = [name, f"{values['precision']:.3f}", f"{values['recall']:.3f}", f"{values['f1']:.3f}", values["support"]]
@@ -414,9 +470,10 @@ def diagnosis_lines(ctx: dict[str, Any]) -> list[str]:
     if measured:
         lines += measured
         lines.append(
-            "- Likely causes, each supported by a measurement above:"
+            "- Hypotheses consistent with the measurements above (none isolated by this run; each names the "
+            "single-factor preset that tests it):"
             if diagnosis["causes"]
-            else "- No likely cause is supported by the measurements."
+            else "- No hypothesis is consistent with the measurements."
         )
     lines += [f"  - *{c['name']}*: {c['evidence']} Suggested: {c['suggestion']}" for c in diagnosis["causes"]]
     return lines
@@ -433,7 +490,8 @@ def _interval_finding(ctx: dict[str, Any]) -> str:
     stats = ctx["statistics"]
     low, high = stats["accuracy"]["ci95"]
     text = (
-        f"With {stats['accuracy']['total']} {split_name(ctx)} patches the 95% interval on accuracy is "
+        f"With {_sample(stats['accuracy'], stats['accuracy']['total'])} of the {split_name(ctx)} split the 95% "
+        "interval on accuracy is "
         f"{100 * (high - low):.1f} percentage points wide ({_interval([low, high])})"
     )
     named = [f"against {_verdict_name(v)} **{v['verdict']}** ({v['kind']})" for v in verdicts(ctx)]
@@ -474,7 +532,7 @@ def _collapse_or_spread_finding(ctx: dict[str, Any]) -> str:
 
 def _per_class_finding(ctx: dict[str, Any]) -> str:
     changes = {name: entry["f1_change"] for name, entry in ctx["comparison"]["per_class"].items()}
-    known = {name: change for name, change in changes.items() if change is not None and published_verdict_given(ctx)}
+    known = {name: change for name, change in changes.items() if change is not None and published_same_patches(ctx)}
     f1 = {name: entry["f1"] for name, entry in ctx["metrics"]["per_class"].items()}
     best, worst = max(f1, key=f1.get), min(f1, key=f1.get)
     text = f"Best class {best} (F1 {f1[best]:.3f}), worst {worst} (F1 {f1[worst]:.3f})"
@@ -499,7 +557,7 @@ def _training_finding(ctx: dict[str, Any]) -> str:
     causes = ctx["diagnosis"]["causes"]
     if causes:
         basis = "measured" if ctx["diagnosis"].get("basis") == "measurements" else "from the configuration"
-        text += f"; likely causes {basis}: " + ", ".join(cause["name"] for cause in causes)
+        text += f"; hypotheses {basis}: " + ", ".join(cause["name"] for cause in causes)
     return text + "."
 
 

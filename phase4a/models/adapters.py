@@ -20,6 +20,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from ..data.sources import input_band_names
 from .backbones import BACKBONES, build_architecture, set_layer_weights, true_colour_indices, weighted_layers
 from .preprocessing import channel_selection, channel_stats
 
@@ -31,7 +32,7 @@ def learned_conv1x1(x, config: dict[str, Any]):
 
 def true_colour_selection(x, config: dict[str, Any]):
     """B4, B3, B2 in RGB order; nothing to train."""
-    indices = true_colour_indices(config["band_names"])
+    indices = true_colour_indices(input_band_names(config))  # the layers come after the bands: same indices
     return channel_selection(x, indices, "true_colour")
 
 

@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from ..config import input_normalisation
+from ..data.sources import input_band_names
 from .adapters import first_conv_sources
 from .backbones import all_layers
 from .preprocessing import imagenet_pixel_targets, imagenet_stem_targets
@@ -95,7 +96,7 @@ def _submodel_statistics(model: keras.Model, tensor, X: np.ndarray, batch_size: 
 def stem_source_channels(config: dict[str, Any]) -> list[int] | None:
     """For band_adapter first_conv, the backbone channel whose kernel each band took; else None."""
     if config["band_adapter"] == "first_conv":
-        return first_conv_sources(config["backbone"], config["band_names"])
+        return first_conv_sources(config["backbone"], input_band_names(config))
     return None
 
 

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from ..config import input_normalisation
+from ..data.sources import input_band_names
 from ..errors import DataError
 from ..io import read_json, write_npz
 from ..seeding import seed_everything
@@ -50,6 +51,17 @@ def resize(x, config: dict[str, Any], patch_side: int):
     )(x)
 
 
+def model_band_names(config: dict[str, Any], patch_shape: tuple[int, int, int]) -> list[str]:
+    """The name of each input band (Sentinel-2 bands, then auxiliary layers); one per channel of the patches."""
+    names = input_band_names(config)
+    if len(names) != patch_shape[-1]:
+        raise DataError(
+            f"the patches have {patch_shape[-1]} bands but the config names {len(names)} ({','.join(names)}); "
+            "re-run phase4a_01_setup_and_config.py with the --band_names (and aux layers) of the data"
+        )
+    return names
+
+
 def build_transfer_model(
     config: dict[str, Any], backbone: keras.Model, patch_shape: tuple[int, int, int], n_classes: int
 ):
@@ -68,7 +80,7 @@ def build_transfer_model(
     if scales_to_pixels(config):
         x = keras.layers.Rescaling(PIXEL_RANGE, name="to_pixel_range")(x)
     if config["band_adapter"] == "first_conv":
-        sources = first_conv_sources(config["backbone"], config["band_names"])
+        sources = first_conv_sources(config["backbone"], model_band_names(config, patch_shape))
         backbone = widen_first_conv(config["backbone"], backbone, (*backbone.input_shape[1:3], len(sources)), sources)
         preprocess = partial(band_preprocess, backbone=config["backbone"], source_channels=sources)
     else:
@@ -212,7 +224,7 @@ def load_run_untrained_model(run: RunDir, config: dict[str, Any]) -> keras.Model
 
 
 def prediction_copy(model: keras.Model) -> keras.Model:
-    """``model`` uncompiled, with the same weights: what step 04 saves for prediction, in both formats.
+    """``model`` uncompiled, with the same weights: what step 04 saves for prediction, in each format.
     Without the optimizer's state, about half of a trained model's bytes, which only resuming needs
     (Keras' ``include_optimizer`` exists for .h5 files only). Built from the config as loading builds
     it; ``keras.models.clone_model`` would compile its clone."""

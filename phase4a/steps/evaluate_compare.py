@@ -4,15 +4,17 @@ Usage:
   python phase4a_05_evaluate_compare.py [--run-dir DIR]
 
 The headline is the test split's accuracy when the data have one (validation also chose the epoch);
-validation is reported too. Verdicts, each naming its baseline: against the published Week 3 figures
-(week3_metrics.json from the Week 3 directory when present, else the report's 86.67%), unpaired and
-only for Week 3 data; against the SimpleCNN step 04 trained on the same split (baseline_model.keras,
-config train_baseline) and against two seeded random forests fitted here on the training split
-(evaluate/classical.py), each paired (exact McNemar on the same patches).
+validation is reported too. Comparisons, each naming its baseline: with the published Week 3 figures
+(week3_metrics.json from the Week 3 directory when present, else the report's 86.67%), two binomials
+and only on the Week 3 validation patches they were measured on; with the SimpleCNN step 04 trained on
+the same split (baseline_model.keras, config train_baseline) and with two seeded random forests fitted
+here on the training split (evaluate/classical.py), each paired on the same patches.
 With the SimpleCNN, the ensemble of the two (the mean of their probabilities, evaluate/ensemble.py)
-gets the same statistics and an exact McNemar test against each member.
-Every evaluation carries a Wilson interval for accuracy, a seeded bootstrap interval for macro F1, the
-verdicts, the sample size needed to tell the result from target_accuracy, and the diagnosis: the
+gets the same statistics and a paired comparison with each member.
+Where the evaluated patches have groups (data.npz groups_test / groups_val) intervals and tests resample
+whole groups; verdicts are given on the test split only, Holm-corrected across the report
+(evaluate/comparison.py). Every evaluation carries the accuracy and macro F1 intervals, the verdicts, the
+sample size needed to tell the result from target_accuracy, and the diagnosis: the
 trained model measured on the validation split (evaluate/measurements.py: BatchNorm on moving against
 batch statistics, the spread of the head's features, the stem's input statistics, training against
 validation accuracy, the top class's share; weights unchanged) and the causes those numbers support.
@@ -30,12 +32,20 @@ import pandas as pd
 
 from .. import accel
 from .. import config as config_module
-from .. import statistics as stats_module
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..data.sources import original_source
 from ..evaluate import classical, plots
-from ..evaluate.comparison import IN_RUN_BASELINE_NAME, accuracy_statistics, compare_with_baseline, model_label
+from ..evaluate.comparison import (
+    IN_RUN_BASELINE_NAME,
+    accuracy_statistics,
+    accuracy_summary,
+    compare_with_baseline,
+    decide,
+    groups_text,
+    model_label,
+    record_classical_verdicts,
+)
 from ..evaluate.diagnosis import diagnose
 from ..evaluate.ensemble import evaluate_ensemble
 from ..evaluate.measurements import measure
@@ -86,6 +96,8 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     has_test = data.X_test is not None
     split = "test" if has_test else "validation"
     X_eval, y_eval = (data.X_test, data.y_test) if has_test else (data.X_val, data.y_val)
+    # Patches of one polygon or tile quadrant are near-duplicates: intervals and tests resample them together.
+    groups = data.groups_test if has_test else data.groups_val
     probabilities = accel.predict(model, X_eval, config["batch_size"], config)
     predicted = probabilities.argmax(axis=1)
     simple_cnn = baseline_model(run)
@@ -109,17 +121,22 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         classical_pred=classical_predicted,
         source=source,
         split=split,
+        groups=groups,
     )
     classical_baselines = classical.summarise(
-        y_eval, predicted, classical_predicted, len(data.class_names), config["seed"], split
+        y_eval, predicted, classical_predicted, len(data.class_names), config["seed"], split, groups=groups
     )
     validation = None
     if has_test:
         val_probabilities = accel.predict(model, data.X_val, config["batch_size"], config)
         val_metrics = classification_metrics(data.y_val, val_probabilities.argmax(axis=1), data.class_names)
-        correct = int(np.sum(val_probabilities.argmax(axis=1) == data.y_val))
-        low, high = stats_module.wilson_interval(correct, len(data.y_val))
-        validation = {"metrics": val_metrics, "accuracy_ci95": [low, high], "note": "this split also chose the epoch"}
+        accuracy = accuracy_summary(val_probabilities.argmax(axis=1) == data.y_val, data.groups_val, config["seed"])
+        validation = {
+            "metrics": val_metrics,
+            "accuracy_ci95": accuracy["ci95"],
+            "accuracy": accuracy,
+            "note": "this split also chose the epoch",
+        }
     ensemble = None
     if simple_cnn is not None:
         ensemble = evaluate_ensemble(
@@ -131,7 +148,11 @@ def evaluate_compare(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
             split,
             model_name=f"the {config['preset']}-preset {model_label(config)} model",
             baseline_name=IN_RUN_BASELINE_NAME,
+            groups=groups,
         )
+    # One Holm family for the whole report: the model's comparisons and the ensemble's together.
+    statistics["family"] = decide([*statistics["verdicts"], *(ensemble["verdicts"] if ensemble else [])])
+    record_classical_verdicts(classical_baselines, statistics["verdicts"])
     # Measured on the validation split (the diagnosis explains training, which validation monitored).
     measurements = measure(model, data.X_val, data.y_val, config, history, architecture, data.class_names)
     diagnosis = diagnose(
@@ -208,20 +229,19 @@ def main(argv: list[str] | None = None) -> int:
         low, high = statistics["accuracy"]["ci95"]
         print(
             f"{split} accuracy {metrics['accuracy']:.2%} (95% interval {low:.2%} to {high:.2%}, "
-            f"macro F1 {metrics['f1_macro']:.3f}) on {metrics['samples']} patches"
+            f"macro F1 {metrics['f1_macro']:.3f}) on {groups_text(statistics['accuracy'])}"
         )
         for entry in context["classical_baselines"].values():
-            p_value = entry["mcnemar_vs_deep_model"]["p_value"]
-            print(f"{entry['name']}: {entry['accuracy']:.2%} (McNemar p = {p_value:.3g} against the model)")
+            print(f"{entry['name']}: {entry['accuracy']:.2%} (the model against it: {entry['deep_model_verdict']})")
         ensemble = context["ensemble"]
         if ensemble is not None:
             print(f"{ensemble['name']}: {ensemble['accuracy']['value']:.2%}")
             for verdict in ensemble["verdicts"]:
                 print(verdict["text"])
-        if not statistics["published_baseline"]["verdict_given"]:
+        if statistics["published_baseline"]["text"]:
             print(statistics["published_baseline"]["text"])
         for verdict in statistics["verdicts"]:
-            print(verdict["text"])
+            print(f"{verdict['verdict']}: {verdict['text']}")
         print(statistics["target"]["target_text"])
         collapsed = metrics["single_class_prediction"]
         if collapsed:

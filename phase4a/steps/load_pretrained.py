@@ -7,13 +7,12 @@ Weights come from the config: 'imagenet' (downloaded once by Keras into ~/.keras
 (random initialisation from the seed) or the path of a weights file. Writes
 pretrained_inspection.json (layers, parameters, weights source), backbone_layers.csv (one row per
 layer, with whether the config freezes it) and backbone.weights.h5 for steps 03 and 04: a hard link to
-the one copy in the shared directory (config shared_dir; default "shared" beside the run directory),
-so runs with the same backbone weights store them once.
+the one copy in the store (config shared_dir; default .phase4a_store beside the run directory, never
+inside a folder the project reads data from), so runs with the same backbone weights store them once.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -27,6 +26,7 @@ from ..models.backbones import load_backbone
 from ..models.freezing import initial_frozen_count
 from ..models.simple_cnn import build_simple_cnn
 from ..models.transfer import backbone_input_shape
+from ..paths import backbone_store
 from ..stages import RunDir
 
 
@@ -46,13 +46,8 @@ def layer_table(backbone, frozen_layers: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def shared_dir(run: RunDir, config: dict[str, Any]) -> Path:
-    """Where the runs beside ``run`` keep their shared files (config shared_dir)."""
-    return Path(config["shared_dir"]) if config["shared_dir"] else run.root.resolve().parent / "shared"
-
-
 def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
-
+    store = backbone_store(run.root, config)  # first: a refused store costs no backbone build
     summary = read_json(run.require("data_summary"))
     if config["model_type"] == "simplecnn":
         # No pretrained backbone: step 03 still reads backbone.weights.h5, so it holds the SimpleCNN's
@@ -81,7 +76,7 @@ def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     }
     inspection["backbone_weights_shared"] = write_shared(
         run.path("backbone_weights"),
-        shared_dir(run, config),
+        store,
         # Equal weights of the same architecture and Keras version make equal files: one per sweep seed.
         sha256_arrays([backbone.name, keras.__version__, *backbone.get_weights()]),
         backbone.save_weights,

@@ -16,7 +16,8 @@ The scene is read in blocks, so memory does not grow with its size.
 Writes land_cover_map.tif (Cloud Optimised GeoTIFF: uint8 class index, nodata 255, colour table, class
 names in its tags), land_cover_confidence.tif (max softmax, float32), land_cover_map.png (legend, scale
 bar), land_cover_areas.csv (hectares and share per class) and, with polygons, map_agreement.json
-(accuracy with Wilson intervals on the polygons outside the training split).
+(accuracy with Wilson intervals on the polygons outside the training split). A sweep run whose model
+file was pruned (--keep_models best) is mapped with its model rebuilt from the weights it kept.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .. import config as config_module
 from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..data import mock_scene as mock_scene_module
+from ..data.sources import input_band_names
 from ..errors import ConfigError, DataError
 from ..io import read_json
 from ..mapping.agreement import read_reference
@@ -39,6 +41,7 @@ from ..mapping.outputs import MAP_FILE, PREVIEW_FILE
 from ..mapping.scene import open_scene, recorded_scaling
 from ..mapping.windows import WindowGrid, check_positive, check_stride
 from ..stages import RETRAIN, RunDir
+from ..train import rebuild
 
 STAGE = "map"
 PREDICT_BATCH = 256  # windows per model call
@@ -118,6 +121,16 @@ def training_polygon_ids(run: RunDir, inputs: MapInputs) -> frozenset[str] | Non
     return None if data.groups_train is None else frozenset(str(group) for group in data.groups_train)
 
 
+def check_not_fused(config: dict[str, Any]) -> None:
+    """Step 06 reads a scene's Sentinel-2 bands only: a model trained with auxiliary layers needs them warped
+    onto the scene's grid too, which this step does not do yet (docs/phase4b.md, "Left")."""
+    if config_module.has_auxiliary_layers(config):
+        raise ConfigError(
+            f"this run's model takes auxiliary layers ({','.join(input_band_names(config))}) and step 06 maps "
+            "Sentinel-2 bands only; map a run without aux layers (docs/phase4b.md)"
+        )
+
+
 def check_model_input(model, patch: int, bands: int, path: Path) -> None:
     expected = (patch, patch, bands)
     if tuple(model.input_shape[1:]) != expected:
@@ -151,12 +164,15 @@ def predict_map(
     block_size: int = BLOCK_SIZE,
 ) -> dict[str, Any]:
     """Map the scene into the run directory; every check comes before the first output is written."""
+    check_not_fused(config)
     patch = config["patch_size"]
     stride = patch if stride is None else stride
     check_stride(stride, patch)
     check_positive("--batch_size", batch_size)
     check_positive("--block_size", block_size)
-    model_path = run.require("model_keras")
+    # A sweep run pruned with --keep_models best has no model file: its model is rebuilt from its weights.
+    rebuilt = run.model_pruned()
+    model_path = rebuild.trained_weights_file(run) if rebuilt else run.require("model_keras")
     scaling = recorded_scaling(read_json(run.require("data_summary")))
     inputs = map_inputs(run, config, raster, polygons, bands, mock_scene)
     with open_scene(inputs.raster, config["band_names"], scaling, inputs.bands, inputs.band_names_in_file) as scene:
@@ -167,7 +183,10 @@ def predict_map(
             reference = read_reference(
                 inputs.polygons, scene.src, inputs.label_column, inputs.id_column, config["class_names"], ids
             )
-        model = accel.load_prediction_model(model_path, RETRAIN, config)
+        if rebuilt:
+            model = rebuild.rebuild_trained_model(run, config)
+        else:
+            model = accel.load_prediction_model(model_path, RETRAIN, config)
         check_model_input(model, patch, len(config["band_names"]), model_path)
         accel.prepare_prediction(model, config)
         tags = map_tags(config, inputs.raster, stride)

@@ -27,7 +27,7 @@ from ..errors import OutputError, Phase4AError
 from ..evaluate import plots
 from ..io import atomic_path, save_figure, write_json
 from ..lock import run_dir_lock
-from ..paths import default_run_dir
+from ..paths import backbone_store, default_run_dir
 from ..provenance import record_step
 from ..seeding import prepare_runtime
 from ..stages import ARTEFACTS, BACKUP_DIR, MANIFEST, STAGES, TENSORBOARD_DIR, RunDir
@@ -99,13 +99,29 @@ def print_summary(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) 
     if "polygons_used" in source:
         print(f"  {source['polygons_used']} of {source['polygons_total']} polygons gave patches")
     if source.get("source") == "eurosat":
-        print(f"  {len(source['tiles'])} EuroSAT-MS tiles, split by tile quadrant; {source['processing_level']}")
+        unit = "tile quadrant" if source.get("groups") == "quadrant" else "tile"
+        print(f"  {len(source['tiles'])} EuroSAT-MS tiles, split by {unit}; {source['processing_level']}")
+    if source.get("source") == "eolearn":
+        from ..data.eolearn import describe  # here: it imports rasterio, which other sources do not need
+
+        print(f"  {describe(source)}")
+    layers = (source.get("auxiliary") or {}).get("layers") or []
+    if layers:
+        print(f"  auxiliary layers after the bands: {', '.join(describe_layer(layer) for layer in layers)}")
     for reason, count in source.get("skipped", {}).items():
         if count:
             print(f"  skipped {count}: {reason}")
     if "leakage_warning" in source:
         print(f"warning: {source['leakage_warning']}")
     print(f"wrote {', '.join(ARTEFACTS[key] for key in STAGES['setup'].writes)} to {run.root}")
+
+
+def describe_layer(layer: dict[str, Any] | str) -> str:
+    """A layer's name, with the share of the grid it had no data on where the source measured it."""
+    if isinstance(layer, str):
+        return layer
+    nodata = layer.get("nodata_fraction")
+    return layer["name"] + (f" ({100 * nodata:.1f}% of the grid nodata)" if nodata else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         config = config_module.resolve(args.preset, config_module.parse_overrides(rest))
         run = RunDir(args.run_dir or default_run_dir(config["data_source"]))
+        backbone_store(run.root, config)  # step 02 writes there: refuse a data folder before any file is made
         with run_dir_lock(run.root):
             replacing = check_overwrite(run, config, args.overwrite)
             prepare_runtime(config, STAGES["setup"].uses_tensorflow)

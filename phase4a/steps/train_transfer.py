@@ -6,9 +6,9 @@ Usage:
 Adam, sparse categorical cross-entropy, ModelCheckpoint (best validation), EarlyStopping (best weights
 restored), ReduceLROnPlateau and a CSV log. A run killed part-way resumes from its last finished epoch
 when started again; a finished run with the same config and data is not trained again unless
---retrain is given. Writes transfer_model.keras and transfer_model.h5 (for prediction, without the
-optimizer's state), checkpoints/best.weights.npz (the trained weights of the best checkpoint_monitor
-epoch), training_history.json and training_log.csv.
+--retrain is given. Writes transfer_model.keras (for prediction, without the optimizer's state; with
+--also_save h5 the same model as transfer_model.h5 too), checkpoints/best.weights.npz (the trained
+weights of the best checkpoint_monitor epoch), training_history.json and training_log.csv.
 """
 
 from __future__ import annotations
@@ -140,9 +140,13 @@ def train_transfer(run: RunDir, config: dict[str, Any], retrain: bool = False, v
         "collapse_stop_reason": next((cb.stop_reason for cb in callbacks if isinstance(cb, CollapseMonitor)), None),
     }
     # For prediction: without the optimizer's state, which only resuming needs (the backup has it until
-    # training ends), so each file is the size of the report's 91 MB transfer_model.h5.
+    # training ends), so the file is the size of the report's 91 MB transfer_model.h5. One file unless
+    # the config asks for the .h5 too: the second is the same model, as many bytes again.
     prediction_model = prediction_copy(model)
-    save_keras_model(prediction_model, run.path("model_h5"))
+    if config["also_save"] == "h5":
+        save_keras_model(prediction_model, run.path("model_h5"))
+    else:  # an .h5 left by an earlier training would no longer be this run's model
+        run.path("model_h5").unlink(missing_ok=True)
     save_keras_model(prediction_model, run.path("model_keras"))
     accel.keep_saved_model(prediction_model, run.path("model_keras"), config)
     if config["train_baseline"]:

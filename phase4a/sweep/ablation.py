@@ -3,7 +3,7 @@
 Usage:
   python -m phase4a.sweep.ablation [--presets a,b,c] [--seeds N | --seeds 42,43,44] [--vary-split true]
       [--factorial key=v1,v2 ...] [--train_fractions 0.1,0.25,0.5,1.0] [--curve-presets report,simplecnn]
-      [--sweep-dir DIR] [--findings-out docs/findings/NAME.md] [--key value ...]
+      [--sweep-dir DIR] [--findings-out docs/findings/NAME.md] [--keep_models best|none|all] [--key value ...]
 
 Every arm runs the five steps once per seed, in ``<sweep-dir>/<arm>/seed_<s>``; ``--key value`` options
 go to every run's step 01 (e.g. ``--weights none --epochs 2``; each run's ``--seed`` is the sweep's).
@@ -25,18 +25,25 @@ go to every run's step 01 (e.g. ``--weights none --epochs 2``; each run's ``--se
   under ``<sweep-dir>/curve_data`` and the curve presets (``--curve-presets``, default report and
   simplecnn) run on it in ``<sweep-dir>/<arm>/fraction_<f>/seed_<s>``; the forests are fitted on the
   same subsamples.
-- Two random forests (flattened patches; band means and stds) are fitted by the sweep on every seed's
-  training split (and subsample) and evaluated on the same patches as the networks.
+- ``--keep_models``: what each run keeps once it finished (phase4a/sweep/keep.py). ``best`` (default):
+  its model files go, and the weights they are rebuilt from stay (``python -m phase4a.train.rebuild
+  RUN_DIR``; step 06 rebuilds by itself); ``none``: only metrics, predictions and histories; ``all``.
+- Two random forests (flattened patches; band means and stds) are fitted by the sweep once per split
+  (and subsample), seeded by the split's seed, and evaluated on the same patches as the networks.
+- ``--findings-only true``: run nothing; write the findings from the runs already in the sweep
+  directory (e.g. after the inference rules changed), listing the code version of each run.
 
 Accuracy and macro F1 are on the test split when step 05 evaluated one (evaluation_metrics.json says
-so), else on validation. An arm is called better or worse than ``report`` only from an exact stratified
-McNemar test (per-seed discordant patches summed over seeds), Holm-corrected across every comparison the
-sweep makes (phase4a/sweep/stats.py); otherwise "not distinguishable". A run whose
-evaluation_metrics.json has the expected config and data hash is complete and not run again, so a killed
-sweep resumes where it stopped. Writes ablation_results.csv (one row per run and seed, forests
-included), ablation_results.md, the figures and findings.md (tables, figures, summary, seeds, hashes,
-code version, wall time); ``--findings-out docs/findings/NAME.md`` also copies findings.md there, with
-its figures and CSV in ``docs/findings/NAME/``.
+so), else on validation. The seed and the test group are the units of inference (phase4a/sweep/stats.py):
+an arm is better or worse than ``report`` only with at least 5 seeds, where a two-way cluster bootstrap
+over seeds x test groups gives a Holm-corrected p below 0.05 and a 95% interval that excludes 0;
+"equivalent" needs its 90% interval within +-5 pp; both arms predicting one class is "uninformative";
+otherwise "not distinguishable". A run whose evaluation_metrics.json has the expected config and data
+hash is complete and not run again, so a killed sweep resumes where it stopped. Writes
+ablation_results.csv (one row per run and seed, forests included), ablation_results.md, the figures
+and findings.md (tables, figures, summary, seeds, hashes, code version, wall time);
+``--findings-out docs/findings/NAME.md`` also copies findings.md there, with its figures and CSV in
+``docs/findings/NAME/``.
 """
 
 from __future__ import annotations
@@ -52,7 +59,7 @@ from ..cli import OneLineParser
 from ..errors import ConfigError, Phase4AError
 from ..paths import default_run_dir
 from ..provenance import code_version
-from . import findings, plan
+from . import findings, keep, plan
 from .forests import FORESTS
 from .plan import REFERENCE, Arm
 from .runs import INTERRUPTED, Results, RunKey, Runner, SweepPlan, _check, collect, run_preset
@@ -117,6 +124,21 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument("--sweep-dir", type=Path, help="default: phase4a_outputs/<mock|real>/ablation")
     parser.add_argument("--findings-out", type=Path, help="also copy findings.md here (e.g. docs/findings/mock.md)")
+    parser.add_argument(
+        "--keep_models",
+        "--keep-models",
+        dest="keep_models",
+        help="what each finished run keeps: best (default; no model files, the weights to rebuild them), "
+        "none (only what the findings read) or all (phase4a/sweep/keep.py)",
+    )
+    parser.add_argument(
+        "--findings-only",
+        "--findings_only",
+        dest="findings_only",
+        default="false",
+        help="true: run nothing; write the findings from the runs already in --sweep-dir (made by any code "
+        "version: each run's is listed)",
+    )
     return parser.parse_known_args(argv)
 
 
@@ -142,7 +164,8 @@ def build_plan(args: argparse.Namespace, overrides: list[str]) -> tuple[SweepPla
     arms, same_as = plan.build_arms(presets, factors, overrides)
     reference = plan.resolved(Arm(REFERENCE, REFERENCE), overrides)
     sweep_dir = args.sweep_dir or default_run_dir(reference["data_source"]) / "ablation"
-    sweep_plan = SweepPlan(Path(sweep_dir), list(overrides), arms, seeds, vary_split, fractions, curve)
+    keep_models = keep.parse_keep(args.keep_models)
+    sweep_plan = SweepPlan(Path(sweep_dir), list(overrides), arms, seeds, vary_split, fractions, curve, keep_models)
     descriptions = {arm.name: _description(arm) for arm in arms}
     changes = {arm.name: plan.describe_changes(plan.changes_from_reference(arm, overrides)) for arm in arms}
     for name, (description, label) in FORESTS.items():
@@ -171,10 +194,13 @@ def _description(arm: Arm) -> str:
     return config_module.PRESETS[arm.preset].summary
 
 
-def run_sweep(sweep_plan: SweepPlan, run_one=run_preset) -> tuple[Results, dict[RunKey, str]]:
-    """Run every run not already complete, then read them all back (forests fitted here)."""
+def run_sweep(
+    sweep_plan: SweepPlan, run_one=run_preset, findings_only: bool = False
+) -> tuple[Results, dict[RunKey, str]]:
+    """Run every run not already complete (none with ``findings_only``), then read them all back
+    (forests fitted here)."""
     sweep_plan.sweep_dir.mkdir(parents=True, exist_ok=True)
-    runner = Runner(sweep_plan, run_one)
+    runner = Runner(sweep_plan, run_one, findings_only)
     failures = runner.run()
     return collect(runner), failures
 
@@ -185,9 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     try:
         sweep_plan, context = build_plan(args, overrides)
+        findings_only = config_module.parse_bool("--findings-only", args.findings_only)
         # The code the runs are made with: read before they run, since a checkout can move meanwhile.
         context.code_version = code_version()
-        results, failures = run_sweep(sweep_plan)
+        context.findings_only = findings_only
+        results, failures = run_sweep(sweep_plan, findings_only=findings_only)
         context.command = "python -m phase4a.sweep.ablation " + shlex.join(given)
         context.failures = failures
         analysis = findings.analyse(results, sweep_plan.curve_arms)

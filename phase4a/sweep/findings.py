@@ -1,7 +1,8 @@
 """What a sweep found: tables, figures and ``findings.md``, every sentence derived from the numbers.
 
-- :func:`analyse`: per-arm spreads over seeds, the paired comparisons with the reference (Holm-corrected
-  together, :mod:`phase4a.sweep.stats`) and the learning curve.
+- :func:`analyse`: per-arm accuracies over seeds with cluster intervals, the paired comparisons with the
+  reference (seed x test group inference, Holm-corrected together, :mod:`phase4a.sweep.stats`), the
+  learning curve and the reference's diagnosis hypotheses against the arms that test them.
 - :func:`write_outputs`: ``ablation_results.csv`` (one row per run and seed, forests included),
   ``ablation_results.md``, the figures, and ``findings.md`` (the tables, figure links, the summary,
   seeds, config and data hashes, code version and the sweep's wall time).
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import statistics
+from ..evaluate.diagnosis import hypothesis_status
 from ..io import save_figure, write_text
 from . import stats
 from .forests import FORESTS
@@ -52,6 +55,7 @@ class Context:
     failures: dict[RunKey, str] = field(default_factory=dict)
     code_version: str = ""
     wall_seconds: float = 0.0
+    findings_only: bool = False  # written from runs made earlier (--findings-only), none run now
 
 
 @dataclass
@@ -59,6 +63,8 @@ class Analysis:
     summary: pd.DataFrame  # one row per arm (full training split)
     comparisons: dict[str, dict[str, Any]]  # arm -> stats.compare_paired + Holm
     curve: pd.DataFrame  # one row per (arm, fraction)
+    hypotheses: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per hypothesis of the reference
+    reference: str = REFERENCE  # the arm every comparison is against
 
 
 # ---------------------------------------------------------------- analysis
@@ -72,18 +78,44 @@ def _pp(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:+.1f} pp"
 
 
-def arm_order(table: pd.DataFrame) -> list[str]:
+def arm_order(table: pd.DataFrame, reference: str = REFERENCE) -> list[str]:
     arms = list(dict.fromkeys(table["arm"])) if len(table) else []
-    return [REFERENCE, *[arm for arm in arms if arm != REFERENCE]] if REFERENCE in arms else arms
+    return [reference, *[arm for arm in arms if arm != reference]] if reference in arms else arms
 
 
-def summarise_arms(table: pd.DataFrame) -> pd.DataFrame:
-    """Per arm on the full training split: seeds, accuracy and macro-F1 spreads, collapses, split."""
+def _bootstrap_seed(table: pd.DataFrame) -> int:
+    """The sweep's first seed seeds every bootstrap, so the findings are reproducible."""
+    return int(table["seed"].min()) if len(table) else 42
+
+
+def arm_accuracy(results: Results, arm: str, seeds: list[int], fraction: float = 1.0) -> dict[str, Any]:
+    """An arm's mean accuracy over its seeds with the two-way cluster bootstrap interval (seeds x test
+    groups; the seeds alone where each seed tested its own split)."""
+    pairs = [
+        results.predictions[(arm, seed, fraction)] for seed in seeds if (arm, seed, fraction) in results.predictions
+    ]
+    bootstrap_seed = _bootstrap_seed(results.table)
+    if not pairs:
+        return {"accuracy": math.nan, "interval": None, "groups": None}
+    if all(np.array_equal(truth, pairs[0][0]) for truth, _ in pairs):
+        correct = np.stack([predicted == truth for truth, predicted in pairs])
+        groups = results.groups.get((seeds[0], fraction))
+        pooled = statistics.cluster_accuracy(correct, groups, seed=bootstrap_seed, strata=pairs[0][0])
+        return {**pooled, "groups": None if groups is None else pooled["groups"]}
+    per_seed = np.array([[np.mean(predicted == truth)] for truth, predicted in pairs])
+    return {**statistics.cluster_accuracy(per_seed, seed=bootstrap_seed), "groups": None}
+
+
+def summarise_arms(results: Results, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per arm on the full training split (the reference first): seeds, accuracy (with its cluster
+    interval) and macro-F1 spreads over seeds, collapses, split."""
+    table = results.table
     full = table[table["fraction"] == 1.0] if len(table) else table
     rows = []
-    for arm in arm_order(full):
+    for arm in arm_order(full, reference):
         mine = full[full["arm"] == arm].sort_values("seed")
         accuracy, f1 = stats.spread(mine["accuracy"]), stats.spread(mine["f1_macro"])
+        pooled = arm_accuracy(results, arm, [int(seed) for seed in mine["seed"]])
         rows.append(
             {
                 "arm": arm,
@@ -91,7 +123,10 @@ def summarise_arms(table: pd.DataFrame) -> pd.DataFrame:
                 "seeds": accuracy["n"],
                 "split": "/".join(sorted(set(mine["split"]))),
                 "samples": int(mine["samples"].iloc[0]),
+                "groups": pooled.get("groups"),
                 **{f"accuracy_{key}": value for key, value in accuracy.items() if key != "n"},
+                "accuracy_low": None if pooled["interval"] is None else pooled["interval"][0],
+                "accuracy_high": None if pooled["interval"] is None else pooled["interval"][1],
                 **{f"f1_{key}": value for key, value in f1.items() if key != "n"},
                 "collapsed_seeds": int(mine["collapsed"].sum()),
             }
@@ -99,60 +134,99 @@ def summarise_arms(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def compare_with_reference(results: Results, alpha: float = stats.ALPHA) -> dict[str, dict[str, Any]]:
-    """Every other arm against the reference, on the seeds both finished and the same patches."""
+def compare_with_reference(
+    results: Results, alpha: float = stats.ALPHA, reference_arm: str = REFERENCE
+) -> dict[str, dict[str, Any]]:
+    """Every other arm against the reference (``reference_arm``, report by default), on the reference's
+    seeds and the same patches. A forest, fitted once per split, pairs with every seed of the reference
+    that used that split."""
     table = results.table
     full = table[table["fraction"] == 1.0] if len(table) else table
     comparisons = {}
-    for arm in arm_order(full):
-        if arm == REFERENCE or REFERENCE not in set(full["arm"]):
+    reference_seeds = sorted(set(full[full["arm"] == reference_arm]["seed"])) if len(full) else []
+    for arm in arm_order(full, reference_arm):
+        if arm == reference_arm or not reference_seeds:
             continue
         per_seed = {}
-        for seed in sorted(set(full[full["arm"] == arm]["seed"])):
+        for seed in reference_seeds:
             mine = results.predictions.get((arm, seed, 1.0))
-            reference = results.predictions.get((REFERENCE, seed, 1.0))
+            reference = results.predictions.get((reference_arm, seed, 1.0))
             if mine is None or reference is None or not np.array_equal(mine[0], reference[0]):
                 continue  # not the same patches: no paired test for this seed
             per_seed[int(seed)] = (mine[0], mine[1], reference[1])
-        comparisons[arm] = stats.compare_paired(per_seed)
+        groups = results.groups.get((min(per_seed), 1.0)) if per_seed else None
+        comparisons[arm] = stats.compare_paired(per_seed, groups, seed=_bootstrap_seed(table))
     return stats.add_holm(comparisons, alpha)
 
 
-def learning_curve_table(table: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
-    """Accuracy against training-set size: per (arm, fraction), the mean over seeds and its t interval."""
+def learning_curve_table(results: Results, arms: list[str]) -> pd.DataFrame:
+    """Accuracy against training-set size: per (arm, fraction), the realised share of the training split
+    and its class mix, the mean over seeds and its two-way cluster bootstrap interval."""
+    table = results.table
     rows = []
     if not len(table):
         return pd.DataFrame(rows)
     fractions = sorted(set(table["fraction"]))
     if len(fractions) < 2:
         return pd.DataFrame(rows)
+    full_patches = table[table["fraction"] == 1.0]["train_patches"].mean()
     for arm in [*arms, *FORESTS]:
         for fraction in fractions:
             mine = table[(table["arm"] == arm) & (table["fraction"] == fraction)]
             if not len(mine):
                 continue
             accuracy = stats.spread(mine["accuracy"])
-            interval = stats.t_interval(mine["accuracy"], bounds=(0.0, 1.0))
+            pooled = arm_accuracy(results, arm, [int(seed) for seed in mine["seed"]], fraction)
+            counts = np.array([[int(n) for n in str(text).split()] for text in mine["train_class_counts"]])
+            mix = counts.mean(axis=0) / counts.mean(axis=0).sum()
             rows.append(
                 {
                     "arm": arm,
                     "fraction": fraction,
                     "train_patches": float(mine["train_patches"].mean()),
+                    "realised_fraction": float(mine["train_patches"].mean() / full_patches),
+                    "class_mix": " / ".join(f"{100 * share:.0f}" for share in mix),
                     "seeds": accuracy["n"],
                     "accuracy_mean": accuracy["mean"],
                     "accuracy_std": accuracy["std"],
-                    "accuracy_low": None if interval is None else interval[0],
-                    "accuracy_high": None if interval is None else interval[1],
+                    "accuracy_low": None if pooled["interval"] is None else pooled["interval"][0],
+                    "accuracy_high": None if pooled["interval"] is None else pooled["interval"][1],
                 }
             )
     return pd.DataFrame(rows)
 
 
-def analyse(results: Results, curve_arms: list[str], alpha: float = stats.ALPHA) -> Analysis:
+def hypotheses_table(
+    results: Results, comparisons: dict[str, dict[str, Any]], reference: str = REFERENCE
+) -> pd.DataFrame:
+    """The hypotheses the reference's measured diagnosis named, by seed, each with the verdict of the
+    single-factor arm that tests it (where the sweep ran it) and what that verdict says of it."""
+    named: dict[str, dict[str, Any]] = {}
+    seeds = sorted(seed for arm, seed in results.hypotheses if arm == reference)
+    for seed in seeds:
+        for hypothesis in results.hypotheses[(reference, seed)]:
+            key = hypothesis.get("id") or hypothesis.get("name", "?")
+            entry = named.setdefault(key, {"hypothesis": key, "preset": hypothesis.get("preset"), "seeds": 0})
+            entry["seeds"] += 1
+    rows = []
+    for entry in named.values():
+        verdict = (comparisons.get(entry["preset"]) or {}).get("verdict") if entry["preset"] else None
+        rows.append({**entry, "of_seeds": len(seeds), "verdict": verdict, "status": hypothesis_status(entry, verdict)})
+    return pd.DataFrame(rows)
+
+
+def analyse(
+    results: Results, curve_arms: list[str], alpha: float = stats.ALPHA, reference: str = REFERENCE
+) -> Analysis:
+    """Every table's numbers, with ``reference`` (report by default; SweepPlan.reference) the arm the
+    others are compared with."""
+    comparisons = compare_with_reference(results, alpha, reference)
     return Analysis(
-        summarise_arms(results.table),
-        compare_with_reference(results, alpha),
-        learning_curve_table(results.table, curve_arms),
+        summarise_arms(results, reference),
+        comparisons,
+        learning_curve_table(results, curve_arms),
+        hypotheses_table(results, comparisons, reference),
+        reference,
     )
 
 
@@ -160,69 +234,102 @@ def analyse(results: Results, curve_arms: list[str], alpha: float = stats.ALPHA)
 
 
 def _spread_cell(row: pd.Series, prefix: str, percent: bool) -> str:
+    """Mean (std; range) over seeds, or a plain statement where there is no spread to show: an interval
+    of zero width from copies is not an interval."""
     mean, std, low, high = (row[f"{prefix}_{key}"] for key in ("mean", "std", "min", "max"))
+    value = f"{100 * mean:.1f}%" if percent else f"{mean:.3f}"
+    if std is None or pd.isna(std):
+        return f"{value} ({'one fit' if row['kind'] == 'forest' else 'one seed'})"
+    if np.isclose(std, 0):
+        return f"{value} (identical in every seed)"
     if percent:
-        std_text = "-" if std is None or pd.isna(std) else f"{100 * std:.1f} pp"
-        return f"{100 * mean:.1f}% ({std_text}; {100 * low:.1f} to {100 * high:.1f}%)"
-    std_text = "-" if std is None or pd.isna(std) else f"{std:.3f}"
-    return f"{mean:.3f} ({std_text}; {low:.3f} to {high:.3f})"
+        return f"{value} ({100 * std:.1f} pp; {100 * low:.1f} to {100 * high:.1f}%)"
+    return f"{value} ({std:.3f}; {low:.3f} to {high:.3f})"
+
+
+def _interval_text(low: float | None, high: float | None, signed: bool = False) -> str:
+    if low is None or high is None or pd.isna(low):
+        return "-"
+    if np.isclose(low, high):
+        return "no variation in any resample"
+    if signed:
+        return f"{100 * low:+.1f} to {100 * high:+.1f} pp"
+    return f"{100 * low:.1f} to {100 * high:.1f}%"
 
 
 def accuracy_table(analysis: Analysis, context: Context) -> str:
     header = (
-        "| arm | changes from report | seeds | accuracy: mean (std; range) | macro F1: mean (std; range) "
-        "| collapsed seeds | vs report (Holm) |\n|---|---|---|---|---|---|---|"
+        f"| arm | changes from {analysis.reference} | seeds | accuracy: mean over seeds (std; range) | 95% cluster "
+        f"interval | macro F1: mean (std; range) | collapsed seeds | vs {analysis.reference} |"
+        "\n|---|---|---|---|---|---|---|---|"
     )
     rows = []
     for row in analysis.summary.itertuples():
         series = analysis.summary.loc[row.Index]
         comparison = analysis.comparisons.get(row.arm)
-        verdict = "reference" if row.arm == REFERENCE else (comparison or {}).get("verdict", "-")
+        verdict = "reference" if row.arm == analysis.reference else (comparison or {}).get("verdict", "-")
         rows.append(
             f"| {row.arm} | {context.changes.get(row.arm, '-')} | {row.seeds} "
-            f"| {_spread_cell(series, 'accuracy', True)} | {_spread_cell(series, 'f1', False)} "
-            f"| {row.collapsed_seeds}/{row.seeds} | {verdict} |"
+            f"| {_spread_cell(series, 'accuracy', True)} | {_interval_text(row.accuracy_low, row.accuracy_high)} "
+            f"| {_spread_cell(series, 'f1', False)} | {row.collapsed_seeds}/{row.seeds} | {verdict} |"
         )
     return "\n".join([header, *rows])
+
+
+def _p_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
 
 
 def effects_table(analysis: Analysis, context: Context) -> str:
     header = (
-        "| arm | changes from report | seeds paired | effect on accuracy (95% t interval) | discordant patches "
-        "(arm only / report only) | p | Holm p | verdict |\n|---|---|---|---|---|---|---|---|"
+        f"| arm | changes from {analysis.reference} | seeds paired | test groups | effect on accuracy (95% cluster "
+        "interval) "
+        "| seeds differing (exact McNemar per seed) | bootstrap p | Holm p | verdict | seeds a verdict would need |"
+        "\n|---|---|---|---|---|---|---|---|---|---|"
     )
     rows = []
     for arm, result in analysis.comparisons.items():
         if not result["seeds"]:
-            rows.append(f"| {arm} | {context.changes.get(arm, '-')} | 0 | - | - | - | - | no paired seed |")
+            rows.append(f"| {arm} | {context.changes.get(arm, '-')} | 0 | - | - | - | - | - | no paired seed | - |")
             continue
-        interval = result["interval"]
-        interval_text = "-" if interval is None else f"{100 * interval[0]:+.1f} to {100 * interval[1]:+.1f} pp"
+        low, high = result["interval"]
+        groups = result["groups"] if result["groups"] is not None else ("none" if result["crossed"] else "per split")
+        needed = result["seeds_needed"]
         rows.append(
-            f"| {arm} | {context.changes.get(arm, '-')} | {len(result['seeds'])} | {_pp(result['effect'])} "
-            f"({interval_text}) | {result['b']} / {result['c']} | {result['p_value']:.3g} | {result['p_holm']:.3g} "
-            f"| {result['verdict']} |"
+            f"| {arm} | {context.changes.get(arm, '-')} | {len(result['seeds'])} | {groups} "
+            f"| {_pp(result['effect'])} ({_interval_text(low, high, signed=True)}) "
+            f"| {result['seeds_differing']} of {len(result['seeds'])} | {_p_text(result['p_value'])} "
+            f"| {_p_text(result.get('p_holm'))} | {result['verdict']} | {'-' if needed is None else needed} |"
         )
     return "\n".join([header, *rows])
 
 
-def curve_markdown(curve: pd.DataFrame) -> str:
+def curve_markdown(curve: pd.DataFrame, class_names: list[str]) -> str:
     header = (
-        "| arm | training fraction | training patches | seeds | accuracy: mean | 95% t interval |\n"
-        "|---|---|---|---|---|---|"
+        f"| arm | training fraction asked | realised | training patches | class mix, % ({' / '.join(class_names)}) "
+        "| seeds | accuracy: mean | 95% cluster interval |\n|---|---|---|---|---|---|---|---|"
     )
     rows = []
     for row in curve.itertuples():
-        interval = (
-            "-"
-            if row.accuracy_low is None or pd.isna(row.accuracy_low)
-            else (f"{100 * row.accuracy_low:.1f} to {100 * row.accuracy_high:.1f}%")
-        )
         rows.append(
-            f"| {row.arm} | {fraction_label(row.fraction)} | {row.train_patches:.0f} | {row.seeds} "
-            f"| {_percent(row.accuracy_mean)} | {interval} |"
+            f"| {row.arm} | {fraction_label(row.fraction)} | {100 * row.realised_fraction:.0f}% "
+            f"| {row.train_patches:.0f} | {row.class_mix} | {row.seeds} | {_percent(row.accuracy_mean)} "
+            f"| {_interval_text(row.accuracy_low, row.accuracy_high)} |"
         )
     return "\n".join([header, *rows])
+
+
+def hypotheses_markdown(hypotheses: pd.DataFrame) -> str:
+    rows = [
+        "| hypothesis (report's measured diagnosis) | named in seeds | arm that tests it | its verdict | status |",
+        "|---|---|---|---|---|",
+    ]
+    for row in hypotheses.itertuples():
+        rows.append(
+            f"| {row.hypothesis} | {row.seeds} of {row.of_seeds} | {row.preset or '-'} | {row.verdict or '-'} "
+            f"| {row.status} |"
+        )
+    return "\n".join(rows)
 
 
 def arms_markdown(context: Context) -> str:
@@ -240,21 +347,21 @@ def summary_lines(results: Results, analysis: Analysis, context: Context) -> lis
     summary, table = analysis.summary, results.table
     if not len(summary):
         return ["- No run finished."]
-    lines = [_split_sentence(table)]
+    lines = [_split_sentence(table, summary)]
     seeds = sorted(set(table["seed"]))
     split_text = (
         "its own split (data made per seed)" if context.vary_split else f"one split (made with seed {seeds[0]})"
     )
     lines.append(f"- {len(seeds)} seed(s), {', '.join(map(str, seeds))}, each on {split_text}.")
+    if not context.vary_split and (summary["kind"] == "forest").any():
+        lines.append(
+            "- The forests see only the data, so with one split each is fitted once (seeded by the split's seed) "
+            "and that one fit is paired with every seed of report."
+        )
     best = summary.loc[summary["accuracy_mean"].idxmax()]
-    std = (
-        ""
-        if best["accuracy_std"] is None or pd.isna(best["accuracy_std"])
-        else f", std {100 * best['accuracy_std']:.1f} pp"
-    )
     lines.append(
-        f"- Highest mean accuracy: **{best['arm']}**, {_percent(best['accuracy_mean'])} over {best['seeds']} seed(s)"
-        f"{std}, range {_percent(best['accuracy_min'])} to {_percent(best['accuracy_max'])}."
+        f"- Highest mean accuracy: **{best['arm']}**, {_percent(best['accuracy_mean'])} over {best['seeds']} "
+        f"seed(s), 95% cluster interval {_interval_text(best['accuracy_low'], best['accuracy_high'])}."
     )
     lines += _comparison_sentences(analysis, context)
     collapsed = summary[summary["collapsed_seeds"] > 0]
@@ -266,6 +373,7 @@ def summary_lines(results: Results, analysis: Analysis, context: Context) -> lis
         )
     else:
         lines.append("- No run predicted a single class for every evaluation patch.")
+    lines += _hypothesis_sentences(analysis.hypotheses)
     lines += _curve_sentences(analysis.curve)
     unchanged = [arm for arm, change in context.changes.items() if change == "none" and arm != REFERENCE]
     if unchanged:
@@ -281,18 +389,24 @@ def summary_lines(results: Results, analysis: Analysis, context: Context) -> lis
     return lines
 
 
-def _split_sentence(table: pd.DataFrame) -> str:
+def _split_sentence(table: pd.DataFrame, summary: pd.DataFrame) -> str:
     full = table[table["fraction"] == 1.0]
     splits = set(full["split"])
     samples = int(full["samples"].iloc[0])
+    groups = summary["groups"].dropna()
+    counted = (
+        f"{samples} patches in {int(groups.iloc[0])} groups"
+        if len(groups)
+        else f"{samples} patches; the data have no groups, so each patch counts as its own"
+    )
     if splits == {"test"}:
         return (
-            f"- Accuracies are on the test split ({samples} patches), which no run used for training, early "
+            f"- Accuracies are on the test split ({counted}), which no run used for training, early "
             "stopping or choosing its checkpoint."
         )
     if splits == {"validation"}:
         return (
-            f"- Accuracies are on the validation split ({samples} patches): there is no test split, so they are "
+            f"- Accuracies are on the validation split ({counted}): there is no test split, so they are "
             "optimistic (validation also chose each run's epoch and checkpoint)."
         )
     return "- Accuracies are on the test split where a run was evaluated on one, else on validation (see the CSV)."
@@ -302,42 +416,61 @@ def _comparison_sentences(analysis: Analysis, context: Context) -> list[str]:
     comparisons = {arm: result for arm, result in analysis.comparisons.items() if result["seeds"]}
     if not comparisons:
         return ["- No arm could be compared with report on the same patches (report did not finish)."]
-    family = len(comparisons)
+    family = next(iter(comparisons.values()))["family_size"]
     lines = [
-        f"- Paired test: {stats.TEST_NAME} across the {family} comparison(s) with report, alpha "
-        f"{stats.ALPHA:g}; effects are mean per-seed differences in accuracy with 95% t intervals over seeds."
+        f"- {stats.UNIT_SENTENCE}",
+        f"- Paired comparison with report: {stats.TEST_NAME} across the {family} comparison(s) that can reach a "
+        f"verdict, alpha {stats.ALPHA:g}. An arm is better or worse only with at least {stats.MIN_SEEDS_FOR_VERDICT} "
+        "seeds, a Holm p below alpha and a 95% interval that excludes 0; equivalent only where its 90% interval "
+        f"lies within ±{100 * statistics.EQUIVALENCE_MARGIN:.0f} pp (two one-sided tests); per-seed exact McNemar "
+        "tests are description only.",
     ]
-    one_seed = all(len(result["seeds"]) < 2 for result in comparisons.values())
     for arm, result in comparisons.items():
-        if result["verdict"] == stats.NOT_DISTINGUISHABLE:
+        if result["verdict"] not in (stats.BETTER, stats.WORSE):
             continue
-        interval = result["interval"]
-        interval_text = (
-            "" if interval is None else f", 95% interval {100 * interval[0]:+.1f} to {100 * interval[1]:+.1f} pp"
-        )
-        if interval is not None and interval[0] <= 0 <= interval[1]:
-            interval_text += (
-                " (that interval over seeds includes 0: the seed-to-seed spread is wide for this few seeds)"
-            )
+        low, high = result["interval"]
         lines.append(
             f"- **{arm}** ({context.changes.get(arm, '-')}) is {result['verdict']} than report: "
-            f"{_pp(result['effect'])} mean accuracy over {len(result['seeds'])} seed(s){interval_text}; "
-            f"{result['b']} patches only {arm} got right, {result['c']} only report, Holm p = {result['p_holm']:.3g}."
+            f"{_pp(result['effect'])} mean accuracy over {len(result['seeds'])} seeds, 95% cluster interval "
+            f"{_interval_text(low, high, signed=True)}, Holm p = {result['p_holm']:.3g}; it differs (exact McNemar "
+            f"p < {stats.ALPHA:g}) in {result['seeds_differing']} of {len(result['seeds'])} seeds."
         )
+    for verdict in (stats.EQUIVALENT, stats.UNINFORMATIVE, stats.TOO_FEW_SEEDS):
+        arms = [arm for arm, result in comparisons.items() if result["verdict"] == verdict]
+        if arms:
+            lines.append(f"- {verdict[:1].upper()}{verdict[1:]}: {', '.join(arms)}.")
     same = [arm for arm, result in comparisons.items() if result["verdict"] == stats.NOT_DISTINGUISHABLE]
     if same:
         lines.append(
-            "- Not distinguishable from report (Holm-corrected p >= 0.05): "
-            + ", ".join(
-                f"{arm} ({_pp(comparisons[arm]['effect'])}, Holm p {comparisons[arm]['p_holm']:.2g})" for arm in same
-            )
+            "- Not distinguishable from report (which is not the same as no effect): "
+            + ", ".join(_undecided(arm, comparisons[arm]) for arm in same)
             + "."
         )
-    if one_seed:
-        lines.append(
-            "- One seed only: no interval across seeds; run with --seeds 5 or more before drawing conclusions."
-        )
     return lines
+
+
+def _undecided(arm: str, result: dict[str, Any]) -> str:
+    needed = result["seeds_needed"]
+    wanted = "" if needed is None else f", about {needed} seeds to decide at the observed spread"
+    return (
+        f"{arm} ({_pp(result['effect'])}, differs in {result['seeds_differing']} of {len(result['seeds'])} seeds"
+        f"{wanted})"
+    )
+
+
+def _hypothesis_sentences(hypotheses: pd.DataFrame) -> list[str]:
+    if not len(hypotheses):
+        return []
+    return [
+        "- Hypotheses of report's measured diagnosis (consistent with its measurements, not causes it isolated), "
+        "each against the arm that changes that one factor: "
+        + "; ".join(
+            f"{row.hypothesis} (named in {row.seeds} of {row.of_seeds} seeds): {row.status}"
+            + (f" ({row.preset}: {row.verdict})" if row.verdict else "")
+            for row in hypotheses.itertuples()
+        )
+        + "."
+    ]
 
 
 def _curve_sentences(curve: pd.DataFrame) -> list[str]:
@@ -420,18 +553,19 @@ def effects_figure(comparisons: dict[str, dict[str, Any]]):
     plt = _pyplot()
     arms = [arm for arm, result in comparisons.items() if result["seeds"]]
     figure, axis = plt.subplots(figsize=(7, max(2.5, 0.45 * len(arms) + 1.5)))
-    colours = {"better": "tab:green", "worse": "tab:red", stats.NOT_DISTINGUISHABLE: "tab:gray"}
+    colours = {stats.BETTER: "tab:green", stats.WORSE: "tab:red", stats.EQUIVALENT: "tab:blue"}
     for position, arm in enumerate(arms):
         result = comparisons[arm]
         effect = 100 * result["effect"]
-        interval = result["interval"]
-        error = None if interval is None else [[effect - 100 * interval[0]], [100 * interval[1] - effect]]
-        axis.errorbar(effect, position, xerr=error, fmt="o", capsize=4, color=colours[result["verdict"]])
+        low, high = result["interval"]
+        error = [[max(effect - 100 * low, 0)], [max(100 * high - effect, 0)]]
+        colour = colours.get(result["verdict"], "tab:gray")
+        axis.errorbar(effect, position, xerr=error, fmt="o", capsize=4, color=colour)
     axis.axvline(0, color="black", linewidth=1)
     axis.set_yticks(range(len(arms)), arms)
     axis.invert_yaxis()
-    axis.set_xlabel("accuracy minus report's, pp (mean over seeds, 95% t interval)")
-    axis.set_title("Effects against report (green/red: distinguishable after Holm)")
+    axis.set_xlabel("accuracy minus report's, pp (mean over seeds, 95% two-way cluster interval)")
+    axis.set_title("Effects against report (green/red: better/worse after Holm; blue: equivalent)")
     figure.tight_layout()
     return figure
 
@@ -455,7 +589,7 @@ def curve_figure(curve: pd.DataFrame):
         axis.minorticks_off()
     axis.set_ylim(0, 1)
     axis.set_xlabel("training patches (log scale)")
-    axis.set_ylabel("accuracy (mean over seeds, 95% t interval)")
+    axis.set_ylabel("accuracy (mean over seeds, 95% cluster interval)")
     axis.set_title("Learning curve: nested, grouped subsamples of the training split")
     if len(curve):
         axis.legend(fontsize=8)
@@ -483,8 +617,11 @@ def training_share_line(table: pd.DataFrame) -> list[str]:
 
 def provenance_lines(results: Results, context: Context) -> list[str]:
     table = results.table
+    made_by = sorted(set(table["code_version"].dropna())) if "code_version" in table else []
+    rendered = "findings written by" if context.findings_only else "runs made and findings written by"
     lines = [
-        f"- Code version: `{context.code_version}`.",
+        f"- Code version: {rendered} `{context.code_version}`"
+        + (f"; the runs' own code version(s): {', '.join(f'`{v}`' for v in made_by)}." if made_by else "."),
         f"- Command: `{context.command}`.",
         f"- Sweep options given to every run's step 01: `{' '.join(context.overrides) or '(none)'}`; weights "
         f"{context.weights}, at most {context.epochs} epochs, data source {context.data_source}.",
@@ -497,6 +634,11 @@ def provenance_lines(results: Results, context: Context) -> list[str]:
         ),
         *training_share_line(table),
     ]
+    if context.findings_only:
+        lines.append(
+            "- Written with --findings-only from the runs already in the sweep directory: the same command "
+            "without it makes any missing run, then writes these findings."
+        )
     data = table.drop_duplicates(["seed", "fraction", "data_hash"]).sort_values(["fraction", "seed"])
     full = data[data["fraction"] == 1.0]
     lines.append(
@@ -534,7 +676,8 @@ def findings_markdown(results: Results, analysis: Analysis, context: Context, fi
         "",
         "## Effects against report",
         "",
-        f"Test: {stats.TEST_NAME}; per-seed counts and p-values are in {RESULTS_CSV} and below.",
+        f"{stats.UNIT_SENTENCE} Test: {stats.TEST_NAME}; a verdict needs at least {stats.MIN_SEEDS_FOR_VERDICT} "
+        f"seeds. Per-seed exact McNemar counts and p-values (description only) are in {RESULTS_CSV} and below.",
         "",
         effects_table(analysis, context),
         "",
@@ -545,12 +688,24 @@ def findings_markdown(results: Results, analysis: Analysis, context: Context, fi
         body += [
             "## Learning curve",
             "",
-            "Nested, grouped, seeded subsamples of the training split (phase4a/sweep/learning_curve.py); every "
-            "class keeps at least one group; validation and test unchanged.",
+            "Nested, grouped, seeded subsamples of the training split (phase4a/sweep/learning_curve.py): each "
+            "class keeps about the asked share of its groups (at least one), so the realised share of patches and "
+            "the class mix can differ from the asked fraction (both shown); validation and test unchanged. "
+            "Intervals: two-way cluster bootstrap over seeds x test groups.",
             "",
-            curve_markdown(analysis.curve),
+            curve_markdown(analysis.curve, results.class_names),
             "",
             f"![learning curve]({figure_prefix}{CURVE_PNG})",
+            "",
+        ]
+    if len(analysis.hypotheses):
+        body += [
+            "## Hypotheses of the reference's diagnosis",
+            "",
+            "Step 05's measured diagnosis of each report run names hypotheses consistent with its measurements; "
+            "the single-factor arm that changes one of them tests it: only a better verdict supports it.",
+            "",
+            hypotheses_markdown(analysis.hypotheses),
             "",
         ]
     body += ["## Arms", "", arms_markdown(context), "", "## Per-seed comparisons", "", per_seed_markdown(analysis), ""]
@@ -560,7 +715,7 @@ def findings_markdown(results: Results, analysis: Analysis, context: Context, fi
 
 def per_seed_markdown(analysis: Analysis) -> str:
     rows = [
-        "| arm | seed | accuracy minus report's | only arm right | only report right | exact McNemar p |",
+        "| arm | seed | accuracy minus report's | only arm right | only report right | exact McNemar p (description) |",
         "|---|---|---|---|---|---|",
     ]
     for arm, result in analysis.comparisons.items():

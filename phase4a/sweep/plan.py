@@ -14,7 +14,10 @@ from typing import Any
 from .. import config as config_module
 from ..errors import ConfigError
 
-REFERENCE = "report"  # every other arm is compared with this one, on the same patches and seeds
+# The default reference: every other arm is compared with it, on the same patches and seeds. A sweep
+# may name another (SweepPlan.reference, findings.analyse's reference; the fusion ablation compares
+# each band set with its model's Sentinel-2-only arm).
+REFERENCE = "report"
 FIRST_SEED = 42  # --seeds N means seeds 42 .. 42 + N - 1
 # The most seeds a bare count may ask for. "--seeds 42" reads like the one seed 42 but means 42 seeds
 # (42..83), days of runs; a sweep rarely wants more than a handful, so a larger count is taken for that
@@ -68,6 +71,7 @@ class Arm:
     preset: str
     overrides: tuple[str, ...] = ()
     kind: str = "network"  # network | forest (fitted by the sweep itself, no run directory)
+    band_set: str = ""  # a name of SweepPlan.band_sets: the arm reads that subset of the bands (sweep/band_sets.py)
 
 
 def single_factor_presets() -> list[str]:

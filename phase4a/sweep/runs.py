@@ -33,10 +33,11 @@ from .. import config as config_module
 from ..data import dataset as dataset_module
 from ..errors import Phase4AError
 from ..io import read_json, sha256_file, write_json
+from ..paths import STORE_NAME
 from ..pipeline import run_steps
 from ..stages import ARTEFACTS, RunDir
 from ..steps import setup_config
-from . import forests, learning_curve
+from . import band_sets, forests, keep, learning_curve
 from .plan import REFERENCE, Arm
 
 INTERRUPTED = 130  # the exit code a step's main returns after Ctrl-C (phase4a.cli.run_step)
@@ -66,6 +67,13 @@ class SweepPlan:
     vary_split: bool = False
     fractions: list[float] = field(default_factory=lambda: [1.0])
     curve_arms: list[str] = field(default_factory=list)  # the arms run at every fraction below 1
+    keep_models: str = keep.DEFAULT  # what each finished run keeps (phase4a/sweep/keep.py)
+    # The arm every other arm is compared with (findings.analyse) and whose evaluation split the forests
+    # follow: report, unless a sweep names another (the fusion ablation's Sentinel-2-only arm).
+    reference: str = REFERENCE
+    # Band sets (phase4a/sweep/band_sets.py): name -> bands; an arm with a band_set reads that set's subset
+    # of the sweep's data, and the forests are fitted on each set. Empty: every arm reads the whole data.
+    band_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def arm(self, name: str) -> Arm:
         return next(arm for arm in self.arms if arm.name == name)
@@ -110,8 +118,8 @@ def expected_hash(preset: str, run_options: list[str]) -> str:
     return config_module.config_hash(config_module.resolve(preset, config_module.parse_overrides(run_options)))
 
 
-def is_complete(directory: Path, config_hash: str, data_hash: str) -> bool:
-    """A finished run: its metrics were computed for this config on these data."""
+def is_complete(directory: Path, config_hash: str | None, data_hash: str) -> bool:
+    """A finished run: its metrics were computed for this config (any config: None) on these data."""
     path = RunDir(directory).path("metrics")
     if not path.is_file():
         return False
@@ -119,7 +127,23 @@ def is_complete(directory: Path, config_hash: str, data_hash: str) -> bool:
         stored = read_json(path)
     except (OSError, ValueError):
         return False
-    return stored.get("config_hash") == config_hash and stored.get("data_hash") == data_hash
+    return config_hash in (None, stored.get("config_hash")) and stored.get("data_hash") == data_hash
+
+
+def existing_data(plan: SweepPlan) -> dict[tuple[int, float], Path]:
+    """The data files a finished sweep's runs read, without making any: (seed, fraction) -> data.npz."""
+    data = {}
+    for seed in plan.seeds:
+        for fraction in plan.fractions:
+            if fraction == 1.0:
+                path = RunDir(data_root(plan, data_seed(plan, seed))).path("data")
+            else:
+                path = plan.sweep_dir / "curve_data" / f"seed_{seed}" / f"fraction_{fraction_label(fraction)}"
+                path = path / ARTEFACTS["data"]
+            if not path.is_file():
+                raise Phase4AError(f"{path} not found; run the sweep without --findings-only first")
+            data[(seed, fraction)] = path
+    return data
 
 
 def make_data(root: Path, overrides: list[str], seed: int) -> Path:
@@ -198,10 +222,14 @@ def run_preset(preset: str, directory: Path, run_options: list[str]) -> None:
 class Runner:
     """Runs a plan's runs that are not complete; remembers data files, their hashes and run times."""
 
-    def __init__(self, plan: SweepPlan, run_one: RunFunction = run_preset):
+    def __init__(self, plan: SweepPlan, run_one: RunFunction = run_preset, findings_only: bool = False):
         self.plan = plan
         self.run_one = run_one
+        # Findings only: read the runs already made (with whatever config and code made them) and run
+        # nothing, so new inference rules can be applied to a finished sweep without training it again.
+        self.findings_only = findings_only
         self.data: dict[tuple[int, float], Path] = {}
+        self.band_data: dict[tuple[str, int], Path] = {}  # (band set, data seed) -> its data.npz
         self.hashes: dict[Path, str] = {}
         self.failures: dict[RunKey, str] = {}
         times_path = plan.sweep_dir / RUN_TIMES
@@ -210,20 +238,47 @@ class Runner:
     def prepare_data(self) -> None:
         """Every seed's data (made once, or per seed with vary_split) and its learning-curve subsamples."""
         plan = self.plan
+        if self.findings_only:
+            self.data = existing_data(plan)
         full = {}
-        for seed in plan.seeds:
+        for seed in [] if self.findings_only else plan.seeds:
             made_with = data_seed(plan, seed)
             if made_with not in full:
                 full[made_with] = make_data(data_root(plan, made_with), plan.overrides, made_with)
             paths = make_subsamples(full[made_with], plan.fractions, seed, plan.sweep_dir / "curve_data")
             for fraction, path in paths.items():
                 self.data[(seed, fraction)] = path
-        for path in self.data.values():
+        for name, bands in plan.band_sets.items():
+            for made_with in dict.fromkeys(data_seed(plan, seed) for seed in plan.seeds):
+                folder = plan.sweep_dir / band_sets.BAND_DATA / f"seed_{made_with}" / name
+                if self.findings_only:
+                    self.band_data[(name, made_with)] = band_sets.existing_band_data(folder)
+                else:
+                    self.band_data[(name, made_with)] = band_sets.make_band_data(full[made_with], name, bands, folder)
+        for path in [*self.data.values(), *self.band_data.values()]:
             if path not in self.hashes:
                 self.hashes[path] = sha256_file(path)
 
+    def data_path(self, key: RunKey) -> Path:
+        """The data.npz a run reads: its seed's (and fraction's), or its band set's subset of that."""
+        band_set = self.plan.arm(key.arm).band_set
+        if band_set:
+            return self.band_data[(band_set, data_seed(self.plan, key.seed))]
+        return self.data[(key.seed, key.fraction)]
+
+    def forest_data(self) -> list[tuple[str, int, float, Path]]:
+        """(arm-name suffix, seed, fraction, data.npz) of every fit of the forests: each seed's (and
+        fraction's) data, or with band sets each set's data (``forest_flattened__s2``...)."""
+        if not self.plan.band_sets:
+            return [("", seed, fraction, path) for (seed, fraction), path in sorted(self.data.items())]
+        return [
+            (band_sets.SEPARATOR + name, seed, 1.0, self.band_data[(name, data_seed(self.plan, seed))])
+            for name in self.plan.band_sets
+            for seed in self.plan.seeds
+        ]
+
     def run_options(self, key: RunKey) -> list[str]:
-        data = self.data[(key.seed, key.fraction)].resolve()
+        data = self.data_path(key).resolve()
         arm = self.plan.arm(key.arm)
         return [
             *self.plan.overrides,
@@ -236,11 +291,13 @@ class Runner:
             str(data),
             # Step 02's backbone weights are the same for every arm of a seed: stored once for the sweep.
             "--shared_dir",
-            str((self.plan.sweep_dir / "shared").resolve()),
+            str((self.plan.sweep_dir / STORE_NAME).resolve()),
         ]
 
     def complete(self, key: RunKey) -> bool:
-        data = self.data[(key.seed, key.fraction)]
+        data = self.data_path(key)
+        if self.findings_only:
+            return is_complete(run_dir(self.plan.sweep_dir, key), None, self.hashes[data])
         options = self.run_options(key)
         return is_complete(
             run_dir(self.plan.sweep_dir, key), expected_hash(self.plan.arm(key.arm).preset, options), self.hashes[data]
@@ -255,6 +312,10 @@ class Runner:
         self.prepare_data()
         for key in self.plan.keys():
             directory = run_dir(self.plan.sweep_dir, key)
+            if self.findings_only:
+                if not self.complete(key):
+                    self.failures[key] = f"not in {directory} (--findings-only runs nothing)"
+                continue
             if self.complete(key):
                 print(f"=== {self.label(key)}: complete in {directory}, not run again", flush=True)
                 continue
@@ -272,6 +333,7 @@ class Runner:
                 continue
             self.times[str(directory.relative_to(self.plan.sweep_dir))] = round(time.perf_counter() - started, 3)
             write_json(self.plan.sweep_dir / RUN_TIMES, self.times)
+            keep.prune_finished(RunDir(directory), self.plan.keep_models)
         return self.failures
 
 
@@ -338,6 +400,11 @@ class Results:
     table: pd.DataFrame
     predictions: dict[tuple[str, int, float], tuple[np.ndarray, np.ndarray]]
     class_names: list[str]
+    # (seed, fraction) -> the test groups of the evaluated patches, in prediction order (None: the data
+    # have no groups, or the predictions could not be matched to the stored split)
+    groups: dict[tuple[int, float], np.ndarray | None] = field(default_factory=dict)
+    # (arm, seed) -> the hypotheses of that run's measured diagnosis (evaluation_metrics.json)
+    hypotheses: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def _optional_json(path: Path) -> dict[str, Any]:
@@ -350,7 +417,7 @@ def _optional_json(path: Path) -> dict[str, Any]:
 def collect(runner: Runner) -> Results:
     """Rows of every complete network run, then the forests fitted on the same data and split."""
     plan = runner.plan
-    rows, predictions = [], {}
+    rows, predictions, groups, hypotheses = [], {}, {}, {}
     class_names: list[str] = []
     for key in plan.keys():
         if key in runner.failures or not runner.complete(key):
@@ -363,7 +430,7 @@ def collect(runner: Runner) -> Results:
         split, y_true, predicted = read_predictions(directory, stored, class_names)
         history = _optional_json(run.path("history"))
         architecture = _optional_json(run.path("architecture_counts"))
-        data = runner.data[(key.seed, key.fraction)]
+        data = runner.data_path(key)
         rows.append(
             {
                 "arm": key.arm,
@@ -372,6 +439,7 @@ def collect(runner: Runner) -> Results:
                 "seed": key.seed,
                 "fraction": key.fraction,
                 "train_patches": _train_patches(runner, key),
+                "train_class_counts": " ".join(map(str, class_counts(runner, key))),
                 "split": split,
                 **scores(y_true, predicted, len(class_names)),
                 "epochs": history.get("epochs_run"),
@@ -379,20 +447,40 @@ def collect(runner: Runner) -> Results:
                 "run_seconds": runner.times.get(str(directory.relative_to(plan.sweep_dir))),
                 "trainable_parameters": (architecture.get("model_parameters") or {}).get("trainable"),
                 "config_hash": stored.get("config_hash"),
+                "code_version": (stored.get("environment") or {}).get("code_version"),
                 "data_hash": runner.hashes[data],
                 "run_dir": str(directory.relative_to(plan.sweep_dir)),
             }
         )
         predictions[(key.arm, key.seed, key.fraction)] = (y_true, predicted)
+        groups.setdefault((key.seed, key.fraction), evaluated_groups(data, split, y_true))
+        if key.fraction == 1.0:
+            hypotheses[(key.arm, key.seed)] = list((stored.get("diagnosis") or {}).get("causes") or [])
     table = pd.DataFrame(rows)
     forest_rows, forest_predictions, names = forest_results(runner, table)
     predictions.update(forest_predictions)
     table = pd.concat([table, pd.DataFrame(forest_rows)], ignore_index=True) if forest_rows else table
-    return Results(table, predictions, class_names or names)
+    return Results(table, predictions, class_names or names, groups, hypotheses)
+
+
+def evaluated_groups(data: Path, split: str, y_true: np.ndarray) -> np.ndarray | None:
+    """The stored groups of the evaluated split, when its labels are the predictions' in the same order."""
+    dataset = dataset_module.load(data)
+    labels, stored = (dataset.y_test, dataset.groups_test) if split == "test" else (dataset.y_val, dataset.groups_val)
+    if stored is None or labels is None or not np.array_equal(np.asarray(labels), np.asarray(y_true)):
+        return None
+    return np.asarray(stored)
+
+
+def class_counts(runner: Runner, key: RunKey) -> list[int]:
+    """Training patches per class of the run's data (a learning-curve subsample: its realised mix)."""
+    with np.load(runner.data_path(key), allow_pickle=False) as data:
+        n_classes = len(data["class_names"]) if "class_names" in data else int(data["y_train"].max()) + 1
+        return np.bincount(data["y_train"], minlength=n_classes).tolist()
 
 
 def _train_patches(runner: Runner, key: RunKey) -> int:
-    path = runner.data[(key.seed, key.fraction)]
+    path = runner.data_path(key)
     record = path.parent / SUBSAMPLE_RECORD
     if key.fraction < 1 and record.is_file():
         return int(read_json(record)["train_patches"])
@@ -404,35 +492,48 @@ def forest_results(runner: Runner, networks: pd.DataFrame) -> tuple[list[dict], 
     """The forests on every (seed, fraction) of the sweep, evaluated on the split the seed's network
     runs were evaluated on (so that they pair with them), else on test when the data has one."""
     rows, predictions, class_names = [], {}, []
-    for (seed, fraction), path in sorted(runner.data.items()):
+    fitted: dict[tuple[Path, str, int], dict[str, np.ndarray]] = {}
+    for suffix, seed, fraction, path in runner.forest_data():
         dataset = dataset_module.load(path)
         class_names = dataset.class_names
-        split = _forest_split(networks, seed, dataset.has_test)
+        split = _forest_split(networks, seed, dataset.has_test, runner.plan.reference)
         X_eval, y_eval = (dataset.X_test, dataset.y_test) if split == "test" else (dataset.X_val, dataset.y_val)
-        for name, predicted in forests.fit_predict(dataset.X_train, dataset.y_train, X_eval, seed).items():
+        # A forest sees only the data, so the seeds that share one split share one fit (seeded by the
+        # split's seed): refitting per training seed would count near-copies as replicates against a
+        # network. With band sets forests are compared with forests, so each seed refits them (random_state
+        # = the seed): their own randomness is then the replicate, as a network's initialisation is.
+        fit_seed = seed if runner.plan.band_sets else data_seed(runner.plan, seed)
+        once = (path, split, fit_seed) in fitted
+        if not once:
+            fitted[(path, split, fit_seed)] = forests.fit_predict(dataset.X_train, dataset.y_train, X_eval, fit_seed)
+        for forest, predicted in fitted[(path, split, fit_seed)].items():
+            name = forest + suffix
+            predictions[(name, seed, fraction)] = (np.asarray(y_eval, dtype=np.int64), predicted)
+            if once:
+                continue
             rows.append(
                 {
                     "arm": name,
                     "preset": "",
                     "kind": "forest",
-                    "seed": seed,
+                    "seed": fit_seed,
                     "fraction": fraction,
                     "train_patches": int(len(dataset.y_train)),
+                    "train_class_counts": " ".join(map(str, np.bincount(dataset.y_train, minlength=len(class_names)))),
                     "split": split,
                     **scores(np.asarray(y_eval), predicted, len(class_names)),
                     "data_hash": runner.hashes[path],
                     "run_dir": "",
                 }
             )
-            predictions[(name, seed, fraction)] = (np.asarray(y_eval, dtype=np.int64), predicted)
     return rows, predictions, class_names
 
 
-def _forest_split(networks: pd.DataFrame, seed: int, has_test: bool) -> str:
+def _forest_split(networks: pd.DataFrame, seed: int, has_test: bool, reference_arm: str = REFERENCE) -> str:
     """The reference's evaluation split for this seed (else any network's), else test when there is one."""
     if len(networks):
         mine = networks[(networks["seed"] == seed) & (networks["fraction"] == 1.0)]
-        reference = mine[mine["arm"] == REFERENCE]
+        reference = mine[mine["arm"] == reference_arm]
         chosen = reference if len(reference) else mine
         if len(chosen):
             split = str(chosen["split"].iloc[0])

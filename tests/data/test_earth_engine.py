@@ -14,7 +14,7 @@ from phase4a.data import earth_engine
 from phase4a.data.raster_patches import extract_patches
 from phase4a.errors import DataError
 
-from .conftest import pixel_box, pixel_values, write_polygons, write_raster
+from .conftest import ORIGIN, PIXEL, pixel_box, pixel_values, write_polygons, write_raster
 
 SIX = ["B2", "B3", "B4", "B8", "B11", "B12"]
 pytestmark = pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")
@@ -158,13 +158,115 @@ def test_an_existing_output_is_not_overwritten(ee, geemap, polygons, tmp_path):
     assert out.read_text() == "keep me" and ee.calls == []
 
 
-def test_an_extent_over_the_download_limit_is_refused_before_earth_engine_starts(ee, geemap, tmp_path):
+def test_an_extent_of_too_many_tiles_is_refused_before_earth_engine_starts(ee, geemap, tmp_path):
     huge = write_polygons(
-        tmp_path / "huge.geojson", [{"id": 0, "label": "Forest", "geometry": pixel_box(0, 0, 5000, 5000)}]
+        tmp_path / "huge.geojson", [{"id": 0, "label": "Forest", "geometry": pixel_box(0, 0, 100_000, 100_000)}]
     )
-    with pytest.raises(DataError, match=r"about \d+ MiB, over Earth Engine's 48 MiB download limit"):
+    with pytest.raises(DataError, match=r"about [\d.]+ GiB, \d+ downloads of Earth Engine's 48 MiB limit .*--ee_scale"):
         earth_engine.export_composite(huge, tmp_path / "composite.tif", project="p")
     assert ee.calls == []
+
+
+# --- an extent over the download limit: tiles, a cache that resumes, a mosaic ---------------------------
+
+TILE_PIXELS = 18  # the tiles' side under the limit the tests set (TILE_FILL of 20 x 20 pixels of six bands)
+
+
+def pattern(bands: int, left: float, top: float, rows: int, cols: int) -> np.ndarray:
+    """The composite everywhere: each pixel's value from its map position, so tiles must line up."""
+    band, row, col = np.indices((bands, rows, cols))
+    row = row + round((ORIGIN[1] - top) / PIXEL)
+    col = col + round((left - ORIGIN[0]) / PIXEL)
+    return ((band + 1) * 1000 + (row * 7 + col * 3) % 997).astype(np.uint16)
+
+
+class Box:
+    """ee.Geometry.Rectangle's stand-in that remembers its corners, for the stand-in download."""
+
+    def __init__(self, coords, proj=None, geodesic=None):
+        self.coords, self.proj = list(coords), proj
+
+
+@pytest.fixture
+def tiled(ee, monkeypatch, tmp_path):
+    """A download limit of 20 x 20 pixels, rectangles that remember their corners, and a geemap that writes
+    the composite's tile for the region asked (or nothing, for the calls listed in ``fail``)."""
+    monkeypatch.setattr(earth_engine, "DOWNLOAD_LIMIT_BYTES", 20 * 20 * 6 * 2)
+    ee.Geometry = SimpleNamespace(Rectangle=Box)
+    monkeypatch.setenv(earth_engine.PROJECT_ENV, "my-project")
+    state = SimpleNamespace(regions=[], fail=set())
+
+    def ee_export_image(image, filename, scale, crs, region, **kwargs):
+        state.regions.append(tuple(region.coords))
+        if len(state.regions) in state.fail:
+            return  # geemap prints the cause and writes nothing
+        left, bottom, right, top = region.coords
+        rows, cols = round((top - bottom) / scale), round((right - left) / scale)
+        profile = {"driver": "GTiff", "width": cols, "height": rows, "count": 6, "dtype": "uint16", "crs": crs}
+        with rasterio.open(
+            filename, "w", **profile, transform=rasterio.transform.from_origin(left, top, scale, scale)
+        ) as raster:
+            raster.write(pattern(6, left, top, rows, cols))
+
+    monkeypatch.setitem(sys.modules, "geemap", SimpleNamespace(ee_export_image=ee_export_image))
+    corners = [pixel_box(0, 0, 8, 8), pixel_box(30, 32, 8, 8)]  # 38 x 40 pixels apart: 3 x 3 tiles
+    rows = [{"id": i, "label": "Forest", "geometry": geometry} for i, geometry in enumerate(corners)]
+    state.polygons = write_polygons(tmp_path / "polygons.geojson", rows, to_crs="EPSG:4326")
+    state.out = tmp_path / "ee" / "composite.tif"
+    return state
+
+
+def check_mosaic(path: Path) -> None:
+    with rasterio.open(path) as raster:
+        assert raster.descriptions == tuple(SIX) and raster.nodata == earth_engine.NODATA
+        assert raster.res == (PIXEL, PIXEL) and str(raster.crs) == "EPSG:32618"
+        np.testing.assert_array_equal(
+            raster.read(), pattern(6, raster.bounds.left, raster.bounds.top, raster.height, raster.width)
+        )
+        assert raster.width > 2 * TILE_PIXELS and raster.height > 2 * TILE_PIXELS
+
+
+def test_an_extent_over_the_limit_is_downloaded_in_tiles_and_mosaicked(tiled, capsys):
+    out = earth_engine.export_composite(tiled.polygons, tiled.out)
+    assert len(tiled.regions) == 9 and len(set(tiled.regions)) == 9
+    for left, bottom, right, top in tiled.regions:  # each under the limit, on the 10 m grid
+        assert (right - left) / PIXEL <= TILE_PIXELS and (top - bottom) / PIXEL <= TILE_PIXELS
+        assert all(value % PIXEL == 0 for value in (left, bottom, right, top))
+    check_mosaic(out)
+    printed = capsys.readouterr().out
+    assert [line for line in printed.splitlines() if line.startswith("tile ")][
+        -1
+    ] == "tile 9/9 (row 2, column 2): downloaded"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["composite.tif"]  # the tile cache is gone
+    patches = extract_patches(out, tiled.polygons, "label", ["Forest"], id_column="id", max_patches_per_polygon=1)
+    assert patches.groups.tolist() == [0, 1]
+
+
+def test_an_interrupted_tiled_download_resumes_with_the_tiles_it_has(tiled, capsys):
+    tiled.fail = {4}
+    with pytest.raises(DataError, match=r"tile 4/9 .* failed .*run the same command again to resume: the 3 tiles"):
+        earth_engine.export_composite(tiled.polygons, tiled.out)
+    cache = earth_engine.tile_cache(tiled.out)
+    assert sorted(p.name for p in cache.glob("*.tif")) == ["r000_c000.tif", "r000_c001.tif", "r000_c002.tif"]
+    assert not tiled.out.exists()
+    (cache / "r000_c001.tif").write_bytes((cache / "r000_c001.tif").read_bytes()[:500])  # a kill mid-write
+    tiled.fail, first = set(), list(tiled.regions)
+    capsys.readouterr()
+    earth_engine.export_composite(tiled.polygons, tiled.out)
+    again = tiled.regions[len(first) :]
+    assert len(again) == 7 and first[0] not in again and first[2] not in again  # the damaged tile, then 4-9
+    assert "tile 1/9 (row 0, column 0): already in" in capsys.readouterr().out
+    check_mosaic(tiled.out)
+
+
+def test_tiles_of_another_request_are_not_reused(tiled):
+    tiled.fail = {2}
+    with pytest.raises(DataError, match="failed"):
+        earth_engine.export_composite(tiled.polygons, tiled.out)
+    tiled.fail, before = set(), len(tiled.regions)
+    earth_engine.export_composite(tiled.polygons, tiled.out, end="2019-02-28")
+    assert len(tiled.regions) - before == 9
+    check_mosaic(tiled.out)
 
 
 def test_an_unknown_cloud_mask_is_rejected(ee, polygons, tmp_path):

@@ -1,5 +1,6 @@
-"""The real-data fixture: the EuroSAT-MS sample tiles of ../shared cut into 8x8 patches, grouped by tile
-quadrant and split three ways (phase4a.data.eurosat, data_source eurosat)."""
+"""The real-data fixture: the EuroSAT-MS sample tiles of ../shared cut into 8x8 patches, split three ways
+by tile, or (the ten sample tiles have too few per class for that) by tile quadrant with the tiles'
+leakage said (phase4a.data.eurosat, data_source eurosat)."""
 
 import json
 import shutil
@@ -44,7 +45,38 @@ def all_patches(data: ds.Dataset):
 def fixture_data() -> ds.Dataset:
     if not EUROSAT_SAMPLES_DIR.is_dir():
         pytest.skip(f"the EuroSAT-MS sample tiles are not at {EUROSAT_SAMPLES_DIR} (../shared is absent)")
-    return eurosat.load_eurosat_dataset(seed=42)
+    return eurosat.load_eurosat_dataset(seed=42, split_unit="quadrant")
+
+
+def by_quadrant(**options) -> ds.Dataset:
+    return eurosat.load_eurosat_dataset(split_unit="quadrant", **options)
+
+
+@needs_tiles
+def test_the_sample_has_too_few_tiles_to_split_by_tile_and_the_error_names_the_quadrant_option():
+    with pytest.raises(ConfigError, match=r"class Agriculture has 1 tile, too few .*--eurosat_split_unit quadrant"):
+        eurosat.load_eurosat_dataset(seed=42)
+
+
+@needs_tiles
+def test_split_by_tile_no_tile_is_in_two_splits(tmp_path):
+    # Three copies of each class's tile under other numbers: enough tiles per class to split by tile.
+    for path in EUROSAT_SAMPLES_DIR.glob("*_20.tif"):
+        for number in (20, 21, 22):
+            shutil.copy(path, tmp_path / path.name.replace("_20", f"_{number}"))
+    data = eurosat.load_eurosat_dataset(tmp_path, seed=42)
+    tiles = {split: set(groups.tolist()) for split, _, _, groups in data.splits()}
+    assert not tiles["train"] & tiles["validation"] and not tiles["train"] & tiles["test"]
+    assert not tiles["validation"] & tiles["test"]
+    assert data.notes["groups"] == "tile" and "leakage_warning" not in data.notes
+    ds.validate(data)
+
+
+@needs_tiles
+def test_split_by_quadrant_the_tiles_in_two_splits_are_named(fixture_data):
+    warning = fixture_data.notes["leakage_warning"]
+    assert "tile(s) have patches in both test and train" in warning
+    assert "not to new tiles" in warning
 
 
 @needs_tiles
@@ -92,13 +124,13 @@ def test_no_quadrant_is_in_two_splits_and_every_class_is_in_every_split(fixture_
 
 @needs_tiles
 def test_the_split_is_seeded_and_other_seeds_are_valid_too(fixture_data):
-    again = eurosat.load_eurosat_dataset(seed=42)
+    again = by_quadrant(seed=42)
     for (_, X, _, groups), (_, X2, _, groups2) in zip(fixture_data.splits(), again.splits()):
         np.testing.assert_array_equal(groups, groups2)
         np.testing.assert_array_equal(X, X2)
     test_groups = set()
     for seed in range(5):
-        other = eurosat.load_eurosat_dataset(seed=seed)
+        other = by_quadrant(seed=seed)
         ds.validate(other)  # every class in every split
         _, _, groups, names = all_patches(other)
         assert all(len(set(names[groups == g])) == 1 for g in np.unique(groups))
@@ -108,10 +140,10 @@ def test_the_split_is_seeded_and_other_seeds_are_valid_too(fixture_data):
 
 @needs_tiles
 def test_without_a_test_fraction_there_are_two_splits_and_other_patch_sizes_and_classes(tmp_path):
-    two = eurosat.load_eurosat_dataset(test_fraction=0.0, seed=1)
+    two = by_quadrant(test_fraction=0.0, seed=1)
     assert two.X_test is None and two.groups_test is None
     assert len(two.y_train) + len(two.y_val) == TILES * 64
-    big = eurosat.load_eurosat_dataset(patch_size=16, class_names=["Forest", "Water"], band_names=["B8A", "B02"])
+    big = by_quadrant(patch_size=16, class_names=["Forest", "Water"], band_names=["B8A", "B02"])
     _, _, groups, _ = all_patches(big)
     assert big.X_train.shape[1:] == (16, 16, 2) and len(groups) == 3 * 16  # 3 tiles x 4 quadrants x 4 patches
     with rasterio.open(EUROSAT_SAMPLES_DIR / "Forest_20.tif") as src:
@@ -124,7 +156,8 @@ def test_without_a_test_fraction_there_are_two_splits_and_other_patch_sizes_and_
 @needs_tiles
 def test_step01_scales_the_tiles_and_writes_a_test_split(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert setup_config.main(["--run-dir", str(run_dir), "--data_source", "eurosat", "--weights", "none"]) == 0
+    options = ["--data_source", "eurosat", "--eurosat_split_unit", "quadrant", "--weights", "none"]
+    assert setup_config.main(["--run-dir", str(run_dir), *options]) == 0
     out = capsys.readouterr().out
     assert "  test: 128 patches (Agriculture 16, Forest 16, Parcels 32, Urban 32, Water 32)" in out
     assert "8 EuroSAT-MS tiles, split by tile quadrant" in out
@@ -144,7 +177,7 @@ def test_a_folder_lacking_a_classs_tiles_names_the_files(tmp_path):
         shutil.copy(EUROSAT_SAMPLES_DIR / name, tmp_path / name)
     with pytest.raises(DataError, match=r"no tile for class Parcels \(Pasture_\*\.tif or PermanentCrop_\*\.tif\)"):
         eurosat.load_eurosat_dataset(tmp_path)
-    data = eurosat.load_eurosat_dataset(tmp_path, class_names=["Agriculture", "Forest"], test_fraction=0.25)
+    data = by_quadrant(data_dir=tmp_path, class_names=["Agriculture", "Forest"], test_fraction=0.25)
     assert len(data.notes["tiles"]) == 2 and data.notes["data_dir"] == str(tmp_path.resolve())
 
 
@@ -159,7 +192,7 @@ def test_unknown_classes_bands_and_oversized_patches_are_one_line_errors():
     ):
         eurosat.load_eurosat_dataset(patch_size=40)
     with pytest.raises(ConfigError, match=r"class Agriculture has 4 quadrants: .*leave none for training"):
-        eurosat.load_eurosat_dataset(val_fraction=0.5, test_fraction=0.4)
+        by_quadrant(val_fraction=0.5, test_fraction=0.4)
 
 
 def test_a_missing_folder_is_a_one_line_error_and_step01_writes_nothing(tmp_path, capsys):

@@ -81,7 +81,8 @@ def test_test_fractions_out_of_range_are_config_errors(tmp_path, capsys, fractio
 
 @pytest.mark.skipif(not EUROSAT_SAMPLES_DIR.is_dir(), reason=f"no EuroSAT-MS sample tiles at {EUROSAT_SAMPLES_DIR}")
 def test_eurosat_quadrants_too_few_for_the_fractions(tmp_path, capsys):
-    options = ["--data_source", "eurosat", "--val_fraction", "0.5", "--test_fraction", "0.4"]
+    options = ["--data_source", "eurosat", "--eurosat_split_unit", "quadrant", "--val_fraction", "0.5"]
+    options += ["--test_fraction", "0.4"]
     error = fails_in_one_line(tmp_path, capsys, *options)
     assert error.startswith("error: class Agriculture has 4 quadrants: val_fraction 0.5 and test_fraction 0.4")
     assert "lower --val_fraction or --test_fraction, or add Agriculture quadrants" in error

@@ -46,7 +46,7 @@ def test_forests_are_seeded_and_summarised_against_the_deep_model():
     assert forest["accuracy"] == pytest.approx(np.mean(first["forest_flattened"] == y_eval))
     assert forest["ci95"][0] <= forest["accuracy"] <= forest["ci95"][1]
     assert forest["deep_model_accuracy"] == pytest.approx(0.2)
-    assert forest["deep_model_verdict"] == "worse" and forest["deep_model_significantly_below"]
+    assert "deep_model_verdict" not in forest  # the report decides it, with its other comparisons
     assert forest["mcnemar_vs_deep_model"]["c"] > forest["mcnemar_vs_deep_model"]["b"]
     json.dumps(summary)
 

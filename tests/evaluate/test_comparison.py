@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from phase4a import config as config_module
-from phase4a.evaluate.comparison import accuracy_statistics
+from phase4a import statistics as st
+from phase4a.evaluate.comparison import BETTER, NOT_DISTINGUISHABLE, OPTIMISTIC, accuracy_statistics
 from phase4a.evaluate.published import PUBLISHED_BASELINE
 
 CONFIG = config_module.resolve("report")
@@ -23,14 +24,18 @@ def _with_errors(y_true: np.ndarray, wrong: int) -> np.ndarray:
     return predicted
 
 
-def test_collapsed_run_is_worse_than_published_baseline_and_json_ready():
+def test_collapsed_run_against_the_published_figure_is_two_binomials_described_and_json_ready():
     collapsed = np.zeros_like(Y_TRUE)  # the report: Agriculture for every patch, 10/75
     stats = accuracy_statistics(Y_TRUE, collapsed, 5, PUBLISHED_BASELINE, WEEK3)
     assert stats["accuracy"]["correct"] == 10 and stats["accuracy"]["total"] == 75
     assert stats["accuracy"]["ci95"] == pytest.approx([0.0740, 0.2287], abs=1e-3)
-    assert stats["comparison"]["kind"] == "unpaired"
-    assert stats["comparison"]["verdict"] == "worse"
-    assert "only this unpaired comparison" in stats["comparison"]["text"]
+    comparison = stats["comparison"]
+    assert comparison["kind"] == "unpaired" and comparison["verdict"] == OPTIMISTIC
+    assert (comparison["baseline_correct"], comparison["baseline_total"]) == (65, 75)
+    expected = st.two_binomial_test(10, 75, 65, 75)
+    assert comparison["effect"] == pytest.approx(-55 / 75) and comparison["p_value"] == expected["p_value"]
+    assert comparison["interval"] == list(expected["interval"]) and comparison["p_value"] < 1e-6
+    assert "independent binomials" in comparison["text"] and "no verdict" in comparison["text"]
     assert stats["target_in_ci95"] is False
     json.dumps(stats)  # no tuples or numpy scalars left
 
@@ -39,7 +44,7 @@ def test_published_baseline_interval_contains_the_target():
     stats = accuracy_statistics(Y_TRUE, _with_errors(Y_TRUE, 10), 5, PUBLISHED_BASELINE, WEEK3)  # 65/75
     assert stats["baseline_accuracy_ci95"] == pytest.approx([0.7717, 0.9259], abs=1e-3)
     assert stats["target_in_ci95"] is True
-    assert stats["comparison"]["verdict"] == "not distinguishable at this sample size"
+    assert stats["comparison"]["verdict"] == OPTIMISTIC  # validation chose the epoch
     assert stats["target"]["samples_needed_for_target"] > 75
     assert stats["target"]["target_text"].startswith("If the true accuracy were 86.67%")
 
@@ -47,19 +52,25 @@ def test_published_baseline_interval_contains_the_target():
 def test_other_data_get_no_verdict_against_the_published_figure():
     stats = accuracy_statistics(Y_TRUE, _with_errors(Y_TRUE, 10), 5, PUBLISHED_BASELINE, CONFIG)  # mock data
     assert stats["comparison"] is None and stats["verdicts"] == []
-    assert stats["published_baseline"]["verdict_given"] is False
+    assert stats["published_baseline"]["same_patches"] is False
     assert "measured on other patches" in stats["published_baseline"]["text"]
 
 
-def test_baseline_predictions_give_a_paired_mcnemar_verdict():
+def test_baseline_predictions_give_a_paired_verdict_on_the_test_split_only():
     model = _with_errors(Y_TRUE, 2)
     baseline = _with_errors(Y_TRUE, 20)
-    stats = accuracy_statistics(Y_TRUE, model, 5, PUBLISHED_BASELINE, CONFIG, baseline_pred=baseline)
+    stats = accuracy_statistics(Y_TRUE, model, 5, PUBLISHED_BASELINE, CONFIG, baseline_pred=baseline, split="test")
     comparison = stats["comparison"]
-    assert comparison["kind"] == "paired"
+    assert comparison["kind"] == "paired" and comparison["test"] == "exact McNemar"  # no groups
     assert comparison["mcnemar"]["b"] == 18 and comparison["mcnemar"]["c"] == 0
-    assert comparison["verdict"] == "better"
+    assert comparison["p_value"] == comparison["mcnemar"]["p_value"] == comparison["p_holm"]  # a family of one
+    assert comparison["verdict"] == BETTER and stats["family"]["size"] == 1
     assert "the SimpleCNN trained on this split" in comparison["text"]
+    on_validation = accuracy_statistics(Y_TRUE, model, 5, PUBLISHED_BASELINE, CONFIG, baseline_pred=baseline)
+    assert on_validation["comparison"]["verdict"] == OPTIMISTIC and on_validation["family"]["size"] == 0
+    assert on_validation["comparison"]["p_value"] == comparison["p_value"]  # the numbers are still shown
+    assert on_validation["comparison"]["p_holm"] is None
+    assert NOT_DISTINGUISHABLE not in on_validation["comparison"]["text"]
 
 
 def test_bootstrap_is_seeded_by_the_config_seed():

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from phase4a import statistics
 from phase4a.data import dataset
+from phase4a.evaluate.comparison import NOT_DISTINGUISHABLE, OPTIMISTIC, in_family
 from phase4a.evaluate.ensemble import ENSEMBLE_NAME, evaluate_ensemble, mean_probabilities
 
 from ..conftest import TINY_CNN_OVERRIDES, run_steps
@@ -79,13 +81,19 @@ def test_ensemble_statistics_match_independent_implementations():
     json.dumps(result)
 
 
-def test_ensemble_of_identical_members_is_not_distinguishable_from_them():
+def test_ensemble_of_identical_members_gets_no_better_or_worse_verdict():
     y, model, _ = members()
     result = evaluate_ensemble(y, model, model, N_CLASSES, seed=1, split="validation")
     assert result["accuracy"]["correct"] == int(np.sum(model.argmax(axis=1) == y))
     for verdict in result["verdicts"]:
         assert verdict["mcnemar"] == {"b": 0, "c": 0, "p_value": 1.0, "statistic": 0}
-        assert verdict["verdict"] == statistics.NOT_DISTINGUISHABLE
+        assert verdict["verdict"] == OPTIMISTIC  # validation chose the members' epochs
+    # On a test split: identical on 40 patches is not yet equivalence within 5 pp (up to 1 - 0.05^(1/40),
+    # 7.2% of such patches could still differ), so only "not distinguishable".
+    on_test = evaluate_ensemble(y, model, model, N_CLASSES, seed=1, split="test")
+    for verdict in on_test["verdicts"]:
+        assert verdict["equivalence_interval"][1] == pytest.approx(1 - 0.05 ** (1 / 40))
+        assert verdict["verdict"] == NOT_DISTINGUISHABLE and not verdict["equivalent"]
 
 
 def test_wrong_lengths_are_refused():
@@ -126,6 +134,14 @@ def test_step_05_evaluates_the_ensemble_of_both_saved_models(run_with_baseline):
     report = (run / "comparison_report.md").read_text()
     assert "| Ensemble: mean of the model's and the SimpleCNN's probabilities |" in report
     assert report.count("- The ensemble against ") == 2
+    # One Holm family for the whole report: the model's comparisons and the ensemble's, corrected together.
+    everything = [*metrics["statistics"]["verdicts"], *ensemble["verdicts"]]
+    family = [verdict for verdict in everything if in_family(verdict)]
+    assert metrics["statistics"]["family"]["size"] == len(family) == everything[0]["family_size"]
+    if family:
+        adjusted = multipletests([verdict["p_value"] for verdict in family], method="holm")[1]
+        np.testing.assert_allclose([verdict["p_holm"] for verdict in family], adjusted)
+        assert f"Holm (1979) correction across the {len(family)} verdict" in report
 
 
 def test_no_ensemble_without_the_simplecnn(trained_cnn_run):

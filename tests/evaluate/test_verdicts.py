@@ -157,7 +157,7 @@ def test_each_verdict_names_its_baseline(source, paired, forest):
         assert f"Against {name} the result is **" in summary_text
         assert f"- Against {name}: **" in report
     if source == "week3":
-        assert stats["published_baseline"]["verdict_given"] and stats["published_baseline"]["text"] is None
+        assert stats["published_baseline"]["same_patches"] and stats["published_baseline"]["text"] is None
         assert "against the published Week 3 SimpleCNN (86.67%):" in summary_text and "| Week 3 F1 | Change |" in report
     else:
         note = stats["published_baseline"]["text"]
@@ -170,7 +170,7 @@ def test_each_verdict_names_its_baseline(source, paired, forest):
 
 def test_mock_data_get_no_verdict_against_the_published_figure():
     stats = accuracy_statistics(Y_TRUE, wrong(10), 5, PUBLISHED_BASELINE, config_module.resolve("report"))
-    assert stats["verdicts"] == [] and not stats["published_baseline"]["verdict_given"]
+    assert stats["verdicts"] == [] and not stats["published_baseline"]["same_patches"]
     assert "not on these mock patches" in stats["published_baseline"]["text"]
 
 
@@ -183,7 +183,8 @@ def test_paired_verdicts_against_the_forest_are_correct():
     verdict = stats["verdicts"][0]
     assert verdict["mcnemar"]["b"] == 0 and verdict["mcnemar"]["c"] == 6
     assert verdict["mcnemar"]["p_value"] == pytest.approx(2 * 0.5**6)
-    assert verdict["verdict"] == "worse" and "On the same 75 test samples" in verdict["text"]
+    assert verdict["verdict"] == "worse" and "On the same 75 ungrouped patches" in verdict["text"]
+    assert "of the test split" in verdict["text"]
 
 
 @pytest.mark.parametrize(

@@ -66,20 +66,23 @@ def sweep(tmp_path):
 
 
 def test_seeds_share_one_split_and_runs_live_in_seed_directories(tmp_path, sweep):
-    plan, results, analysis = sweep("--presets", "report,f_higher_lr,f_augment", "--seeds", "3")
+    plan, results, analysis = sweep("--presets", "report,f_higher_lr,f_augment", "--seeds", "5")
     for arm in ("report", "f_higher_lr", "f_augment"):
-        for seed in (42, 43, 44):
+        for seed in (42, 43, 44, 45, 46):
             config = read_json(tmp_path / arm / f"seed_{seed}" / "config.json")
             assert config["seed"] == seed and config["data_npz"] == str((tmp_path / "data" / "data.npz").resolve())
     assert results.table["data_hash"].nunique() == 1
     assert set(results.table["split"]) == {"test"}
     assert analysis.comparisons["f_higher_lr"]["verdict"] == "better"
-    assert analysis.comparisons["f_augment"]["verdict"] == "not distinguishable"  # same draws: no discordance
+    # The same draws as report's: identical predictions, so equivalent (not merely "not distinguishable").
+    assert analysis.comparisons["f_augment"]["verdict"] == "equivalent within ±5 pp"
     assert analysis.comparisons["f_augment"]["family_size"] == 4  # f_higher_lr, f_augment and the two forests
+    forests = results.table[results.table["kind"] == "forest"]
+    assert list(forests["seed"]) == [42, 42]  # fitted once on the one split, paired with every seed
     text = (tmp_path / findings.FINDINGS_MD).read_text()
-    assert "on the test split (50 patches)" in text
+    assert "on the test split (50 patches; the data have no groups" in text
     assert "**f_higher_lr** (learning_rate=0.0005) is better than report" in text
-    assert "f_augment (+0.0 pp, Holm p 1)" in text
+    assert "Equivalent within ±5 pp: f_augment." in text
 
 
 def test_vary_split_makes_the_data_per_seed(tmp_path, sweep):
@@ -202,3 +205,27 @@ def test_findings_say_how_much_of_the_runs_time_was_training():
     (line,) = findings.training_share_line(table)
     assert "took 40 s of the 70 s those 2 runs took" in line and "1.75x their training" in line
     assert findings.training_share_line(table.drop(columns="training_seconds")) == []
+
+
+def test_findings_only_reads_the_finished_runs_and_runs_nothing(tmp_path, sweep):
+    sweep("--presets", "report,f_higher_lr", "--seeds", "5")
+    written = (tmp_path / findings.FINDINGS_MD).read_text()
+
+    def must_not_run(*_):
+        raise AssertionError("--findings-only ran a run")
+
+    args, overrides = ablation.parse_args(
+        ["--sweep-dir", str(tmp_path), *SWEEP_OPTIONS, "--presets", "report,f_higher_lr", "--seeds", "5"]
+    )
+    plan, context = ablation.build_plan(args, overrides)
+    results, failures = ablation.run_sweep(plan, run_one=must_not_run, findings_only=True)
+    assert not failures and len(results.table[results.table["kind"] == "network"]) == 10
+    analysis = findings.analyse(results, plan.curve_arms)
+    assert analysis.comparisons["f_higher_lr"]["verdict"] == "better"
+    context.findings_only = True
+    assert "Written with --findings-only" in findings.findings_markdown(results, analysis, context)
+    assert "Written with --findings-only" not in written
+    # A run that is not there is reported, not made.
+    (tmp_path / "f_higher_lr" / "seed_46" / "evaluation_metrics.json").unlink()
+    _, failures = ablation.run_sweep(plan, run_one=must_not_run, findings_only=True)
+    assert [key.seed for key in failures] == [46]
