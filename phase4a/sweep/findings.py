@@ -70,11 +70,11 @@ class Analysis:
 # ---------------------------------------------------------------- analysis
 
 
-def _percent(value: float | None, digits: int = 1) -> str:
+def percent_text(value: float | None, digits: int = 1) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.{digits}f}%"
 
 
-def _pp(value: float | None) -> str:
+def signed_pp(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:+.1f} pp"
 
 
@@ -247,7 +247,7 @@ def _spread_cell(row: pd.Series, prefix: str, percent: bool) -> str:
     return f"{value} ({std:.3f}; {low:.3f} to {high:.3f})"
 
 
-def _interval_text(low: float | None, high: float | None, signed: bool = False) -> str:
+def interval_text(low: float | None, high: float | None, signed: bool = False) -> str:
     if low is None or high is None or pd.isna(low):
         return "-"
     if np.isclose(low, high):
@@ -270,7 +270,7 @@ def accuracy_table(analysis: Analysis, context: Context) -> str:
         verdict = "reference" if row.arm == analysis.reference else (comparison or {}).get("verdict", "-")
         rows.append(
             f"| {row.arm} | {context.changes.get(row.arm, '-')} | {row.seeds} "
-            f"| {_spread_cell(series, 'accuracy', True)} | {_interval_text(row.accuracy_low, row.accuracy_high)} "
+            f"| {_spread_cell(series, 'accuracy', True)} | {interval_text(row.accuracy_low, row.accuracy_high)} "
             f"| {_spread_cell(series, 'f1', False)} | {row.collapsed_seeds}/{row.seeds} | {verdict} |"
         )
     return "\n".join([header, *rows])
@@ -297,7 +297,7 @@ def effects_table(analysis: Analysis, context: Context) -> str:
         needed = result["seeds_needed"]
         rows.append(
             f"| {arm} | {context.changes.get(arm, '-')} | {len(result['seeds'])} | {groups} "
-            f"| {_pp(result['effect'])} ({_interval_text(low, high, signed=True)}) "
+            f"| {signed_pp(result['effect'])} ({interval_text(low, high, signed=True)}) "
             f"| {result['seeds_differing']} of {len(result['seeds'])} | {_p_text(result['p_value'])} "
             f"| {_p_text(result.get('p_holm'))} | {result['verdict']} | {'-' if needed is None else needed} |"
         )
@@ -313,8 +313,8 @@ def curve_markdown(curve: pd.DataFrame, class_names: list[str]) -> str:
     for row in curve.itertuples():
         rows.append(
             f"| {row.arm} | {fraction_label(row.fraction)} | {100 * row.realised_fraction:.0f}% "
-            f"| {row.train_patches:.0f} | {row.class_mix} | {row.seeds} | {_percent(row.accuracy_mean)} "
-            f"| {_interval_text(row.accuracy_low, row.accuracy_high)} |"
+            f"| {row.train_patches:.0f} | {row.class_mix} | {row.seeds} | {percent_text(row.accuracy_mean)} "
+            f"| {interval_text(row.accuracy_low, row.accuracy_high)} |"
         )
     return "\n".join([header, *rows])
 
@@ -360,8 +360,8 @@ def summary_lines(results: Results, analysis: Analysis, context: Context) -> lis
         )
     best = summary.loc[summary["accuracy_mean"].idxmax()]
     lines.append(
-        f"- Highest mean accuracy: **{best['arm']}**, {_percent(best['accuracy_mean'])} over {best['seeds']} "
-        f"seed(s), 95% cluster interval {_interval_text(best['accuracy_low'], best['accuracy_high'])}."
+        f"- Highest mean accuracy: **{best['arm']}**, {percent_text(best['accuracy_mean'])} over {best['seeds']} "
+        f"seed(s), 95% cluster interval {interval_text(best['accuracy_low'], best['accuracy_high'])}."
     )
     lines += _comparison_sentences(analysis, context)
     collapsed = summary[summary["collapsed_seeds"] > 0]
@@ -431,8 +431,8 @@ def _comparison_sentences(analysis: Analysis, context: Context) -> list[str]:
         low, high = result["interval"]
         lines.append(
             f"- **{arm}** ({context.changes.get(arm, '-')}) is {result['verdict']} than report: "
-            f"{_pp(result['effect'])} mean accuracy over {len(result['seeds'])} seeds, 95% cluster interval "
-            f"{_interval_text(low, high, signed=True)}, Holm p = {result['p_holm']:.3g}; it differs (exact McNemar "
+            f"{signed_pp(result['effect'])} mean accuracy over {len(result['seeds'])} seeds, 95% cluster interval "
+            f"{interval_text(low, high, signed=True)}, Holm p = {result['p_holm']:.3g}; it differs (exact McNemar "
             f"p < {stats.ALPHA:g}) in {result['seeds_differing']} of {len(result['seeds'])} seeds."
         )
     for verdict in (stats.EQUIVALENT, stats.UNINFORMATIVE, stats.TOO_FEW_SEEDS):
@@ -453,7 +453,7 @@ def _undecided(arm: str, result: dict[str, Any]) -> str:
     needed = result["seeds_needed"]
     wanted = "" if needed is None else f", about {needed} seeds to decide at the observed spread"
     return (
-        f"{arm} ({_pp(result['effect'])}, differs in {result['seeds_differing']} of {len(result['seeds'])} seeds"
+        f"{arm} ({signed_pp(result['effect'])}, differs in {result['seeds_differing']} of {len(result['seeds'])} seeds"
         f"{wanted})"
     )
 
@@ -481,8 +481,9 @@ def _curve_sentences(curve: pd.DataFrame) -> list[str]:
         mine = curve[curve["arm"] == arm].sort_values("fraction")
         first, last = mine.iloc[0], mine.iloc[-1]
         lines.append(
-            f"- Learning curve, {arm}: {_percent(first['accuracy_mean'])} with {first['train_patches']:.0f} training "
-            f"patches, {_percent(last['accuracy_mean'])} with {last['train_patches']:.0f} (means over seeds)."
+            f"- Learning curve, {arm}: {percent_text(first['accuracy_mean'])} with "
+            f"{first['train_patches']:.0f} training patches, {percent_text(last['accuracy_mean'])} with "
+            f"{last['train_patches']:.0f} (means over seeds)."
         )
     sizes = curve.drop_duplicates("fraction").groupby("train_patches")["fraction"].apply(list)
     for size, same in sizes.items():
@@ -495,7 +496,7 @@ def _curve_sentences(curve: pd.DataFrame) -> list[str]:
     top = smallest.loc[smallest["accuracy_mean"].idxmax()]
     lines.append(
         f"- With the fewest training patches ({top['train_patches']:.0f}), the highest mean accuracy is {top['arm']}'s "
-        f"({_percent(top['accuracy_mean'])}); the curve's intervals are in the table (no test is made on them)."
+        f"({percent_text(top['accuracy_mean'])}); the curve's intervals are in the table (no test is made on them)."
     )
     return lines
 
@@ -721,7 +722,8 @@ def per_seed_markdown(analysis: Analysis) -> str:
     for arm, result in analysis.comparisons.items():
         for row in result["per_seed"]:
             rows.append(
-                f"| {arm} | {row['seed']} | {_pp(row['difference'])} | {row['b']} | {row['c']} | {row['p_value']:.3g} |"
+                f"| {arm} | {row['seed']} | {signed_pp(row['difference'])} | {row['b']} | {row['c']} "
+                f"| {row['p_value']:.3g} |"
             )
     return "\n".join(rows)
 

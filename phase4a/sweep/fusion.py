@@ -217,7 +217,8 @@ def _effect_cell(result: dict[str, Any] | None) -> str:
     if not result or not result.get("seeds"):
         return "-"
     low, high = result["interval"]
-    return f"{findings._pp(result['effect'])} ({findings._interval_text(low, high, signed=True)}); {result['verdict']}"
+    interval = findings.interval_text(low, high, signed=True)
+    return f"{findings.signed_pp(result['effect'])} ({interval}); {result['verdict']}"
 
 
 def layer_table(per_model: dict[str, dict[str, Any]], sets: list[str]) -> str:
@@ -230,7 +231,7 @@ def layer_table(per_model: dict[str, dict[str, Any]], sets: list[str]) -> str:
     rows = []
     for name in sets:
         if name == REFERENCE_SET:
-            cells = [findings._percent(_reference_accuracy(per_model[m], m)) + " (reference)" for m in models]
+            cells = [findings.percent_text(_reference_accuracy(per_model[m], m)) + " (reference)" for m in models]
         else:
             cells = [_effect_cell(per_model[m]["analysis"].comparisons.get(arm_name(m, name))) for m in models]
         rows.append(f"| {name} | {BAND_SETS[name]} | " + " | ".join(cells) + " |")
@@ -259,7 +260,7 @@ def summary_lines(per_model: dict[str, dict[str, Any]], context: findings.Contex
         verdicts = {arm: r.get("verdict") for arm, r in analysis.comparisons.items()}
         helped = [arm for arm, verdict in verdicts.items() if verdict == stats.BETTER]
         hurt = [arm for arm, verdict in verdicts.items() if verdict == stats.WORSE]
-        text = f"- {model}: Sentinel-2 alone {findings._percent(reference)} (mean over seeds)"
+        text = f"- {model}: Sentinel-2 alone {findings.percent_text(reference)} (mean over seeds)"
         if stats.TOO_FEW_SEEDS in verdicts.values():
             text += f"; {stats.TOO_FEW_SEEDS} (the effects are described, not judged)"
         else:
@@ -268,8 +269,8 @@ def summary_lines(per_model: dict[str, dict[str, Any]], context: findings.Contex
         lines.append(text)
         if reference is not None and reference >= 0.99:
             lines.append(
-                f"- {model} is at the ceiling with Sentinel-2 alone ({findings._percent(reference)}): on these data "
-                "no layer can show a gain for it."
+                f"- {model} is at the ceiling with Sentinel-2 alone ({findings.percent_text(reference)}): "
+                "on these data no layer can show a gain for it."
             )
         control = entry["control"]
         if control and control.get("seeds"):
