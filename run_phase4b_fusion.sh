@@ -16,8 +16,8 @@
 #                       --aux_layers ndvi=MOD13Q1.tif,dem=SRTM.tif,s2_ndvi
 #   earth_engine    ./run_phase4b_fusion.sh --data_source earth_engine --polygons_path labels.gpkg \
 #                       --raster_path phase4a_outputs/composite.tif --ee_project my-cloud-project \
-#                       --aux_layers ndvi=MOD13Q1.tif,dem=SRTM.tif,s2_ndvi
-#                   (export MODIS/061/MOD13Q1 NDVI and USGS/SRTMGL1_003 over the scene to those files first)
+#                       --aux_layers ndvi=ee,dem=ee,s2_ndvi
+#                   (ndvi=ee, dem=ee: MODIS/061/MOD13Q1 NDVI and USGS/SRTMGL1_003 terrain, exported with the composite)
 # On mock data: random weights, at most 20 epochs and a 75-patch test split (a few minutes on two cores).
 # The committed findings:
 #   ./run_phase4b_fusion.sh --findings-out docs/findings/phase4b_mock.md

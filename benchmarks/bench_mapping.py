@@ -87,7 +87,7 @@ def build_model(name: str):
     if name == "simplecnn":
         return build_simple_cnn(shape, 5)
     config = config_module.resolve("report", {"weights": "none"})
-    model, _ = build_untrained_model(config, shape, len(config["class_names"]), None)
+    model, _ = build_untrained_model(config_module.sections(config), shape, len(config["class_names"]), None)
     return model
 
 

@@ -17,8 +17,9 @@ Sections, in the order they run (benchmarks/README.md says what each figure mean
                  BackupAndRestore, CSVLogger); step 04 as users run it (its epochs with its callbacks,
                  and without them: the saving's share); step 04 with TensorFlow's Conv2D gradient
   feature_cache  the feature_extraction preset's step 04 with and without cached backbone features
-  sweep          a small ablation sweep (python -m phase4a.sweep.ablation, --sweep-presets, 1 epoch):
-                 wall time and peak RSS against the sum of its runs' training_seconds, and its bytes
+  sweep          a small ablation sweep (python -m phase4a.sweep.ablation, --sweep-presets, --sweep-epochs):
+                 wall time and peak RSS against the sum of its runs' training_seconds, its bytes, a run's
+                 bytes under each --keep_models mode, and the 13-arm, 5-seed sweep's bytes projected
   baseline       with --baseline-ref or --baseline-dir: the mock driver's wall time and step 04's steady
                  epoch of this checkout and of the baseline, alternated A B A B (--pairs), each run a
                  fresh process and run directory
@@ -42,9 +43,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from phase4a.paths import STORE_NAME
 from phase4a.stages import STAGES, RunDir
 
-from .figures import disk_usage, epoch_figures, saving_share, slowdown, speedup, steady
+from .figures import bytes_under, disk_usage, epoch_figures, saving_share, slowdown, speedup, steady
 from .targets import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +58,9 @@ MOCK_ARGS = ["--overwrite", "--data_source", "mock", "--weights", "none", "--epo
 BATCH_SIZE = 32  # the report's
 SECTIONS = ("driver", "scripts", "matmul", "training", "feature_cache", "sweep", "baseline")
 SWEEP_PRESETS = "report,higher_lr"  # two runs of the same backbone: what a sweep can share between runs
+SWEEP_EPOCHS = 10  # the epochs issue 31's sweep targets (overhead, disk) are stated at
+# The committed findings' sweep (docs/findings/): report, the eleven single-factor presets and simplecnn, 5 seeds.
+PROJECTED_ARMS, PROJECTED_SEEDS = 13, 5
 
 
 def machine() -> dict:
@@ -372,7 +377,7 @@ def untrained_model(run_dir: Path):
     from phase4a.models.transfer import load_run_untrained_model
 
     run = RunDir(run_dir)
-    return load_run_untrained_model(run, config_module.load(run.path("config")))
+    return load_run_untrained_model(run, config_module.sections(config_module.load(run.path("config"))))
 
 
 def plain_fit(run_dir: Path, data, config: dict, callbacks_dir: Path | None = None) -> dict:
@@ -545,13 +550,15 @@ def bench_sweep(sweep_dir: Path, presets: list[str], epochs: int, step01: list[s
     command += ["--epochs", str(epochs), *step01]
     process = run_child(command)
     runs = {}  # every run the sweep made, wherever its layout puts it (<arm>/seed_<s>, ...)
-    for path in sorted(sweep_dir.rglob(RunDir(sweep_dir).path("history").name)):
+    for path in sorted(sweep_dir.rglob(RunDir(sweep_dir).path("training_history").name)):
         history = read_json(path)
         name = path.parent.relative_to(sweep_dir).as_posix()
         runs[name] = {"training_seconds": history["training_seconds"], "epochs_run": history["epochs_run"]}
     if not runs:
         raise RuntimeError(f"the sweep in {sweep_dir} left no training history")
     training = sum(run["training_seconds"] for run in runs.values())
+    disk = disk_usage(sweep_dir)
+    reference = sweep_dir / presets[0] / "seed_42"
     return {
         "presets": presets,
         "epochs": epochs,
@@ -561,8 +568,75 @@ def bench_sweep(sweep_dir: Path, presets: list[str], epochs: int, step01: list[s
         "outside_training_seconds": round(process["wall"] - training, 3),
         "wall_over_training": round(slowdown(process["wall"], training), 3),
         "runs": runs,
+        "where_the_time_goes": sweep_time_split(sweep_dir, runs, process["wall"], training),
         "command": command[1:],
-        "disk": disk_usage(sweep_dir),
+        "disk": disk,
+        "run_bytes_by_keep_mode": keep_mode_bytes(reference, sweep_dir.parent / "keep_modes"),
+        "projection": projected_sweep(disk, runs, reference, sweep_dir),
+    }
+
+
+def sweep_time_split(sweep_dir: Path, runs: dict, wall: float, training: float) -> dict[str, float]:
+    """The sweep's wall seconds by where they went: each step's work summed over the runs (step 04's
+    without its epochs: building, saving), and the sweep's own (start-up, data, pruning, forests, findings)."""
+    split: dict[str, float] = {"training epochs": training}
+    for name in runs:
+        for step, seconds in step_seconds(sweep_dir / name).items():
+            split[step] = split.get(step, 0.0) + seconds["work"]
+    split["04_train"] = split.get("04_train", 0.0) - training
+    split["the sweep's own"] = wall - sum(read_json(sweep_dir / "run_times.json").values())
+    return {key: round(value, 3) for key, value in split.items()}
+
+
+def copy_keeping_store_links(source: str, target: str) -> None:
+    """A copy of a run's own file; a file hard-linked from the store (the backbone) linked again, so that
+    the copy's own bytes are the run's."""
+    if os.stat(source).st_nlink > 1:
+        link_or_copy(Path(source), Path(target))
+    else:
+        shutil.copy2(source, target)
+
+
+def keep_mode_bytes(run_dir: Path, work: Path) -> dict[str, int]:
+    """What one finished sweep run holds of its own (files linked from the store not counted) under each
+    --keep_models mode: best as the sweep left it; all with the model file written back (the rebuild
+    command) and no weights kept for rebuilding; none pruned so. On copies: the run stays as it was."""
+    from phase4a.stages import FINAL_WEIGHTS, PRUNED_RECORD
+    from phase4a.sweep import keep
+    from phase4a.train import rebuild
+
+    sizes = {"best": disk_usage(run_dir)["own_bytes"]}
+    shutil.rmtree(work, ignore_errors=True)
+    kept_all = Path(shutil.copytree(run_dir, work / "all", copy_function=copy_keeping_store_links))
+    if rebuild.main([str(kept_all)]) != 0:
+        raise RuntimeError(f"python -m phase4a.train.rebuild {kept_all} failed (message above)")
+    for name in (FINAL_WEIGHTS, PRUNED_RECORD):
+        (kept_all / name).unlink(missing_ok=True)
+    sizes["all"] = disk_usage(kept_all)["own_bytes"]
+    kept_none = Path(shutil.copytree(run_dir, work / "none", copy_function=copy_keeping_store_links))
+    keep.prune(RunDir(kept_none), "none")
+    sizes["none"] = disk_usage(kept_none)["own_bytes"]
+    shutil.rmtree(work)
+    return sizes
+
+
+def projected_sweep(disk: dict, runs: dict, reference: Path, sweep_dir: Path) -> dict:
+    """The committed findings' sweep (PROJECTED_ARMS arms x PROJECTED_SEEDS seeds) at this sweep's
+    settings: every run the size of the reference run (the report model) with --keep_models best, the
+    store once per seed (weights none: each seed has its own backbone; ImageNet weights: one for all),
+    and the sweep's own files (data, findings) as measured."""
+    store = bytes_under(sweep_dir / STORE_NAME)[0] if (sweep_dir / STORE_NAME).is_dir() else 0
+    per_run = disk_usage(reference)["own_bytes"]
+    runs_bytes = sum(disk_usage(sweep_dir / name)["own_bytes"] for name in runs)
+    seeds = {name.rsplit("seed_", 1)[-1] for name in runs}
+    sweep_files = disk["bytes"] - runs_bytes - store
+    return {
+        "arms": PROJECTED_ARMS,
+        "seeds": PROJECTED_SEEDS,
+        "run_bytes": per_run,
+        "store_bytes_per_seed": round(store / len(seeds)),
+        "sweep_files_bytes": sweep_files,
+        "bytes": PROJECTED_ARMS * PROJECTED_SEEDS * per_run + PROJECTED_SEEDS * store / len(seeds) + sweep_files,
     }
 
 
@@ -681,7 +755,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--step01", default="", help="extra step-01 options, e.g. '--jit_compile true --deterministic false'"
     )
     parser.add_argument("--sweep-presets", default=SWEEP_PRESETS, help=f"the sweep's presets (default {SWEEP_PRESETS})")
-    parser.add_argument("--sweep-epochs", type=int, default=1, help="epochs of each sweep run (default 1)")
+    parser.add_argument(
+        "--sweep-epochs", type=int, help=f"epochs of each sweep run (default {SWEEP_EPOCHS}, --quick 1)"
+    )
     baseline = parser.add_mutually_exclusive_group()
     baseline.add_argument("--baseline-ref", help="a commit to compare with (exported by git archive), e.g. 8a0fdce")
     baseline.add_argument("--baseline-dir", type=Path, help="an existing checkout to compare with, e.g. /tmp/before")
@@ -692,6 +768,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.epochs = args.epochs or (2 if args.quick else 5)
     args.pairs = args.pairs or (1 if args.quick else 2)
+    args.sweep_epochs = args.sweep_epochs or (1 if args.quick else SWEEP_EPOCHS)
     args.repeats = 3 if args.quick else 10
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: a steady epoch is one after the first")
@@ -741,7 +818,7 @@ def main(argv: list[str] | None = None) -> int:
 
     driver_dir = work / "driver"
     for section in args.sections:
-        if section in ("matmul", "training") and not RunDir(driver_dir).path("untrained_model").is_file():
+        if section in ("matmul", "training") and not RunDir(driver_dir).path("model_untrained_weights").is_file():
             raise SystemExit(f"error: {driver_dir} holds no finished driver run; run without --skip driver")
         if section == "driver":
             print("mock driver (one process) ...", flush=True)
@@ -796,12 +873,12 @@ def consistency_checks(result: dict, work: Path) -> dict:
     """Same losses for step 04 in the driver, in the scripts one by one, and in this process (first epochs)."""
     step04 = result["training"]["runs"]["step04"]["loss"]
     checks = {}
-    driver = RunDir(work / "driver").path("history")
+    driver = RunDir(work / "driver").path("training_history")
     if driver.is_file():
         driver_loss = [entry["loss"] for entry in read_json(driver)["epochs"]]
         k = min(len(driver_loss), len(step04))
         checks["driver_equals_in_process"] = driver_loss[:k] == step04[:k]
-        scripts = RunDir(work / "scripts").path("history")
+        scripts = RunDir(work / "scripts").path("training_history")
         if "scripts" in result and scripts.is_file():
             checks["driver_equals_scripts"] = driver_loss == [entry["loss"] for entry in read_json(scripts)["epochs"]]
     return checks

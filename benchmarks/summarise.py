@@ -209,8 +209,30 @@ def disk_section(r: dict) -> list[str]:
             "in the total).",
             "",
             *table(["entry", "MB", "files"], rows),
+            "",
+            *keep_modes_lines(s),
         ]
     return lines
+
+
+def keep_modes_lines(s: dict) -> list[str]:
+    """A sweep run's own bytes under each --keep_models mode, and the 13-arm, 5-seed sweep projected."""
+    sizes, projection = s.get("run_bytes_by_keep_mode"), s.get("projection")
+    if not sizes or not projection:
+        return []
+    rows = [[f"`{mode}`", mb(sizes[mode])] for mode in ("best", "none", "all")]
+    return [
+        f"The sweep's `{s['presets'][0]}` run under each `--keep_models` mode (its own files: the backbone "
+        "in the sweep's store not counted):",
+        "",
+        *table(["--keep_models", "MB per run"], rows),
+        "",
+        f"Projected, {projection['arms']} arms x {projection['seeds']} seeds at these settings (`best`): "
+        f"{projection['arms'] * projection['seeds']} x {mb(projection['run_bytes'])} MB + the store, "
+        f"{mb(projection['store_bytes_per_seed'])} MB per seed (weights none: a backbone per seed; ImageNet "
+        f"weights: one), + {mb(projection['sweep_files_bytes'])} MB of data and findings = "
+        f"**{projection['bytes'] / 1e9:.2f} GB**.",
+    ]
 
 
 def sweep_section(r: dict) -> list[str]:
@@ -226,6 +248,22 @@ def sweep_section(r: dict) -> list[str]:
         "dominate; the ratio falls as runs train longer.",
         "",
         *table(["run", "epochs", "training s"], rows),
+        *time_split_lines(s),
+    ]
+
+
+def time_split_lines(s: dict) -> list[str]:
+    split = s.get("where_the_time_goes")
+    if not split:
+        return []
+    rows = [[name, seconds(value), f"{value / s['wall_seconds']:.0%}"] for name, value in split.items()]
+    rest = s["wall_seconds"] - sum(split.values())
+    rows.append(["between steps (Keras state, manifests, locks)", seconds(rest), f"{rest / s['wall_seconds']:.0%}"])
+    return [
+        "",
+        "Where the wall time went (`04_train`: step 04 outside its epochs):",
+        "",
+        *table(["part", "s", "share"], rows),
     ]
 
 

@@ -53,6 +53,22 @@ def step_parser(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_list_keys_option(parser: argparse.ArgumentParser) -> None:
+    """``--list-keys``: the keys a run's results depend on, by section; ``--list-keys all`` adds the runtime ones."""
+    parser.add_argument(
+        "--list-keys",
+        nargs="?",
+        const="sections",
+        choices=("sections", "all"),
+        metavar="all",
+        help="print the config keys by section with their defaults and exit; all: the runtime keys too",
+    )
+
+
+def list_keys(choice: str) -> str:
+    return config_module.describe_keys(include_runtime=choice == "all")
+
+
 def default_run_dir() -> Path:
     if LAST_RUN_FILE.is_file():
         return Path(LAST_RUN_FILE.read_text().strip())

@@ -8,13 +8,14 @@ a type taken from its default, and an unknown key or a value of the wrong type i
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 from .io import read_json, sha256_json, write_json
+from .settings import SECTIONS, SWITCHES, section_keys, sections
+from .settings import TRUE_COLOUR as TRUE_COLOUR  # evaluate/plots.py reads it here
 
 REPORT_CLASS_NAMES = ["Agriculture", "Forest", "Parcels", "Urban", "Water"]
 REPORT_BAND_NAMES = ["B2", "B3", "B4", "B8", "B11", "B12"]
@@ -42,7 +43,9 @@ DEFAULTS: dict[str, Any] = {
     # at each patch's window, appended after band_names (raster and earth_engine sources), as
     # name=path items: ndvi=MOD13Q1.tif (ndvi_modis), dem=SRTM.tif (elevation, slope, aspect_sin,
     # aspect_cos), s2_ndvi (no file: NDVI of the raster's own B4 and B8, the control), any other
-    # name=path[:nearest]. E.g. ndvi=modis.tif,dem=srtm.tif,s2_ndvi. Empty = none.
+    # name=path[:nearest]. E.g. ndvi=modis.tif,dem=srtm.tif,s2_ndvi. Empty = none. With earth_engine,
+    # ndvi=ee and dem=ee: Earth Engine computes MODIS/061/MOD13Q1 NDVI and USGS/SRTMGL1_003 terrain and
+    # exports them as bands of the composite (e.g. ndvi=ee,dem=ee,s2_ndvi).
     "aux_layers": "",
     # Mock source: append synthetic layers tied to each patch's class and bands (data/mock_auxiliary.py):
     # ndvi_modis, elevation, slope, aspect_sin, aspect_cos, s2_ndvi.
@@ -146,6 +149,10 @@ DEFAULTS: dict[str, Any] = {
     # and 06 read); h5 also writes the same model as transfer_model.h5, the file the course report
     # names (legacy HDF5, about as large again).
     "also_save": "none",
+    # Keep checkpoints/best.weights.npz (the trained weights of the best checkpoint_monitor epoch) once
+    # training ends; false: it lives in the resume backup while training and goes with it, since
+    # transfer_model.keras holds the model step 05 evaluates (another copy of the trained weights).
+    "keep_checkpoint": False,
     # Deterministic TensorFlow kernels: identical numbers on the same machine, at some speed cost.
     "deterministic": True,
     # --- evaluation and collapse diagnosis ---
@@ -178,7 +185,8 @@ DEFAULTS: dict[str, Any] = {
     # Predict in calls of one shape (up to four training batches): one traced graph for every call.
     "fixed_shape_prediction": "auto",
     # In one process (the drivers), a step takes the model the step before saved instead of building
-    # it again or reading it back, while its file is unchanged: each build of a ResNet50 takes seconds.
+    # it again or reading it back, while its file is unchanged: a build of a ResNet50 costs more than
+    # the step's own work.
     "reuse_saved_model": "auto",
     # tf.distribute strategy: default (one device) | mirrored (all local GPUs, or logical CPUs) |
     # multi_worker (several machines via TF_CONFIG). Global batch = batch_size x replicas.
@@ -190,75 +198,6 @@ DEFAULTS: dict[str, Any] = {
 
 # List keys whose default is empty, with the type of their elements (others hold strings).
 EMPTY_LIST_ELEMENTS: dict[str, Any] = {"mock_test_counts": 0}
-
-# The speed-up switches (phase4a/accel): auto | true | false.
-SWITCHES = (
-    "fast_conv_gradient",
-    "fused_adam",
-    "fused_batchnorm",
-    "cache_features",
-    "fixed_shape_prediction",
-    "reuse_saved_model",
-)
-TRUE_COLOUR = ("B4", "B3", "B2")  # Sentinel-2 red, green, blue: what an RGB stem is given
-
-# Keys whose value must come from a fixed set.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "data_source": ("mock", "week3", "raster", "earth_engine", "npz", "eurosat", "eolearn"),
-    "ee_cloud_mask": ("scl", "qa60"),
-    "eurosat_split_unit": ("tile", "quadrant"),
-    "upsample_interpolation": ("bilinear", "nearest"),
-    "band_adapter": ("conv1x1", "rgb", "first_conv"),  # see phase4a/models/adapters.py
-    "model_type": ("transfer", "simplecnn"),
-    "input_normalisation": ("auto", "none", "standardise", "imagenet"),
-    "baseline_normalisation": ("standardise", "none"),
-    "freeze": ("first_n", "fraction", "until", "all", "none"),
-    "class_weights": ("none", "balanced"),
-    "monitor": ("val_loss", "val_accuracy"),
-    "checkpoint_monitor": ("val_loss", "val_accuracy"),
-    "also_save": ("none", "h5"),
-    "distribution_strategy": ("default", "mirrored", "multi_worker"),
-    "backbone": ("resnet50", "resnet50v2", "mobilenetv2", "vgg16", "efficientnetb0"),  # models/backbones.py
-    **{key: ("auto", "true", "false") for key in SWITCHES},
-}
-
-# Numeric keys with their allowed range: (minimum, maximum, include minimum).
-RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "reflectance_scale": (0, None, False),
-    "mock_train_size": (1, None, True),
-    "max_patches_per_polygon": (1, None, True),
-    "eolearn_block": (1, None, True),
-    "val_fraction": (0, 0.5, False),
-    "test_fraction": (0, 0.5, True),  # 0 = no test split; with val_fraction, checked to sum below 1
-    "ee_scale": (0, None, False),
-    "patch_size": (1, None, True),
-    "frozen_layers": (0, None, True),
-    "upsample_factor": (1, 28, True),
-    "input_size": (0, 224, True),  # 224: the ImageNet training size; 1-31 is rejected in backbones.py
-    "frozen_fraction": (0, 1, True),
-    "progressive_stages": (0, None, True),
-    "phase_epochs": (1, None, True),
-    "phase_lr_factor": (0, 1, False),
-    "brightness_delta": (0, 0.5, True),  # beyond +-50% it is no longer a "small" change
-    "dense_units": (1, None, True),
-    "dropout": (0, 1, True),
-    "learning_rate": (0, None, False),
-    "batch_size": (1, None, True),
-    "epochs": (1, None, True),
-    "early_stopping_patience": (1, None, True),
-    "baseline_epochs": (1, None, True),
-    "baseline_patience": (1, None, True),
-    "reduce_lr_patience": (1, None, True),
-    "reduce_lr_factor": (0, 1, False),
-    "min_learning_rate": (0, None, True),
-    # A target of exactly 0 or 1 cannot be told apart by any sample size (samples_needed needs 0 < p < 1).
-    "target_accuracy": (0, 0.999, False),
-    "flat_tolerance": (0, None, True),
-    "flat_epochs": (2, None, True),  # one epoch is always "flat"
-    "backup_every_s": (0, None, True),
-    "intra_op_threads": (0, None, True),
-    "inter_op_threads": (0, None, True),
-}
 
 
 @dataclass(frozen=True)
@@ -425,69 +364,36 @@ def _unknown_key_error(key: str) -> ConfigError:
 
 
 def validate(config: dict[str, Any]) -> None:
-    """Reject values out of range or outside their allowed set; the message names key and fix."""
-    for key, allowed in CHOICES.items():
-        if config[key] not in allowed:
-            raise ConfigError(f"--{key} {config[key]!r} is not one of: {', '.join(allowed)}")
-    for key, (low, high, include_low) in RANGES.items():
-        value = config[key]
-        too_low = low is not None and (value < low if include_low else value <= low)
-        too_high = high is not None and value > high
-        if too_low or too_high:
-            bound = f">= {low}" if include_low else f"> {low}"
-            if high is not None:
-                bound += f" and <= {high}"
-            raise ConfigError(f"--{key} {value!r} is out of range; it must be {bound}")
-    if config["data_source"] == "mock" and len(config["mock_val_counts"]) != len(config["class_names"]):
-        raise ConfigError(
-            f"--mock_val_counts has {len(config['mock_val_counts'])} entries but there are "
-            f"{len(config['class_names'])} classes; give one count per class"
-        )
-    if config["val_fraction"] + config["test_fraction"] >= 1:
-        raise ConfigError(
-            f"--val_fraction {config['val_fraction']} and --test_fraction {config['test_fraction']} leave no "
-            "polygons for training; lower one so that they sum below 1"
-        )
-    if config["data_source"] == "mock" and config["mock_test_counts"]:
-        if len(config["mock_test_counts"]) != len(config["class_names"]):
-            raise ConfigError(
-                f"--mock_test_counts has {len(config['mock_test_counts'])} entries but there are "
-                f"{len(config['class_names'])} classes; give one count per class, or none for no test split"
-            )
-    if config["data_source"] == "week3" and not config["data_dir"]:
-        raise ConfigError("--data_source week3 needs --data_dir DIR (the Week 3 data directory)")
-    if config["data_source"] == "npz" and not config["data_npz"]:
-        raise ConfigError("--data_source npz needs --data_npz FILE (the data.npz an earlier step 01 wrote)")
-    if config["data_source"] in ("raster", "earth_engine"):
-        for key in ("polygons_path", "raster_path"):
-            if not config[key]:
-                source = config["data_source"]
-                raise ConfigError(f"--data_source {source} needs --{key} FILE; see README 'Data sources'")
-    if 0 < config["input_size"] < 32:
-        raise ConfigError(f"--input_size {config['input_size']} is below 32, every backbone's minimum; use 0 or 32-224")
-    if config["band_adapter"] in ("rgb", "first_conv"):
-        missing = [band for band in TRUE_COLOUR if band not in config["band_names"]]
-        if missing:
-            raise ConfigError(
-                f"--band_names {','.join(config['band_names'])} lacks {','.join(missing)}; the rgb and first_conv "
-                "adapters need B4, B3 and B2 (or use --band_adapter conv1x1)"
-            )
+    """Reject values out of range or outside their allowed set; the message names key and fix. Each
+    section checks its own keys (phase4a/settings.py); auxiliary layers span data, model and train."""
+    sections(config).validate()
     check_auxiliary(config)
-    if config["input_normalisation"] == "imagenet" and config["model_type"] == "simplecnn":
-        raise ConfigError(
-            "--input_normalisation imagenet maps inputs onto a pretrained backbone's statistics, and the SimpleCNN "
-            "has no backbone; use --input_normalisation standardise (or none)"
-        )
-    weights = config["weights"]
-    if weights not in ("imagenet", "none") and not Path(weights).is_file():
-        raise ConfigError(
-            f"--weights {weights!r} is neither 'imagenet', 'none' nor an existing file; "
-            "give the path to a saved weights file (.h5 or .weights.h5)"
-        )
 
 
 AUX_SOURCES = ("raster", "earth_engine", "npz")  # npz: the layers are in the data.npz already (a sweep passes it)
 MOCK_AUX_SOURCES = ("mock", "npz")
+# aux_layers items Earth Engine makes as bands of its composite (phase4a/data/earth_engine.py).
+EE_AUX_PATH, EE_AUX_LAYERS, EE_AUX_SOURCES = "ee", ("ndvi", "dem"), ("earth_engine", "npz")
+
+
+def earth_engine_aux_layers(aux_layers: str) -> list[str]:
+    """The names of the aux_layers items of the form name=ee (ndvi=ee, dem=ee), in order."""
+    items = (item.partition("=") for item in str(aux_layers).split(","))
+    return [name.strip() for name, _, path in items if path.strip() == EE_AUX_PATH]
+
+
+def check_earth_engine_aux_layers(config: dict[str, Any]) -> None:
+    source = config["data_source"]
+    for name in earth_engine_aux_layers(config["aux_layers"]):
+        if name not in EE_AUX_LAYERS:
+            raise ConfigError(
+                f"--aux_layers {name}=ee: Earth Engine makes ndvi=ee and dem=ee only; give {name}=PATH (a GeoTIFF)"
+            )
+        if source not in EE_AUX_SOURCES:
+            raise ConfigError(
+                f"--aux_layers {name}=ee is computed by Earth Engine, for --data_source earth_engine, not {source}; "
+                f"give {name}=PATH (a GeoTIFF) instead"
+            )
 
 
 def check_auxiliary(config: dict[str, Any]) -> None:
@@ -500,6 +406,7 @@ def check_auxiliary(config: dict[str, Any]) -> None:
             + (" and use --mock_aux_layers true" if source == "mock" else "")
             + (" and name the fixture's layers in --band_names" if source == "eolearn" else "")
         )
+    check_earth_engine_aux_layers(config)
     if config["mock_aux_layers"] and source not in MOCK_AUX_SOURCES:
         raise ConfigError(
             f"--mock_aux_layers true is for --data_source mock, not {source}; drop it"
@@ -561,33 +468,23 @@ def resolve(preset: str = "report", overrides: dict[str, Any] | None = None) -> 
 def input_normalisation(config: dict[str, Any]) -> str:
     """The main model's input normalisation: none | standardise | imagenet (``auto`` resolved by model type
     and by whether the inputs hold auxiliary layers)."""
-    value = config.get("input_normalisation", "auto")
-    if value != "auto":
-        return value
-    if config.get("model_type", "transfer") == "simplecnn" or has_auxiliary_layers(config):
-        return "standardise"
-    return "none"
-
-
-SENTINEL2_BAND = re.compile(r"[Bb]0*\d+[Aa]?")  # B2, B02, B8A: what canonical_band (data/dataset.py) reads
+    run = sections(config)
+    return run.model.normalisation(run.data.has_auxiliary_layers)
 
 
 def has_auxiliary_layers(config: dict[str, Any]) -> bool:
-    """Whether the model's inputs include layers other than Sentinel-2 bands: aux_layers, mock_aux_layers,
-    or band_names naming a layer (eolearn's elevation, a sweep's band set read from a data.npz)."""
-    bands = config.get("band_names") or []
-    named_layer = any(not SENTINEL2_BAND.fullmatch(str(name).strip()) for name in bands)
-    return bool(str(config.get("aux_layers", "")).strip()) or bool(config.get("mock_aux_layers")) or named_layer
+    """Whether the model's inputs include layers other than Sentinel-2 bands (settings.DataConfig)."""
+    return sections(config).data.has_auxiliary_layers
 
 
 def uses_pretrained_weights(config: dict[str, Any]) -> bool:
     """ImageNet weights, or a weights file (step 02's or another pretrained copy): not a random start."""
-    return config.get("weights", "none") != "none"
+    return sections(config).model.uses_pretrained_weights
 
 
 def uses_xla(config: dict[str, Any]) -> bool:
     """Whether the training step is XLA-compiled: Keras ignores ``jit_compile`` under deterministic kernels."""
-    return bool(config.get("jit_compile", False)) and not config.get("deterministic", False)
+    return sections(config).runtime.uses_xla
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -642,6 +539,21 @@ def markdown_value(value: Any) -> str:
     return str(value)
 
 
-def describe_keys() -> str:
-    width = max(len(key) for key in DEFAULTS)
-    return "\n".join(f"--{key:<{width}}  default {value!r}" for key, value in DEFAULTS.items())
+HIDDEN_SECTIONS = ("runtime",)  # how a run computes, not what: shown by --list-keys all
+
+
+def describe_keys(include_runtime: bool = False) -> str:
+    """Every key with its default, grouped by section (phase4a/settings.py); runtime keys only on request."""
+    table = {title: keys for title, keys in section_keys().items() if include_runtime or title not in HIDDEN_SECTIONS}
+    width = max(len(key) for keys in table.values() for key in keys)
+    blocks = []
+    for title, keys in table.items():
+        if not keys:
+            continue
+        section, _, source = title.partition(".")
+        heading = f"{section}, for --data_source {source}:" if source else f"{section}:"
+        blocks.append("\n".join([heading, *(f"  --{key:<{width}}  default {DEFAULTS[key]!r}" for key in keys)]))
+    if not include_runtime:
+        hidden = sum(len(SECTIONS[name].keys()) for name in HIDDEN_SECTIONS)
+        blocks.append(f"({hidden} runtime keys: threads, speed-ups, backups, the store; --list-keys all shows them)")
+    return "\n\n".join(blocks)

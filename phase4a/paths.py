@@ -15,8 +15,8 @@ EUROSAT_SAMPLES_DIR = SHARED_DIR / "data" / "eurosat_ms_samples"
 # eo-learn's co-registered Slovenian example: Sentinel-2, DEM, NDVI series and land use on one 10 m grid.
 EOLEARN_SLOVENIA_DIR = SHARED_DIR / "data" / "eolearn_slovenia"
 # The store of files that many runs share (step 02's backbone weights), beside the run directories
-# unless config shared_dir says where. A dot name that no data folder has: the store used to be
-# "shared" beside the run, which for a run directory next to ../shared was the data folder itself.
+# unless config shared_dir says where. A dot name that no data folder has: a plain name such as
+# "shared" beside a run directory next to ../shared would be the data folder itself.
 STORE_NAME = ".phase4a_store"
 
 

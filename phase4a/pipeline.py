@@ -4,15 +4,15 @@ Usage:
   python -m phase4a.pipeline --run-dir DIR [step-01 options ...]
 
 Step 06 (the land-cover map) runs only where there is a scene to map: mock runs (a synthetic scene)
-and runs of raster or Earth Engine data, without auxiliary layers (step 06 does not map a fused scene yet).
+and runs of raster or Earth Engine data, with their auxiliary layers if they have them.
 
 Each step is the ``main`` its script ``phase4a_0N_*.py`` runs, and steps share the files in the run
 directory, as when the scripts run one by one; the one exception is a model a step saved, which the
 next step takes from memory while its file is unchanged (config reuse_saved_model, phase4a/accel). One
-process imports TensorFlow once instead of four times (seconds each). Keras' global state is cleared
-before every step and each step seeds itself, so a step computes what it computes in a process of its
-own (a slow test checks the metrics byte for byte, the benchmark the training losses). Stops at the
-first step that fails, with its exit code.
+process imports TensorFlow once instead of once per step (docs/performance.md: the start-up it saves).
+Keras' global state is cleared before every step and each step seeds itself, so a step computes what it
+computes in a process of its own (a slow test checks the metrics byte for byte, the benchmark the
+training losses). Stops at the first step that fails, with its exit code.
 """
 
 from __future__ import annotations
@@ -39,17 +39,11 @@ def step_mains(run_dir: Path) -> Iterator[tuple[str, StepMain]]:
     for stage in STAGES.values():
         if stage.sources is not None and data_source(run_dir) not in stage.sources:
             continue
-        if stage.sources is not None and has_auxiliary_layers(run_dir):
-            continue  # step 06 maps Sentinel-2 bands only, not yet a fused scene (docs/phase4b.md)
         yield stage.script, importlib.import_module(f"{__package__}.steps.{stage.module}").main
 
 
 def data_source(run_dir: Path) -> str:
     return config_module.load(RunDir(run_dir).require("config"))["data_source"]
-
-
-def has_auxiliary_layers(run_dir: Path) -> bool:
-    return config_module.has_auxiliary_layers(config_module.load(RunDir(run_dir).require("config")))
 
 
 def fresh_keras_state() -> None:

@@ -107,9 +107,9 @@ def source_data_hash(run: RunDir) -> dict[str, str] | None:
 def record_step(
     run: RunDir, stage: str, config_hash: str, seconds: dict[str, float], command: list[str] | None = None
 ) -> None:
-    """Add this step's entry to the run manifest: command, config hash, input data hash, input and
-    output hashes, peak memory; the environment (code version, package versions, machine) of the latest
-    step.
+    """Add this step's entry to the run manifest: command, config hash, input data hash, the sha256 of
+    every input and output the stage declares (stages.py) that exists, peak memory; the environment
+    (code version, package versions, machine) of the latest step.
 
     ``peak_memory_mb`` is the peak resident memory of the process that ran the step, so far
     (``peak_memory_scope``: process). Each step run by its script is a process of its own, so that is
@@ -135,7 +135,7 @@ def record_step(
         "seconds": seconds,
         "peak_memory_mb": peak_memory_mb(),
         "peak_memory_scope": "process",
-        "inputs": _hashes(run, STAGES[stage].reads),
+        "inputs": _hashes(run, STAGES[stage].inputs),
         "outputs": _hashes(run, STAGES[stage].writes),
     }
     write_json(path, manifest)

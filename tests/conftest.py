@@ -3,7 +3,8 @@
 - ``tiny_overrides``: step-01 options for a tiny, offline ResNet50 run (``TINY_OVERRIDES``);
   ``TINY_CNN_OVERRIDES`` is the same with the SimpleCNN preset, seconds instead of minutes.
 - ``prepared_run`` / ``prepared_cnn_run``: session-scoped run directories after steps 01-03 (read-only:
-  copy them with ``copy_run`` before changing anything); ``trained_cnn_run``: after steps 01-05.
+  copy them with ``copy_run`` before changing anything); ``trained_cnn_run``: after steps 01-05;
+  ``traced_cnn_run``: the same run with the artefacts each step asked for (``artefacts_asked_for``).
 - ``offline_keras``: KERAS_HOME in a tmp dir and Keras' downloader replaced by a stub that fails
   like an offline machine, so nothing ever touches the network.
 - ``snapshot``: ``snapshot(dir)`` -> {relative path: (size, mtime_ns)}, to show that nothing changed.
@@ -20,6 +21,9 @@ from __future__ import annotations
 
 import shutil
 import urllib.error
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +65,15 @@ N_CLASSES = 5
 def make_config(preset: str = "report", **overrides) -> dict:
     """A resolved config for a small model: random weights (no download), no XLA."""
     return config_module.resolve(preset, {"weights": "none", "jit_compile": False, **overrides})
+
+
+def model_parts(config: dict) -> tuple:
+    """What the model builders take from a config: its model section and the inputs its data section names."""
+    from phase4a.models.inputs import model_inputs
+    from phase4a.settings import sections
+
+    run = sections(config)
+    return run.model, model_inputs(run.data)
 
 
 def tiny_transfer_model(adapter_trainable=False, backbone_trainable=False, random_front=False, classes=3):
@@ -114,7 +127,7 @@ def untrained_model_of(run: Path):
     from phase4a.models.transfer import load_run_untrained_model
     from phase4a.stages import RunDir
 
-    return load_run_untrained_model(RunDir(run), config_module.load(run / "config.json"))
+    return load_run_untrained_model(RunDir(run), config_module.sections(config_module.load(run / "config.json")))
 
 
 @pytest.fixture(scope="session")
@@ -131,11 +144,37 @@ def prepared_cnn_run(tmp_path_factory) -> Path:
     return run_steps(root / "run", TINY_CNN_OVERRIDES, 3, root)
 
 
+@contextmanager
+def artefacts_asked_for() -> Iterator[dict[str, set[str]]]:
+    """Record, per stage, every artefact key the steps' code asks its stage-bound run directory for."""
+    from phase4a.stages import RunDir
+
+    asked: dict[str, set[str]] = defaultdict(set)
+    unrecorded = RunDir.path
+
+    def recorded(run: RunDir, artefact: str) -> Path:
+        if run.stage is not None:
+            asked[run.stage].add(artefact)
+        return unrecorded(run, artefact)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RunDir, "path", recorded)
+        yield asked
+
+
 @pytest.fixture(scope="session")
-def trained_cnn_run(tmp_path_factory) -> Path:
-    """A tiny SimpleCNN mock run after all five steps. Shared: do not modify, copy it with ``copy_run``."""
+def traced_cnn_run(tmp_path_factory) -> tuple[Path, dict[str, set[str]]]:
+    """``trained_cnn_run`` and the artefacts each of its steps asked for (``artefacts_asked_for``)."""
     root = tmp_path_factory.mktemp("trained_cnn")
-    return run_steps(root / "run", TINY_CNN_OVERRIDES, 5, root)
+    with artefacts_asked_for() as asked:
+        run = run_steps(root / "run", TINY_CNN_OVERRIDES, 5, root)
+    return run, dict(asked)
+
+
+@pytest.fixture(scope="session")
+def trained_cnn_run(traced_cnn_run) -> Path:
+    """A tiny SimpleCNN mock run after all five steps. Shared: do not modify, copy it with ``copy_run``."""
+    return traced_cnn_run[0]
 
 
 @pytest.fixture

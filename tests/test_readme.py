@@ -36,3 +36,16 @@ def test_layout_names_existing_folders():
     block = README.read_text().split("## Layout", 1)[1]
     for folder in re.findall(r"^\s+([a-z_]+)/", block, flags=re.MULTILINE):
         assert (PROJECT_ROOT / "phase4a" / folder).is_dir() or (PROJECT_ROOT / folder).is_dir(), folder
+
+
+def test_the_steps_table_names_what_each_stage_declares_it_reads_and_writes():
+    """The steps table against phase4a/stages.py: its reads column names exactly each step's inputs."""
+    from phase4a.stages import ARTEFACTS, STAGES
+
+    lines = README.read_text().splitlines()
+    for stage in STAGES.values():
+        row = next(line for line in lines if line.startswith(f"| {stage.number:02d} | `{stage.script}` |"))
+        reads, writes = row.split(" | ")[2:4]
+        assert set(re.findall(r"`([^`]+)`", reads)) == {ARTEFACTS[key] for key in stage.inputs}, stage.script
+        for key in stage.writes:
+            assert f"`{ARTEFACTS[key]}`" in writes, f"{stage.script}: {ARTEFACTS[key]} missing from its README row"

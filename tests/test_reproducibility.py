@@ -25,10 +25,10 @@ def test_same_seed_same_metrics_byte_for_byte(tmp_path, trained_cnn_run):
     """The whole tiny pipeline (SimpleCNN) again into another directory, then with another seed."""
     first = trained_cnn_run
     second = run_steps(tmp_path / "b", TINY_CNN_OVERRIDES, 5, tmp_path)
-    metrics = first / ARTEFACTS["metrics"]
-    assert metrics.read_bytes() == (second / ARTEFACTS["metrics"]).read_bytes()
-    for artefact in ("data", "predictions", "history"):
-        if artefact == "history":  # wall-clock seconds per epoch differ; every number learned must not
+    metrics = first / ARTEFACTS["evaluation_metrics"]
+    assert metrics.read_bytes() == (second / ARTEFACTS["evaluation_metrics"]).read_bytes()
+    for artefact in ("data", "validation_predictions", "training_history"):
+        if artefact == "training_history":  # wall-clock seconds per epoch differ; every number learned must not
             strip = ("seconds", "training_seconds", "wall_seconds_this_process", "feature_seconds")
             a, b = (_without(json.loads((run / ARTEFACTS[artefact]).read_text()), strip) for run in (first, second))
             assert a == b
@@ -37,8 +37,9 @@ def test_same_seed_same_metrics_byte_for_byte(tmp_path, trained_cnn_run):
     assert str(first) not in metrics.read_text(), "a path in the metrics would differ between run directories"
 
     other = run_steps(tmp_path / "c", [*TINY_CNN_OVERRIDES, "--seed", "7"], 5, tmp_path)
-    assert (other / ARTEFACTS["metrics"]).read_bytes() != metrics.read_bytes()
-    assert (other / ARTEFACTS["predictions"]).read_bytes() != (first / ARTEFACTS["predictions"]).read_bytes()
+    assert (other / ARTEFACTS["evaluation_metrics"]).read_bytes() != metrics.read_bytes()
+    predictions = ARTEFACTS["validation_predictions"]
+    assert (other / predictions).read_bytes() != (first / predictions).read_bytes()
 
 
 def _without(value, keys):
@@ -62,7 +63,7 @@ def test_mock_driver_twice_gives_identical_metrics(tmp_path):
 
     def drive(name: str, *extra: str) -> bytes:
         check(["bash", "run_phase4a_mock.sh", *tiny, *extra], PHASE4A_MOCK_RUN_DIR=str(tmp_path / name))
-        return (tmp_path / name / ARTEFACTS["metrics"]).read_bytes()
+        return (tmp_path / name / ARTEFACTS["evaluation_metrics"]).read_bytes()
 
     first = drive("a")
     assert drive("b") == first
@@ -70,7 +71,7 @@ def test_mock_driver_twice_gives_identical_metrics(tmp_path):
     for stage in STAGES.values():
         step01 = ["--data_source", "mock", "--weights", "none", "--epochs", "2", *tiny] if stage.number == 1 else []
         check([sys.executable, stage.script, "--run-dir", str(scripts), *step01])
-    assert (scripts / ARTEFACTS["metrics"]).read_bytes() == first
+    assert (scripts / ARTEFACTS["evaluation_metrics"]).read_bytes() == first
     assert drive("c", "--seed", "7") != first
 
 
@@ -82,7 +83,7 @@ def test_failing_step_leaves_previous_artefacts_intact(trained_cnn_run, copy_run
     outputs = [run / ARTEFACTS[key] for key in STAGES["evaluate"].writes if (run / ARTEFACTS[key]).is_file()]
     before = {path.name: path.read_bytes() for path in outputs}
     manifest_before = (run / MANIFEST).read_bytes()
-    model = run / ARTEFACTS["model_keras"]
+    model = run / ARTEFACTS["transfer_model_keras"]
     model.write_bytes(model.read_bytes()[:1000])  # a damaged model: step 05 fails part-way
 
     assert evaluate_compare.main(["--run-dir", str(run)]) != 0
@@ -165,6 +166,7 @@ def test_manifest_records_hashes_versions_and_commands(trained_cnn_run):
         assert step["code_version"] == environment["code_version"]
         assert 0 < step["peak_memory_mb"] < 1e6 and step["peak_memory_scope"] == "process"
         assert set(step["outputs"]) == {ARTEFACTS[a] for a in stage.writes if (trained_cnn_run / ARTEFACTS[a]).exists()}
+        assert set(step["inputs"]) == {ARTEFACTS[a] for a in stage.inputs if (trained_cnn_run / ARTEFACTS[a]).exists()}
         if "data" in stage.reads:
             assert step["inputs"]["data.npz"] == data_hash
     assert manifest["steps"]["01_setup"]["command"][1:3] == ["--run-dir", str(trained_cnn_run)]
@@ -199,7 +201,7 @@ def test_other_config_needs_overwrite_and_then_clears_stale_outputs(trained_cnn_
 
     # The same config again is not "another run": later artefacts stay.
     assert setup_config.main(argv) == 0
-    assert (run / ARTEFACTS["model_keras"]).is_file()
+    assert (run / ARTEFACTS["transfer_model_keras"]).is_file()
 
     assert setup_config.main([*argv, "--epochs", "3", "--overwrite"]) == 0
     assert json.loads((run / "config.json").read_text())["epochs"] == 3

@@ -3,12 +3,12 @@
 TensorFlow's CPU kernel for a convolution's input gradient (``Conv2DBackpropInput``) costs time in
 proportion to batch x kernel size rather than to the arithmetic, so on ResNet50's last stages (1x1
 and 2x2 feature maps of 32x32 inputs, 512-2048 channels) it runs 50-100x slower than the forward
-convolution: 190 ms against 2 ms for a 3x3, 512-channel layer at batch 32 on this project's 2-core
-machine. The same gradient is a forward convolution of the output gradient with the flipped,
-transposed kernel, which runs at forward speed. ``use_fast_conv_gradients`` makes a model's Conv2D
-layers compute it that way; the numbers agree with TensorFlow's own gradient to float rounding
-(tests/accel/test_conv_gradient.py) and the saved model is unchanged, since only the layer
-instances' ``convolution_op`` is replaced, never their class or config.
+convolution (docs/performance.md gives the measured figures). The same gradient is a forward
+convolution of the output gradient with the flipped, transposed kernel, which runs at forward speed.
+``use_fast_conv_gradients`` makes a model's Conv2D layers compute it that way; the numbers agree
+with TensorFlow's own gradient to float rounding (tests/accel/test_conv_gradient.py) and the saved
+model is unchanged, since only the layer instances' ``convolution_op`` is replaced, never their
+class or config.
 
 Stride-1 1x1 convolutions, most of ResNet50's, are matmuls over pixels and get both gradients as
 matmuls (``pointwise_gradients``), as does a 3x3 kernel on a 1x1 map, where only its centre tap

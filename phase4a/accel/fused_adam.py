@@ -3,8 +3,8 @@
 Keras 3's Adam updates each variable with about ten separate element-wise operations (subtract,
 multiply, square, sqrt, divide, three assignments), each a full pass over the variable's memory. On
 the report model, which trains 10.3M weights (ResNet50's last layers, the head and the band
-adapter), those passes took about 93 ms of operation time per training step on this project's
-2-core CPU, against 20 ms in the fused kernel. TensorFlow's
+adapter), those passes cost several times the fused kernel's time per training step
+(docs/performance.md). TensorFlow's
 ``ResourceApplyAdam`` does the same update in one pass, with the same formula
 (``m += (g - m)(1 - b1)``, ``v += (g^2 - v)(1 - b2)``, ``w -= m * alpha / (sqrt(v) + eps)``), so the
 weights agree to float rounding (tests/accel/test_fused_adam.py).

@@ -1,12 +1,13 @@
 """A model a step saved, handed to the next step in the same process instead of rebuilt or read back.
 
-``phase4a.pipeline`` runs every step in one process. Step 02 saves the backbone's weights and step 03
-built the backbone again to load them; step 03 saves what it adds and step 04 rebuilt the model; step
-04 saves the trained model and steps 05 and 06 each read it back. Each of these builds a ResNet50 layer
-by layer (seconds). While the file is still the one this process wrote, the model it was written from
-is handed over instead: the same layers and weights, so the same results. Artefacts are never
-rewritten in place (``io.atomic_path`` renames a new file over the old one), so the file's device,
-inode, size and modification time tell whether it is still that file.
+``phase4a.pipeline`` runs every step in one process. Step 02 saves the backbone's weights and step
+03 built the backbone again to load them; step 03 saves what it adds and step 04 rebuilt the model;
+step 04 saves the trained model and steps 05 and 06 each read it back. Each of these builds a
+ResNet50 layer by layer, the slowest part of starting a step. While the file is still the one this
+process wrote, the model it was written from is handed over instead: the same layers and weights, so
+the same results. Artefacts are never rewritten in place (``io.atomic_path`` renames a new file over
+the old one), so the file's device, inode, size and modification time tell whether it is still that
+file.
 
 Only the last model saved is kept, so a sweep's process does not hold every run's model. A step that
 changes the model it gets (steps 03 and 04) takes it, so no later step is given the changed model.

@@ -15,6 +15,10 @@ interpolated (359 and 1 degrees would average to 180) while its sine and cosine 
 
 Layers are named (``ndvi_modis``, ``elevation``, ``slope``, ``aspect_sin``, ``aspect_cos``, or the
 name a generic ``name=path`` spec gives) so they can be appended to the band list.
+
+``ndvi=ee`` and ``dem=ee`` (the earth_engine source) name layers that Earth Engine computes and exports
+as bands of the Sentinel-2 composite itself, already on its grid (phase4a.data.earth_engine); they are
+read from the raster's bands of those names (:func:`layers_in_raster`) instead of being warped.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError, RasterioIOError
 from rasterio.transform import array_bounds
 from rasterio.warp import Resampling, reproject, transform_bounds
+from rasterio.windows import Window
 
 from ..errors import ConfigError, DataError
 from .dataset import canonical_band
@@ -68,6 +73,8 @@ UNITS = {
     "aspect_cos": "cosine of the aspect (1 = facing north)",
 }
 SPEC_HELP = "e.g. ndvi=modis.tif,dem=srtm.tif,s2_ndvi,soil=clay.tif,lulc=landcover.tif:nearest"
+# The path of an ndvi or dem item Earth Engine makes (ndvi=ee, dem=ee): bands of the exported composite.
+EARTH_ENGINE = "ee"
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # Step 01 divides every band by reflectance_scale (10000), so a layer is stored as "model unit x 10000",
 # like Sentinel-2 reflectance, and reaches the network in its model unit: near [-1, 1] like reflectance
@@ -111,6 +118,7 @@ class LayerSpec:
     name: str
     kind: str  # ndvi | dem | s2_ndvi (no file) | bilinear (generic continuous) | nearest (generic categorical)
     path: Path
+    earth_engine: bool = False  # ndvi=ee, dem=ee: bands of the Earth Engine composite, not a file
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -156,7 +164,8 @@ def parse_layer_specs(value: str | list[str]) -> list[LayerSpec]:
 
     ``ndvi`` is a MOD13Q1 NDVI raster (x 0.0001, fill -3000), ``dem`` an SRTM elevation raster (void
     -32768; adds slope and aspect), any other name a generic layer of that name, continuous (bilinear)
-    unless the path ends in ``:nearest`` (categorical: classes must not be averaged).
+    unless the path ends in ``:nearest`` (categorical: classes must not be averaged). ``ndvi=ee`` and
+    ``dem=ee``: the same layers, made by Earth Engine as bands of the composite.
     """
     items = value if isinstance(value, list) else [part for part in str(value).split(",")]
     specs: list[LayerSpec] = []
@@ -180,6 +189,9 @@ def parse_layer_specs(value: str | list[str]) -> list[LayerSpec]:
                     f"auxiliary layer {item!r}: {name} layers are always continuous (bilinear); drop ':{suffix}'"
                 )
             kind, path = suffix, base
+        if path == EARTH_ENGINE:
+            specs.append(earth_engine_spec(name, kind))
+            continue
         specs.append(LayerSpec(name, kind, Path(path)))
     names = [layer for spec in specs for layer in spec.layer_names]
     repeated = sorted({layer for layer in names if names.count(layer) > 1})
@@ -188,13 +200,61 @@ def parse_layer_specs(value: str | list[str]) -> list[LayerSpec]:
     return specs
 
 
-def load_layers(grid: Grid, specs: list[LayerSpec]) -> list[Layer]:
-    """Every layer of ``specs`` warped onto ``grid``, in spec order (a DEM's four layers in TERRAIN_LAYERS order);
-    ``s2_ndvi`` has no file and is left to :func:`s2_ndvi`, which computes it from the cut bands."""
+def earth_engine_spec(name: str, kind: str) -> LayerSpec:
+    if kind not in LAYERS_OF_KIND:
+        raise ConfigError(
+            f"auxiliary layer {name}={EARTH_ENGINE}: Earth Engine makes ndvi={EARTH_ENGINE} and dem={EARTH_ENGINE} "
+            f"only; give {name}=PATH (a GeoTIFF)"
+        )
+    return LayerSpec(name, kind, Path(), earth_engine=True)
+
+
+def load_layers(grid: Grid, specs: list[LayerSpec], raster: str | Path | None = None) -> list[Layer]:
+    """Every layer of ``specs`` on ``grid``, in spec order (a DEM's four layers in TERRAIN_LAYERS order):
+    files warped onto it, Earth Engine layers read from the bands of ``raster`` (the composite, whose grid
+    ``grid`` is); ``s2_ndvi`` has no file and is left to :func:`s2_ndvi`, which computes it from the bands."""
     layers: list[Layer] = []
     for spec in specs:
-        if spec.kind != S2_NDVI:
+        if spec.earth_engine:
+            layers.extend(layers_in_raster(raster, spec.layer_names, EE_LAYERS_FIX, "bilinear (by Earth Engine)"))
+        elif spec.kind != S2_NDVI:
             layers.extend(load_spec(grid, spec))
+    return layers
+
+
+# An earth_engine raster_path is reused when it exists, so one exported before the layers were asked for lacks them.
+EE_LAYERS_FIX = "it was exported without these layers: delete it (or choose another --raster_path) to export it again"
+
+
+def layer_band_indexes(src: rasterio.DatasetReader, names: tuple[str, ...] | list[str], fix: str) -> list[int]:
+    """1-based indexes of the bands of ``src`` whose descriptions are ``names``; DataError naming the missing."""
+    descriptions = list(src.descriptions)
+    missing = [name for name in names if name not in descriptions]
+    if missing:
+        shown = ", ".join(str(name) for name in descriptions)
+        raise DataError(f"raster {src.name} has no band {', '.join(missing)} (its bands: {shown}); {fix}")
+    return [descriptions.index(name) + 1 for name in names]
+
+
+def read_layer_band(src: rasterio.DatasetReader, index: int, window: Window | None = None) -> np.ndarray:
+    """A band of ``src`` holding a layer in physical units, as float32 with NaN where it is masked."""
+    return src.read(index, window=window, masked=True).astype(np.float32).filled(np.nan)
+
+
+def layers_in_raster(
+    path: str | Path | None, names: tuple[str, ...] | list[str], fix: str, resampling: str = "none (on the grid)"
+) -> list[Layer]:
+    """The bands of ``path`` named ``names``, already on its grid and in physical units (masked as NaN)."""
+    if path is None:
+        raise DataError(f"layers {', '.join(names)} are bands of a raster, and none was given; {fix}")
+    with _open(path, "raster", "--raster_path") as src:
+        layers = []
+        for name, index in zip(names, layer_band_indexes(src, names, fix)):
+            values = read_layer_band(src, index)
+            nodata = [] if src.nodata is None else [float(src.nodata)]
+            layer = Layer(name, values, str(path), resampling, UNITS.get(name, "as stored in the file"))
+            check_has_data(layer, nodata)
+            layers.append(layer)
     return layers
 
 
@@ -211,7 +271,7 @@ def load_spec(grid: Grid, spec: LayerSpec) -> list[Layer]:
     for name, values in derived.items():
         warped = warp_to_grid(values, native.transform, native.crs, grid, resampling)
         layer = Layer(name, warped, str(spec.path), resampling, UNITS.get(name, "as stored in the file"), native.notes)
-        check_has_data(layer, native)
+        check_has_data(layer, native.nodata)
         layers.append(layer)
     return layers
 
@@ -343,9 +403,9 @@ def check_covers(native: Native, grid: Grid, path: Path) -> None:
         )
 
 
-def check_has_data(layer: Layer, native: Native) -> None:
+def check_has_data(layer: Layer, nodata_values: list[float]) -> None:
     if np.isnan(layer.values).all():
-        nodata = ", ".join(f"{value:g}" for value in native.nodata) or "NaN"
+        nodata = ", ".join(f"{value:g}" for value in nodata_values) or "NaN"
         raise DataError(
             f"layer {layer.name} from {layer.source} is all nodata over the Sentinel-2 grid (nodata {nodata}); "
             "export it with data over the scene, or drop it from --aux_layers"

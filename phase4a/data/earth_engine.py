@@ -7,6 +7,13 @@ An extent over Earth Engine's single-download limit is downloaded in tiles under
 beside the output (``<output>.tiles/``), written whole or not at all, and a tile already there and valid
 is not downloaded again, so an interrupted download resumes. The tiles are then mosaicked into the
 output (rasterio.merge) and the cache is removed.
+
+With ``aux_layers`` ``ndvi=ee`` and ``dem=ee`` (Phase 4B), the auxiliary layers are computed in Earth
+Engine and added as bands after the Sentinel-2 bands, so they are exported on the composite's grid through
+the same (tiled, resumable) download: MOD13Q1 NDVI, quality-masked and composited over the Sentinel-2
+dates, and SRTM elevation with its slope and aspect, each resampled bilinearly onto the export grid. The
+bands are named as phase4a.data.auxiliary names the layers of local files, in the same physical units
+(NDVI, metres, degrees, sine and cosine), and read back from the composite by those names.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from rasterio.errors import RasterioError
 from rasterio.merge import merge
 
 from ..errors import DataError
+from . import auxiliary
 from .dataset import canonical_band
 from .raster_patches import REPORT_BANDS, read_polygon_file
 
@@ -52,6 +60,14 @@ MAX_TILES = 1000
 TILE_CACHE_SUFFIX = ".tiles"  # <output>.tiles/: the tiles of a download in progress
 TILE_REQUEST = "request.json"  # in the cache: what its tiles are of; tiles of another request are discarded
 
+MODIS_NDVI_COLLECTION = "MODIS/061/MOD13Q1"
+MODIS_QUALITY_BAND = "SummaryQA"
+MODIS_GOOD_QUALITY = 1  # SummaryQA 0 good, 1 marginal (usable); 2 snow or ice, 3 cloudy
+SRTM_IMAGE = "USGS/SRTMGL1_003"
+LAYER_RESAMPLING = "bilinear"
+# A download holds one data type: with layers (NDVI, sines) the whole image is float32, 4 bytes a value.
+UINT16_BYTES, FLOAT32_BYTES = 2, 4
+
 AUTH_HELP = (
     'authenticate with `earthengine authenticate` (or python -c "import ee; ee.Authenticate()"), '
     f"then pass --ee_project or set {PROJECT_ENV}"
@@ -69,9 +85,11 @@ def export_composite(
     cloud_mask: str = "scl",
     scale: float = 10.0,
     crs: str | None = None,
+    aux_layers: list[auxiliary.LayerSpec] | None = None,
 ) -> Path:
     """Write the composite over the polygons' bounds to ``out_path``; nothing is written there on failure
-    (a tiled download keeps the tiles it finished in ``<out_path>.tiles/``, so that running again resumes)."""
+    (a tiled download keeps the tiles it finished in ``<out_path>.tiles/``, so that running again resumes).
+    The ``aux_layers`` Earth Engine makes (``ndvi=ee``, ``dem=ee``) are bands after the Sentinel-2 bands."""
     out_path = Path(out_path)
     if out_path.exists():
         raise DataError(f"{out_path} already exists; delete it or choose another --raster_path (nothing overwritten)")
@@ -81,25 +99,30 @@ def export_composite(
     if polygons.crs is None:
         raise DataError(f"polygon file {polygons_path} has no CRS; set it (e.g. gdf.set_crs('EPSG:4326').to_file(...))")
     crs = crs or polygons.estimate_utm_crs().to_string()  # metres, so ``scale`` is a pixel size
-    tiles = plan_tiles(tuple(polygons.to_crs(crs).total_bounds), scale, len(bands))
+    layers = [spec for spec in aux_layers or [] if spec.earth_engine]
+    bands = [canonical_band(band) for band in bands]  # Earth Engine's names: B2, B8A, not B02
+    names = [*bands, *(name for spec in layers for name in spec.layer_names)]
+    value_bytes = FLOAT32_BYTES if layers else UINT16_BYTES
+    tiles = plan_tiles(tuple(polygons.to_crs(crs).total_bounds), scale, len(names), value_bytes)
     initialize(project)
     region = ee.Geometry.Rectangle([float(v) for v in polygons.to_crs("EPSG:4326").total_bounds], "EPSG:4326", False)
-    bands = [canonical_band(band) for band in bands]  # Earth Engine's names: B2, B8A, not B02
     image = sentinel2_composite(region, collection, start, end, bands, cloud_mask)
+    if layers:
+        image = with_auxiliary_layers(image, region, start, end, layers)
     if not tiles:
-        download(image, region, out_path, bands, scale, crs)
+        download(image, region, out_path, names, scale, crs)
         return out_path
     request = {
         "collection": collection,
         "start": start,
         "end": end,
-        "bands": bands,
+        "bands": names,
         "cloud_mask": cloud_mask,
         "scale": scale,
         "crs": crs,
         "tiles": [list(tile.bounds) for tile in tiles],
     }
-    download_tiled(image, tiles, out_path, bands, scale, crs, request)
+    download_tiled(image, tiles, out_path, names, scale, crs, request)
     return out_path
 
 
@@ -121,17 +144,64 @@ def sentinel2_composite(
 ) -> Any:
     """Median of the cloud-masked scenes from ``start`` to ``end`` (both inclusive), as uint16 x 10000."""
     mask = mask_clouds_scl if cloud_mask == "scl" else mask_clouds_qa60
-    end_exclusive = (date.fromisoformat(end) + timedelta(days=1)).isoformat()  # filterDate excludes its end
     return (
         ee.ImageCollection(collection)
         .filterBounds(region)
-        .filterDate(start, end_exclusive)
+        .filterDate(start, exclusive_end(end))
         .map(mask)
         .select(bands)
         .median()
         .unmask(NODATA)
         .toUint16()
     )
+
+
+def exclusive_end(end: str) -> str:
+    """The day after ``end``: filterDate excludes its end, the config's ee_end is inclusive."""
+    return (date.fromisoformat(end) + timedelta(days=1)).isoformat()
+
+
+def with_auxiliary_layers(composite: Any, region: Any, start: str, end: str, layers: list[auxiliary.LayerSpec]) -> Any:
+    """The composite (uint16, NODATA where no clear scene) with the layers' bands after it, in spec order,
+    named as auxiliary.LAYERS_OF_KIND names them; all float32 (one type per download), NODATA where a
+    layer has no data, which the raster's nodata then masks like a band's."""
+    made = {auxiliary.NDVI_KIND: lambda: modis_ndvi(region, start, end), auxiliary.DEM_KIND: srtm_terrain}
+    image = composite.toFloat()
+    for spec in layers:
+        image = image.addBands(made[spec.kind]().unmask(NODATA).toFloat())
+    return image
+
+
+def modis_ndvi(region: Any, start: str, end: str) -> Any:
+    """MOD13Q1 NDVI over the Sentinel-2 dates: each 16-day image quality-masked (SummaryQA <= 1) and set to
+    bilinear resampling before the median (a composite's own resampling would be nearest), x 0.0001."""
+    return (
+        ee.ImageCollection(MODIS_NDVI_COLLECTION)
+        .filterBounds(region)
+        .filterDate(start, exclusive_end(end))
+        .map(mask_modis_quality)
+        .select("NDVI")
+        .median()
+        .multiply(auxiliary.MODIS_NDVI_SCALE)
+        .rename(list(auxiliary.LAYERS_OF_KIND[auxiliary.NDVI_KIND]))
+    )
+
+
+def mask_modis_quality(image: Any) -> Any:
+    good = image.select(MODIS_QUALITY_BAND).lte(MODIS_GOOD_QUALITY)
+    return image.updateMask(good).resample(LAYER_RESAMPLING)
+
+
+def srtm_terrain() -> Any:
+    """SRTM elevation (m), slope (degrees) and aspect as sine and cosine, computed on SRTM's own 30 m grid
+    (reproject) before the bilinear resampling onto the export grid, as auxiliary.terrain does for a file:
+    terrain from an interpolated DEM would show the interpolation's facets. A flat pixel's aspect is 0, 0."""
+    dem = ee.Image(SRTM_IMAGE).select("elevation")
+    slope = ee.Terrain.slope(dem)
+    aspect = ee.Terrain.aspect(dem).multiply(math.pi / 180)
+    sloped = slope.gt(0)
+    terrain = dem.addBands(slope).addBands(aspect.sin().multiply(sloped)).addBands(aspect.cos().multiply(sloped))
+    return terrain.rename(list(auxiliary.TERRAIN_LAYERS)).reproject(dem.projection()).resample(LAYER_RESAMPLING)
 
 
 def mask_clouds_scl(image: Any) -> Any:
@@ -156,17 +226,19 @@ class Tile:
         return f"r{self.row:03d}_c{self.col:03d}.tif"
 
 
-def plan_tiles(bounds: tuple[float, float, float, float], scale: float, n_bands: int) -> list[Tile]:
+def plan_tiles(
+    bounds: tuple[float, float, float, float], scale: float, n_bands: int, value_bytes: int = UINT16_BYTES
+) -> list[Tile]:
     """The tiles of an extent (left, bottom, right, top, in metres) over the download limit, row by row
     from the top left; [] when one download takes it. Edges sit at multiples of ``scale``, the grid
     Earth Engine samples in a CRS at that scale, so neighbouring tiles meet without gap or overlap."""
     left, bottom, right, top = (float(value) for value in bounds)
-    size = (right - left) / scale * (top - bottom) / scale * n_bands * 2  # uint16
+    size = (right - left) / scale * (top - bottom) / scale * n_bands * value_bytes
     if size <= DOWNLOAD_LIMIT_BYTES:
         return []
     left, bottom = math.floor(left / scale) * scale, math.floor(bottom / scale) * scale
     right, top = math.ceil(right / scale) * scale, math.ceil(top / scale) * scale
-    side = max(1, math.isqrt(int(DOWNLOAD_LIMIT_BYTES * TILE_FILL / (n_bands * 2))))  # pixels
+    side = max(1, math.isqrt(int(DOWNLOAD_LIMIT_BYTES * TILE_FILL / (n_bands * value_bytes))))  # pixels
     cols = math.ceil(round((right - left) / scale) / side)
     rows = math.ceil(round((top - bottom) / scale) / side)
     if rows * cols > MAX_TILES:
@@ -194,7 +266,7 @@ def plan_tiles(bounds: tuple[float, float, float, float], scale: float, n_bands:
 
 def download(image: Any, region: Any, out_path: Path, bands: list[str], scale: float, crs: str) -> None:
     """Download into a temporary file beside ``out_path``, name the bands, then move it into place."""
-    import geemap  # slow to import (seconds); only this path needs it
+    import geemap  # slow to import; only this path needs it
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
@@ -217,7 +289,7 @@ def download_tiled(
     image: Any, tiles: list[Tile], out_path: Path, bands: list[str], scale: float, crs: str, request: dict[str, Any]
 ) -> None:
     """Download every tile not already in the cache, with a line per tile, then mosaic them into ``out_path``."""
-    import geemap  # slow to import (seconds); only this path needs it
+    import geemap  # slow to import; only this path needs it
 
     cache = tile_cache(out_path)
     record = cache / TILE_REQUEST

@@ -7,6 +7,11 @@ stripes and urban speckle, mixed tiles and sensor noise), so a model trained on 
 sees the same distribution; stored like Sentinel-2, reflectance x 10000 as uint16 with band descriptions
 B2 B3 B4 B8 B11 B12, and with a square of nodata (0) as a cloud mask would leave. The polygons (GeoJSON,
 WGS84, columns ``id`` and ``class``) cover each region's inside, a few pixels from its edges.
+
+For a run with mock auxiliary layers, the scene also gets them (``mock_scene_layers.tif``, float32, NaN
+where the scene has nodata, bands named as phase4a.data.mock_auxiliary.MOCK_LAYERS, physical units): each
+tile's layers are made from that tile's own patch and class by the generator the training layers come
+from, so a block map's windows (one tile each) see layers drawn as the training patches' were.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from ..errors import ConfigError
 from ..io import atomic_path
 from .dataset import canonical_band
 from .mock import MOCK_BANDS, SIGNATURES, generate_patches
+from .mock_auxiliary import MOCK_LAYERS, SEED_OFFSET, mock_layers
 
 MOCK_SCENE_FILE = "mock_scene.tif"
+MOCK_LAYERS_FILE = "mock_scene_layers.tif"
 MOCK_POLYGONS_FILE = "mock_scene_polygons.geojson"
 LABEL_COLUMN = "class"
 ID_COLUMN = "id"
@@ -45,6 +52,7 @@ class MockScene:
     polygons: Path
     truth: np.ndarray  # (rows, cols) class index of each pixel, NO_CLASS where the scene has nodata
     region_side: int  # pixels
+    layers: Path | None = None  # MOCK_LAYERS_FILE, when asked for
 
 
 def check_mock_classes_and_bands(class_names: list[str], band_names: list[str]) -> None:
@@ -73,20 +81,37 @@ def scene_truth(regions: np.ndarray, side: int, patch: int) -> np.ndarray:
     return truth
 
 
-def scene_values(
-    rng: np.random.Generator, regions: np.ndarray, truth: np.ndarray, class_names: list[str], patch: int
-) -> np.ndarray:
-    """(bands, rows, cols) uint16: one mock patch per patch-sized tile, of its region's class; nodata as in truth."""
+def tile_classes(regions: np.ndarray, truth: np.ndarray, patch: int) -> np.ndarray:
+    """(tiles,) class of each patch-sized tile, row by row."""
     tiles = np.repeat(np.repeat(regions, REGION_PATCHES, axis=0), REGION_PATCHES, axis=1)
-    rows, cols = truth.shape[0] // patch, truth.shape[1] // patch
-    patches = generate_patches(rng, tiles[:rows, :cols].ravel(), class_names, patch)  # (tiles, P, P, bands)
-    mosaic = (
-        patches.reshape(rows, cols, patch, patch, -1).transpose(4, 0, 2, 1, 3).reshape(-1, rows * patch, cols * patch)
-    )
+    return tiles[: truth.shape[0] // patch, : truth.shape[1] // patch].ravel()
+
+
+def mosaic(per_tile: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(tiles, P, P, C) tiles, row by row, -> (C, rows, cols) raster bands."""
+    patch = per_tile.shape[1]
+    rows, cols = shape[0] // patch, shape[1] // patch
+    return per_tile.reshape(rows, cols, patch, patch, -1).transpose(4, 0, 2, 1, 3).reshape(-1, *shape)
+
+
+def scene_values(patches: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """(bands, rows, cols) uint16: the tiles' mock patches; nodata as in truth."""
+    values = mosaic(patches, truth.shape)
     # Dark water can round to 0 in SWIR; Sentinel-2 keeps 0 for nodata, so valid pixels start at 1, as there.
-    mosaic = np.maximum(mosaic, NODATA + 1)
-    mosaic[:, truth == NO_CLASS] = NODATA
-    return mosaic
+    values = np.maximum(values, NODATA + 1)
+    values[:, truth == NO_CLASS] = NODATA
+    return values
+
+
+def scene_layers(
+    patches: np.ndarray, classes: np.ndarray, truth: np.ndarray, class_names: list[str], seed: int
+) -> np.ndarray:
+    """(MOCK_LAYERS, rows, cols) float32 physical units: each tile's layers from its patch and class, as
+    mock_auxiliary makes a training patch's (its own generator, so the bands stay as without layers)."""
+    made = mock_layers(patches, classes, class_names, MOCK_BANDS, np.random.default_rng(seed + SEED_OFFSET))
+    layers = mosaic(np.stack([made[name] for name in MOCK_LAYERS], axis=-1), truth.shape).astype(np.float32)
+    layers[:, truth == NO_CLASS] = np.nan
+    return layers
 
 
 def scene_transform() -> Affine:
@@ -106,16 +131,16 @@ def region_polygons(regions: np.ndarray, side: int, patch: int, class_names: lis
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS).to_crs("EPSG:4326")
 
 
-def write_scene_raster(path: Path, values: np.ndarray) -> None:
+def write_scene_raster(path: Path, values: np.ndarray, names: list[str] | tuple[str, ...], nodata: float) -> None:
     profile = {
         "driver": "GTiff",
         "height": values.shape[1],
         "width": values.shape[2],
         "count": values.shape[0],
-        "dtype": "uint16",
+        "dtype": values.dtype.name,
         "crs": CRS,
         "transform": scene_transform(),
-        "nodata": NODATA,
+        "nodata": nodata,
         "tiled": True,
         "blockxsize": 256,
         "blockysize": 256,
@@ -123,15 +148,22 @@ def write_scene_raster(path: Path, values: np.ndarray) -> None:
     }
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(values)
-        for index, name in enumerate(MOCK_BANDS, start=1):
+        for index, name in enumerate(names, start=1):
             dst.set_band_description(index, name)
 
 
 def write_mock_scene(
-    directory: str | Path, class_names: list[str], band_names: list[str], seed: int, patch: int = 8, side: int = SIDE
+    directory: str | Path,
+    class_names: list[str],
+    band_names: list[str],
+    seed: int,
+    patch: int = 8,
+    side: int = SIDE,
+    layers: bool = False,
 ) -> MockScene:
-    """Write MOCK_SCENE_FILE and MOCK_POLYGONS_FILE into ``directory`` for a run of these classes and bands
-    (ConfigError if the mock cannot make them); the same seed gives the same files."""
+    """Write MOCK_SCENE_FILE and MOCK_POLYGONS_FILE (with ``layers``, MOCK_LAYERS_FILE too) into ``directory``
+    for a run of these classes and bands (ConfigError if the mock cannot make them); the same seed gives
+    the same files."""
     check_mock_classes_and_bands(class_names, band_names)
     if side % patch:
         raise ConfigError(f"the mock scene's side {side} must be a multiple of the patch size {patch}")
@@ -139,7 +171,13 @@ def write_mock_scene(
     rng = np.random.default_rng(seed)
     regions = region_classes(rng, side, patch, len(class_names))
     truth = scene_truth(regions, side, patch)
-    write_scene_raster(directory / MOCK_SCENE_FILE, scene_values(rng, regions, truth, class_names, patch))
+    classes = tile_classes(regions, truth, patch)
+    patches = generate_patches(rng, classes, class_names, patch)  # (tiles, P, P, bands)
+    write_scene_raster(directory / MOCK_SCENE_FILE, scene_values(patches, truth), MOCK_BANDS, NODATA)
+    layers_file = directory / MOCK_LAYERS_FILE if layers else None
+    if layers_file is not None:
+        write_scene_raster(layers_file, scene_layers(patches, classes, truth, class_names, seed), MOCK_LAYERS, np.nan)
     with atomic_path(directory / MOCK_POLYGONS_FILE) as tmp:
         region_polygons(regions, side, patch, class_names).to_file(tmp, driver="GeoJSON")
-    return MockScene(directory / MOCK_SCENE_FILE, directory / MOCK_POLYGONS_FILE, truth, REGION_PATCHES * patch)
+    region = REGION_PATCHES * patch
+    return MockScene(directory / MOCK_SCENE_FILE, directory / MOCK_POLYGONS_FILE, truth, region, layers_file)

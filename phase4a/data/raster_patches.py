@@ -130,14 +130,15 @@ def extract_patches(
 def warped_layers(
     src: rasterio.DatasetReader, raster_path: str | Path, specs: list[auxiliary.LayerSpec]
 ) -> list[auxiliary.Layer]:
-    """The auxiliary layers with a file, on the raster's grid (``s2_ndvi`` is computed from the cut bands)."""
+    """The auxiliary layers with a file, on the raster's grid, and those Earth Engine exported as the raster's
+    own bands (``s2_ndvi`` is computed from the cut bands)."""
     if not any(spec.kind != auxiliary.S2_NDVI for spec in specs):
         return []
     if src.crs is None:
         raise DataError(
             f"raster {raster_path} has no CRS, so auxiliary layers cannot be warped onto it; re-export it with its CRS"
         )
-    return auxiliary.load_layers(auxiliary.Grid(src.crs, src.transform, src.width, src.height), specs)
+    return auxiliary.load_layers(auxiliary.Grid(src.crs, src.transform, src.width, src.height), specs, raster_path)
 
 
 def stacked_layers(layers: list[auxiliary.Layer]) -> np.ndarray | None:

@@ -134,17 +134,16 @@ def leakage_warning(
         ("test", groups_test, "train", groups_train),
         ("test", groups_test, "validation", groups_val),
     ]
-    messages = []
+    messages, optimistic = [], []
     for first, first_groups, second, second_groups in pairs:
-        optimistic = "test" if first == "test" else "validation"
         if first_groups is None or second_groups is None:
             continue
         shared = shared_groups(first_groups, second_groups)
         if len(shared) == 0:
             continue
         shown = ", ".join(str(g) for g in shared[:5]) + (", ..." if len(shared) > 5 else "")
-        messages.append(
-            f"{len(shared)} {unit}(s) have patches in both {first} and {second} ({shown}); {optimistic} accuracy "
-            f"is optimistic: {fix}"
-        )
-    return "; ".join(messages) or None
+        messages.append(f"{len(shared)} {unit}(s) have patches in both {first} and {second} ({shown})")
+        optimistic += [split for split in ("test" if first == "test" else "validation",) if split not in optimistic]
+    if not messages:
+        return None
+    return f"{'; '.join(messages)}; {' and '.join(optimistic)} accuracy is optimistic: {fix}"

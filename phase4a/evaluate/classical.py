@@ -6,7 +6,7 @@ run's seed, so two identical runs give identical predictions):
 - ``forest_flattened``: every pixel of every band of the patch as one feature vector (8 x 8 x 6 = 384);
 - ``forest_band_statistics``: each band's mean and standard deviation over the patch (12 features).
 
-They take seconds, and they say what the deep model should at least reach on the same patches: a
+They say what the deep model should at least reach on the same patches: a
 deep model significantly below the flattened-patch forest has not learned what a forest finds in
 the raw reflectance. Each forest is compared with the deep model patch by patch on the evaluated
 split (evaluate/comparison.py gives the report's verdict; the exact McNemar counts are kept here).

@@ -52,8 +52,9 @@ import numpy as np
 
 from .. import statistics
 from ..accel.prediction import TRAINING_BATCHES_PER_CALL
-from ..config import uses_pretrained_weights
+from ..config import sections, uses_pretrained_weights
 from ..models.backbones import all_layers
+from ..models.inputs import model_inputs
 from ..models.normalisation import stem_source_channels, stem_tensor
 from ..models.preprocessing import imagenet_stem_targets
 
@@ -368,7 +369,9 @@ def _stem_comparison(
     if not uses_pretrained_weights(config):
         result["note"] = "random weights (--weights none): no input statistics are expected at the stem"
         return result
-    target_mean, target_std = imagenet_stem_targets(config["backbone"], stem_source_channels(config))
+    run_config = sections(config)
+    sources = stem_source_channels(run_config.model, model_inputs(run_config.data))
+    target_mean, target_std = imagenet_stem_targets(config["backbone"], sources)
     result["target"] = {"mean": list(target_mean), "std": list(target_std), "of": "ImageNet images"}
     observed = result["recorded"] or result["validation"]
     if observed is not None and len(observed["mean"]) == len(target_mean):

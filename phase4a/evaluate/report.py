@@ -578,7 +578,7 @@ def map_section(ctx: dict[str, Any]) -> list[str]:
     if source not in (STAGES["map"].sources or ()):
         return []
     scene = "the synthetic mock scene (known class regions)" if source == "mock" else "the run's own raster"
-    preview, areas = ARTEFACTS["land_cover_preview"], ARTEFACTS["land_cover_areas"]
+    preview, areas = ARTEFACTS["land_cover_map_png"], ARTEFACTS["land_cover_areas"]
     return [
         "## Land-cover map",
         "",

@@ -4,7 +4,9 @@ The model learnt from patches that step 01 chose by band name and scaled to refl
 must give the same bands in the same order and be scaled the same way, or the map is silently wrong. So
 bands are matched as step 01 matches them (phase4a.data.raster_patches), the scaling is the one step 01
 recorded in data_summary.json, and a scene stored differently from the training data (in [0, 1] where the
-training data were stored x 10000, or the other way round) is refused rather than scaled wrongly.
+training data were stored x 10000, or the other way round) is refused rather than scaled wrongly. A
+fused run's auxiliary layers (phase4a.mapping.layers) are appended after the bands before the scaling,
+as step 01 appended them to the patches before scaling those.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..data.dataset import ALREADY_SCALED_P99, canonical_band
 from ..data.raster_patches import open_raster, resolve_bands
 from ..data.sources import original_scaling
 from ..errors import DataError
+from .layers import SceneLayers
 
 SAMPLE_SIDE = 256  # the central window whose values tell how the scene is stored
 
@@ -56,6 +59,7 @@ class Scene:
     src: rasterio.DatasetReader
     indexes: list[int]  # 1-based raster bands, in the run's band order
     scaling: Scaling
+    layers: SceneLayers | None = None  # a fused run's auxiliary layers, after the bands
 
     @property
     def height(self) -> int:
@@ -74,10 +78,16 @@ class Scene:
         return self.src.crs
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, cols, bands) float32 reflectance and (rows, cols) bool: pixels masked or not finite in any band."""
+        """(rows, cols, bands and layers) float32 model inputs and (rows, cols) bool: pixels masked or not
+        finite in any band or layer."""
         data = self.src.read(self.indexes, window=window, masked=True)
         invalid = np.ma.getmaskarray(data).any(axis=0) | ~np.isfinite(data.data).all(axis=0)
-        return np.moveaxis(self.scaling.apply(data.data), 0, -1), invalid
+        stored = np.moveaxis(data.data, 0, -1)
+        if self.layers is not None:
+            extra = self.layers.read(window, stored)
+            invalid |= ~np.isfinite(extra).all(axis=-1)
+            stored = np.concatenate([stored.astype(np.float32), extra], axis=-1)
+        return self.scaling.apply(stored), invalid
 
 
 @contextlib.contextmanager

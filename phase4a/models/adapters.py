@@ -15,24 +15,22 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import keras
 import numpy as np
 
-from ..data.sources import input_band_names
 from .backbones import BACKBONES, build_architecture, set_layer_weights, true_colour_indices, weighted_layers
 from .preprocessing import channel_selection, channel_stats
 
 
-def learned_conv1x1(x, config: dict[str, Any]):
+def learned_conv1x1(x, band_names: tuple[str, ...]):
     """The report's adapter: a trainable 1x1 convolution mixing all bands into three pseudo-RGB ones."""
     return keras.layers.Conv2D(3, kernel_size=1, name="band_reduction")(x)
 
 
-def true_colour_selection(x, config: dict[str, Any]):
+def true_colour_selection(x, band_names: tuple[str, ...]):
     """B4, B3, B2 in RGB order; nothing to train."""
-    indices = true_colour_indices(input_band_names(config))  # the layers come after the bands: same indices
+    indices = true_colour_indices(list(band_names))  # the layers come after the bands: same indices
     return channel_selection(x, indices, "true_colour")
 
 
@@ -42,8 +40,9 @@ BAND_ADAPTERS = {
 }
 
 
-def apply_band_adapter(name: str, x, config: dict[str, Any]):
-    return BAND_ADAPTERS[name](x, config)
+def apply_band_adapter(name: str, x, band_names: tuple[str, ...]):
+    """The adapter ``name`` applied to ``x``, whose channels are ``band_names``."""
+    return BAND_ADAPTERS[name](x, band_names)
 
 
 def first_conv_sources(backbone: str, band_names: list[str]) -> list[int]:

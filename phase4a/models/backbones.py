@@ -8,9 +8,9 @@ from pathlib import Path
 import h5py
 import keras
 
-from ..config import TRUE_COLOUR
 from ..errors import ConfigError, WeightsError
 from ..io import sha256_file
+from ..settings import TRUE_COLOUR
 
 
 @dataclass(frozen=True)

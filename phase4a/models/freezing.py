@@ -8,11 +8,10 @@ backbone's input layer, as the report's "175 layers" does.
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
 from ..errors import ConfigError
+from ..settings import ModelConfig
 from .backbones import BACKBONES
 
 FREEZE_MODES = ("first_n", "fraction", "until", "all", "none")
@@ -37,21 +36,21 @@ def _until_index(backbone_name: str, backbone, target: str) -> int:
     )
 
 
-def frozen_count(backbone_name: str, backbone, config: dict[str, Any]) -> int:
-    """How many leading backbone layers the config freezes."""
+def frozen_count(backbone_name: str, backbone, model_config: ModelConfig) -> int:
+    """How many leading backbone layers the model section freezes."""
     total = len(backbone.layers)
-    mode = config["freeze"]
+    mode = model_config.freeze
     if mode == "first_n":
-        if config["frozen_layers"] > total:
+        if model_config.frozen_layers > total:
             raise ConfigError(
-                f"--frozen_layers {config['frozen_layers']} exceeds the {total} layers of {backbone_name}; "
+                f"--frozen_layers {model_config.frozen_layers} exceeds the {total} layers of {backbone_name}; "
                 f"use at most {total}"
             )
-        return config["frozen_layers"]
+        return model_config.frozen_layers
     if mode == "fraction":
-        return round(config["frozen_fraction"] * total)
+        return round(model_config.frozen_fraction * total)
     if mode == "until":
-        return _until_index(backbone_name, backbone, config["freeze_until"]) + 1
+        return _until_index(backbone_name, backbone, model_config.freeze_until) + 1
     return total if mode == "all" else 0
 
 
@@ -63,7 +62,7 @@ def freeze_first_layers(backbone, count: int, bn_inference: bool = False) -> Non
         layer.trainable = index >= count and not (bn_inference and is_bn)
 
 
-def backbone_call_kwargs(config: dict[str, Any]) -> dict[str, bool]:
+def backbone_call_kwargs(model_config: ModelConfig) -> dict[str, bool]:
     """How the model calls the backbone.
 
     The report calls it without a training flag, so its trainable BatchNorm layers normalise with batch
@@ -75,19 +74,20 @@ def backbone_call_kwargs(config: dict[str, Any]) -> dict[str, bool]:
     So bn_inference also freezes the BatchNorm layers (freeze_first_layers), which is what the tests
     check; freeze=all freezes them anyway.
     """
-    return {"training": False} if config["bn_inference"] or config["freeze"] == "all" else {}
+    return {"training": False} if model_config.bn_inference or model_config.freeze == "all" else {}
 
 
-def progressive_plan(backbone_name: str, backbone, config: dict[str, Any]) -> list[int]:
+def progressive_plan(backbone_name: str, backbone, model_config: ModelConfig) -> list[int]:
     """Frozen layer count per phase: phase 0 trains the head only, phase k unfreezes the top k stages."""
     ends = [end for _, end in stage_ends(backbone_name, backbone)]
     plan = [len(backbone.layers)]
-    for k in range(1, config["progressive_stages"] + 1):
+    for k in range(1, model_config.progressive_stages + 1):
         plan.append(ends[len(ends) - 1 - k] + 1 if k < len(ends) else 0)
     return plan
 
 
-def initial_frozen_count(backbone_name: str, backbone, config: dict[str, Any]) -> int:
-    if config["progressive_stages"] > 0:
-        return progressive_plan(backbone_name, backbone, config)[0]
-    return frozen_count(backbone_name, backbone, config)
+def initial_frozen_count(backbone_name: str, backbone, model_config: ModelConfig) -> int:
+    """The frozen layer count the model starts training with: progressive phase 0's, else the freeze mode's."""
+    if model_config.progressive_stages > 0:
+        return progressive_plan(backbone_name, backbone, model_config)[0]
+    return frozen_count(backbone_name, backbone, model_config)

@@ -22,10 +22,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from ..config import input_normalisation
-from ..data.sources import input_band_names
+from ..settings import ModelConfig
 from .adapters import first_conv_sources
 from .backbones import all_layers
+from .inputs import ModelInputs
 from .preprocessing import imagenet_pixel_targets, imagenet_stem_targets
 
 STANDARDISE_LAYER = "input_standardise"
@@ -93,15 +93,19 @@ def _submodel_statistics(model: keras.Model, tensor, X: np.ndarray, batch_size: 
     return _accumulate(keras.ops.convert_to_numpy(batch) for batch in batches)
 
 
-def stem_source_channels(config: dict[str, Any]) -> list[int] | None:
+def stem_source_channels(model_config: ModelConfig, inputs: ModelInputs) -> list[int] | None:
     """For band_adapter first_conv, the backbone channel whose kernel each band took; else None."""
-    if config["band_adapter"] == "first_conv":
-        return first_conv_sources(config["backbone"], input_band_names(config))
+    if model_config.band_adapter == "first_conv":
+        return first_conv_sources(model_config.backbone, list(inputs.band_names))
     return None
 
 
 def adapt_normalisation(
-    model: keras.Model, X_train: np.ndarray, config: dict[str, Any], batch_size: int = STATISTICS_BATCH
+    model: keras.Model,
+    X_train: np.ndarray,
+    model_config: ModelConfig,
+    inputs: ModelInputs,
+    batch_size: int = STATISTICS_BATCH,
 ) -> dict[str, Any]:
     """Set the model's normalisation layers from the training split only; returns what was set.
 
@@ -109,7 +113,8 @@ def adapt_normalisation(
     the mean and std of the adapter's output on ``X_train`` mapped onto ImageNet's: with m, s measured
     and M, S wanted, Normalization's (x - mean) / sqrt(variance) with mean = m - M s / S and
     variance = (s / S)^2 is (x - m) S / s + M."""
-    record: dict[str, Any] = {"input_normalisation": input_normalisation(config), "fitted_on": "training split"}
+    normalisation = model_config.normalisation(inputs.auxiliary)
+    record: dict[str, Any] = {"input_normalisation": normalisation, "fitted_on": "training split"}
     layer = _layer(model, STANDARDISE_LAYER)
     if layer is not None:
         mean, std = channel_statistics(X_train)
@@ -121,7 +126,8 @@ def adapt_normalisation(
         measured_mean, measured_std = _submodel_statistics(model, stem.input, X_train, batch_size)
         measured_std = np.where(measured_std < MIN_STD, 1.0, measured_std)
         target_mean, target_std = (
-            np.asarray(v) for v in imagenet_pixel_targets(config["backbone"], stem_source_channels(config))
+            np.asarray(v)
+            for v in imagenet_pixel_targets(model_config.backbone, stem_source_channels(model_config, inputs))
         )
         scale = measured_std / target_std
         _set_statistics(stem, measured_mean - target_mean * scale, scale)
@@ -151,7 +157,11 @@ def stem_tensor(model: keras.Model):
 
 
 def stem_statistics(
-    model: keras.Model, X: np.ndarray, config: dict[str, Any], batch_size: int = STATISTICS_BATCH
+    model: keras.Model,
+    X: np.ndarray,
+    model_config: ModelConfig,
+    inputs: ModelInputs,
+    batch_size: int = STATISTICS_BATCH,
 ) -> dict[str, Any]:
     """Per-channel mean and std of the tensor entering the backbone (or the SimpleCNN's first
     convolution) over ``X``, and for imagenet the target ImageNet images have there."""
@@ -164,8 +174,9 @@ def stem_statistics(
         "mean": mean.tolist(),
         "std": std.tolist(),
     }
-    if input_normalisation(config) == "imagenet":
-        target_mean, target_std = imagenet_stem_targets(config["backbone"], stem_source_channels(config))
+    if model_config.normalisation(inputs.auxiliary) == "imagenet":
+        sources = stem_source_channels(model_config, inputs)
+        target_mean, target_std = imagenet_stem_targets(model_config.backbone, sources)
         result["imagenet_target_mean"], result["imagenet_target_std"] = target_mean, target_std
     return result
 

@@ -5,55 +5,53 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 
-from ..config import input_normalisation
-from ..data.sources import input_band_names
 from ..errors import DataError
 from ..io import read_json, write_npz
 from ..seeding import seed_everything
+from ..settings import ModelConfig, RunConfig
 from ..stages import RunDir
 from .adapters import apply_band_adapter, first_conv_sources, widen_first_conv
 from .backbones import load_backbone
 from .freezing import backbone_call_kwargs, freeze_first_layers, initial_frozen_count
+from .inputs import ModelInputs, model_inputs
 from .normalisation import refresh_normalisation, standardise, stem_match
 from .preprocessing import PIXEL_RANGE, band_preprocess, rgb_preprocess
 from .simple_cnn import build_simple_cnn
 
 
-def backbone_input_side(config: dict[str, Any], patch_side: int) -> int:
+def backbone_input_side(model_config: ModelConfig, patch_side: int) -> int:
     """input_size when set, else patch side x upsample_factor (1 = use larger patches directly)."""
-    return config["input_size"] or patch_side * config["upsample_factor"]
+    return model_config.input_size or patch_side * model_config.upsample_factor
 
 
-def backbone_input_shape(config: dict[str, Any], patch_shape) -> tuple[int, int, int]:
-    side = backbone_input_side(config, patch_shape[0])
+def backbone_input_shape(model_config: ModelConfig, patch_shape) -> tuple[int, int, int]:
+    side = backbone_input_side(model_config, patch_shape[0])
     return (side, side, 3)
 
 
-def scales_to_pixels(config: dict[str, Any]) -> bool:
+def scales_to_pixels(model_config: ModelConfig, inputs: ModelInputs) -> bool:
     """Reflectance in [0, 1] becomes 0-255 for the true-colour adapter when nothing else normalises it
     (standardise and imagenet replace the x255: the stem match puts ImageNet's 0-255 statistics there)."""
-    return input_normalisation(config) == "none" and config["band_adapter"] == "rgb"
+    return model_config.normalisation(inputs.auxiliary) == "none" and model_config.band_adapter == "rgb"
 
 
-def resize(x, config: dict[str, Any], patch_side: int):
-    side = backbone_input_side(config, patch_side)
+def resize(x, model_config: ModelConfig, patch_side: int):
+    side = backbone_input_side(model_config, patch_side)
     if side == patch_side:
         return x
-    if config["input_size"]:
-        return keras.layers.Resizing(side, side, interpolation=config["upsample_interpolation"], name="resize")(x)
-    return keras.layers.UpSampling2D(
-        size=config["upsample_factor"], interpolation=config["upsample_interpolation"], name="upsample"
-    )(x)
+    interpolation = model_config.upsample_interpolation
+    if model_config.input_size:
+        return keras.layers.Resizing(side, side, interpolation=interpolation, name="resize")(x)
+    return keras.layers.UpSampling2D(size=model_config.upsample_factor, interpolation=interpolation, name="upsample")(x)
 
 
-def model_band_names(config: dict[str, Any], patch_shape: tuple[int, int, int]) -> list[str]:
+def model_band_names(inputs: ModelInputs, patch_shape: tuple[int, int, int]) -> list[str]:
     """The name of each input band (Sentinel-2 bands, then auxiliary layers); one per channel of the patches."""
-    names = input_band_names(config)
+    names = list(inputs.band_names)
     if len(names) != patch_shape[-1]:
         raise DataError(
             f"the patches have {patch_shape[-1]} bands but the config names {len(names)} ({','.join(names)}); "
@@ -63,7 +61,11 @@ def model_band_names(config: dict[str, Any], patch_shape: tuple[int, int, int]) 
 
 
 def build_transfer_model(
-    config: dict[str, Any], backbone: keras.Model, patch_shape: tuple[int, int, int], n_classes: int
+    model_config: ModelConfig,
+    inputs: ModelInputs,
+    backbone: keras.Model,
+    patch_shape: tuple[int, int, int],
+    n_classes: int,
 ):
     """Patches -> [standardise] -> resize -> [x255] -> band adapter -> [stem match, preprocess_input] ->
     backbone -> GAP -> Dense -> softmax.
@@ -73,42 +75,46 @@ def build_transfer_model(
     convolution takes every band (adapters.py). The normalisation layers start as the identity; step 03
     sets them from the training split (normalisation.adapt_normalisation).
     """
-    normalisation = input_normalisation(config)
-    inputs = keras.Input(shape=patch_shape, name="patches")
-    x = standardise(inputs) if normalisation in ("standardise", "imagenet") else inputs
-    x = resize(x, config, patch_shape[0])
-    if scales_to_pixels(config):
+    normalisation = model_config.normalisation(inputs.auxiliary)
+    name = model_config.backbone
+    patches = keras.Input(shape=patch_shape, name="patches")
+    x = standardise(patches) if normalisation in ("standardise", "imagenet") else patches
+    x = resize(x, model_config, patch_shape[0])
+    if scales_to_pixels(model_config, inputs):
         x = keras.layers.Rescaling(PIXEL_RANGE, name="to_pixel_range")(x)
-    if config["band_adapter"] == "first_conv":
-        sources = first_conv_sources(config["backbone"], model_band_names(config, patch_shape))
-        backbone = widen_first_conv(config["backbone"], backbone, (*backbone.input_shape[1:3], len(sources)), sources)
-        preprocess = partial(band_preprocess, backbone=config["backbone"], source_channels=sources)
+    if model_config.band_adapter == "first_conv":
+        sources = first_conv_sources(name, model_band_names(inputs, patch_shape))
+        backbone = widen_first_conv(name, backbone, (*backbone.input_shape[1:3], len(sources)), sources)
+        preprocess = partial(band_preprocess, backbone=name, source_channels=sources)
     else:
-        x = apply_band_adapter(config["band_adapter"], x, config)
-        preprocess = partial(rgb_preprocess, backbone=config["backbone"])
+        x = apply_band_adapter(model_config.band_adapter, x, inputs.band_names)
+        preprocess = partial(rgb_preprocess, backbone=name)
     if normalisation == "imagenet":
         x = preprocess(stem_match(x))
-    x = backbone(x, **backbone_call_kwargs(config))
+    x = backbone(x, **backbone_call_kwargs(model_config))
     x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
-    x = keras.layers.Dense(config["dense_units"], activation="relu", name="head_dense")(x)
-    x = keras.layers.Dropout(config["dropout"], name="head_dropout")(x)
+    x = keras.layers.Dense(model_config.dense_units, activation="relu", name="head_dense")(x)
+    x = keras.layers.Dropout(model_config.dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs, name=f"transfer_{backbone.name}")
+    return keras.Model(patches, outputs, name=f"transfer_{backbone.name}")
 
 
 def build_model(
-    config: dict[str, Any], backbone: keras.Model | None, patch_shape: tuple[int, int, int], n_classes: int
+    model_config: ModelConfig,
+    inputs: ModelInputs,
+    backbone: keras.Model | None,
+    patch_shape: tuple[int, int, int],
+    n_classes: int,
 ):
     """The model step 03 builds: the transfer model, or the SimpleCNN for model_type=simplecnn."""
-    if config["model_type"] == "simplecnn":
-        return build_simple_cnn(
-            patch_shape, n_classes, config["dropout"], standardise=input_normalisation(config) == "standardise"
-        )
-    return build_transfer_model(config, backbone, patch_shape, n_classes)
+    if model_config.model_type == "simplecnn":
+        standardised = model_config.normalisation(inputs.auxiliary) == "standardise"
+        return build_simple_cnn(patch_shape, n_classes, model_config.dropout, standardise=standardised)
+    return build_transfer_model(model_config, inputs, backbone, patch_shape, n_classes)
 
 
 def build_untrained_model(
-    config: dict[str, Any],
+    run_config: RunConfig,
     patch_shape: tuple[int, int, int],
     n_classes: int,
     backbone_weights: Path | None,
@@ -117,26 +123,29 @@ def build_untrained_model(
     """The model step 03 saves, and its backbone: built, given step 02's ``backbone_weights`` (for
     the SimpleCNN its initial weights), and frozen as the config says. Without weights the layers keep
     their random initialisation: the same graph. ``built``: the model step 02 saved into that file,
-    handed over in the same process (accel.take_saved_model), used instead of building one."""
-    if config["model_type"] == "simplecnn":
+    handed over in the same process (accel.take_saved_model), used instead of building one. The run's
+    seed and kernel determinism (train and runtime sections) fix the head's initial weights."""
+    model_config, inputs = run_config.model, model_inputs(run_config.data)
+    if model_config.model_type == "simplecnn":
         # No backbone: step 02 saved the SimpleCNN's initial weights; its layer counts stand in.
         if built is not None:
             return built, built
-        model = build_model(config, None, patch_shape, n_classes)
+        model = build_model(model_config, inputs, None, patch_shape, n_classes)
         if backbone_weights is not None:
             model.load_weights(backbone_weights)
         return model, model
     backbone = built
     if backbone is None:
-        backbone, _ = load_backbone(config["backbone"], "none", backbone_input_shape(config, patch_shape))
+        backbone, _ = load_backbone(model_config.backbone, "none", backbone_input_shape(model_config, patch_shape))
         if backbone_weights is not None:
             backbone.load_weights(backbone_weights)
     # The head's initial weights and its dropout's seed come from the run's seed alone, however many
     # random numbers building the backbone drew (none when it was handed over).
-    seed_everything(config["seed"], config["deterministic"])
-    model = build_model(config, backbone, patch_shape, n_classes)
+    seed_everything(run_config.train.seed, run_config.runtime.deterministic)
+    model = build_model(model_config, inputs, backbone, patch_shape, n_classes)
     backbone = find_backbone(model)  # band_adapter first_conv puts a widened copy in the model
-    freeze_first_layers(backbone, initial_frozen_count(config["backbone"], backbone, config), config["bn_inference"])
+    frozen = initial_frozen_count(model_config.backbone, backbone, model_config)
+    freeze_first_layers(backbone, frozen, model_config.bn_inference)
     return model, backbone
 
 
@@ -174,7 +183,7 @@ def save_untrained_weights(model: keras.Model, path: Path) -> None:
 
 
 def load_untrained_model(
-    config: dict[str, Any],
+    run_config: RunConfig,
     patch_shape: tuple[int, int, int],
     n_classes: int,
     backbone_weights: Path,
@@ -183,7 +192,7 @@ def load_untrained_model(
     """The model step 03 built: rebuilt from the config and step 02's ``backbone_weights``, with step
     03's own weights (``save_untrained_weights``) put back. A file of another config or backbone is
     refused with a one-line error."""
-    model, _ = build_untrained_model(config, patch_shape, n_classes, backbone_weights)
+    model, _ = build_untrained_model(run_config, patch_shape, n_classes, backbone_weights)
     stale = DataError(
         f"{untrained_weights} was written for another config or backbone; "
         "re-run phase4a_02_load_pretrained.py and phase4a_03_modify_architecture.py"
@@ -211,15 +220,15 @@ def load_untrained_model(
     return model
 
 
-def load_run_untrained_model(run: RunDir, config: dict[str, Any]) -> keras.Model:
+def load_run_untrained_model(run: RunDir, run_config: RunConfig) -> keras.Model:
     """``load_untrained_model`` for a run directory: step 03's model, from the run's files."""
     summary = read_json(run.require("data_summary"))
     return load_untrained_model(
-        config,
+        run_config,
         tuple(summary["patch_shape"]),
-        len(config["class_names"]),
+        len(run_config.data.class_names),
         run.require("backbone_weights"),
-        run.require("untrained_model"),
+        run.require("model_untrained_weights"),
     )
 
 

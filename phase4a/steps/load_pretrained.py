@@ -27,10 +27,12 @@ from ..models.freezing import initial_frozen_count
 from ..models.simple_cnn import build_simple_cnn
 from ..models.transfer import backbone_input_shape
 from ..paths import backbone_store
+from ..settings import sections
 from ..stages import RunDir
 
 
 def layer_table(backbone, frozen_layers: int) -> pd.DataFrame:
+    """backbone_layers.csv: one row per layer, with whether the config freezes it."""
     rows = []
     for index, layer in enumerate(backbone.layers):
         rows.append(
@@ -47,6 +49,8 @@ def layer_table(backbone, frozen_layers: int) -> pd.DataFrame:
 
 
 def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
+    """Load the backbone the config names (the SimpleCNN for model_type simplecnn), store its weights
+    and write step 02's artefacts; returns the inspection written to pretrained_inspection.json."""
     store = backbone_store(run.root, config)  # first: a refused store costs no backbone build
     summary = read_json(run.require("data_summary"))
     if config["model_type"] == "simplecnn":
@@ -60,9 +64,10 @@ def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         source = {"kind": "none", "note": "model_type simplecnn: no pretrained backbone, initial SimpleCNN weights"}
         frozen = 0
     else:
-        input_shape = backbone_input_shape(config, summary["patch_shape"])
+        model_config = sections(config).model
+        input_shape = backbone_input_shape(model_config, summary["patch_shape"])
         backbone, source = load_backbone(config["backbone"], config["weights"], input_shape)
-        frozen = initial_frozen_count(config["backbone"], backbone, config)
+        frozen = initial_frozen_count(config["backbone"], backbone, model_config)
     table = layer_table(backbone, frozen)
     inspection = {
         "backbone": config["backbone"] if config["model_type"] == "transfer" else "none",
@@ -83,7 +88,7 @@ def load_pretrained(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
     )
     accel.keep_saved_model(backbone, run.path("backbone_weights"), config)
     write_text(run.path("backbone_layers"), table.to_csv(index=False))
-    write_json(run.path("inspection"), inspection)
+    write_json(run.path("pretrained_inspection"), inspection)
     return inspection
 
 
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = step_parser(__doc__).parse_args(argv)
 
     def work(run: RunDir, config: dict[str, Any], _args) -> None:
-        inspection = load_pretrained(run, config)
+        inspection = load_pretrained(run.for_stage("pretrained"), config)
         source = inspection["weights"]["kind"]
         print(
             f"{inspection['keras_name']}: {inspection['layers']} layers, {inspection['parameters']:,} parameters, "

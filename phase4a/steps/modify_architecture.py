@@ -24,30 +24,35 @@ from ..cli import exit_step, run_step, step_parser
 from ..data import dataset as dataset_module
 from ..io import read_json, write_json, write_text
 from ..models.freezing import backbone_call_kwargs
+from ..models.inputs import model_inputs
 from ..models.normalisation import adapt_normalisation, batchnorm_layers, stem_statistics
 from ..models.transfer import build_untrained_model, layer_counts, parameter_counts, save_untrained_weights
+from ..settings import sections
 from ..stages import RunDir
 
 
 def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
-
+    """Build the model around step 02's backbone, set its input normalisation from the training split,
+    and write step 03's artefacts; returns the counts written to architecture.json."""
     data = dataset_module.load(run.require("data"))
-    inspection = read_json(run.require("inspection"))
+    inspection = read_json(run.require("pretrained_inspection"))
     backbone_weights = run.require("backbone_weights")
+    run_config = sections(config)
     model, backbone = build_untrained_model(
-        config,
+        run_config,
         data.X_train.shape[1:],
         len(data.class_names),
         backbone_weights,
         built=accel.take_saved_model(backbone_weights, config),
     )
     # Training split only: validation and test patches never shape the model's inputs.
-    normalisation = adapt_normalisation(model, data.X_train, config)
-    normalisation["stem"] = stem_statistics(model, data.X_train, config)
+    inputs = model_inputs(run_config.data)
+    normalisation = adapt_normalisation(model, data.X_train, run_config.model, inputs)
+    normalisation["stem"] = stem_statistics(model, data.X_train, run_config.model, inputs)
     counts = {
         "model_type": config["model_type"],
         "freeze": config["freeze"],
-        "backbone_called_with": backbone_call_kwargs(config) or "no training flag (the report)",
+        "backbone_called_with": backbone_call_kwargs(run_config.model) or "no training flag (the report)",
         "backbone": backbone.name,
         "backbone_layers": layer_counts(backbone),
         "backbone_parameters": parameter_counts(backbone),
@@ -59,22 +64,27 @@ def modify_architecture(run: RunDir, config: dict[str, Any]) -> dict[str, Any]:
         "batchnorm_layers": batchnorm_layers(model),
         "normalisation": normalisation,
     }
+    save_untrained_weights(model, run.path("model_untrained_weights"))
+    accel.keep_saved_model(model, run.path("model_untrained_weights"), config)
+    write_text(run.path("architecture_txt"), "\n".join(architecture_lines(model, counts)) + "\n")
+    write_json(run.path("architecture_json"), counts)
+    return counts
+
+
+def architecture_lines(model, counts: dict[str, Any]) -> list[str]:
+    """architecture.txt: Keras' summary, then the frozen and trainable counts and the input normalisation."""
     lines: list[str] = []
     model.summary(print_fn=lambda line, *_, **__: lines.append(line), expand_nested=False, line_length=110)
     layers, params = counts["backbone_layers"], counts["model_parameters"]
-    lines += [
+    return [
+        *lines,
         "",
-        f"Backbone {backbone.name}: {layers['layers']} layers, {layers['frozen']} frozen, "
+        f"Backbone {counts['backbone']}: {layers['layers']} layers, {layers['frozen']} frozen, "
         f"{layers['trainable']} trainable ({100 * layers['frozen'] / layers['layers']:.1f}% frozen)",
         f"Whole model: {params['trainable']:,} trainable and {params['non_trainable']:,} non-trainable parameters",
         f"BatchNormalization layers: {counts['batchnorm_layers']}",
-        *normalisation_lines(normalisation),
+        *normalisation_lines(counts["normalisation"]),
     ]
-    save_untrained_weights(model, run.path("untrained_model"))
-    accel.keep_saved_model(model, run.path("untrained_model"), config)
-    write_text(run.path("architecture"), "\n".join(lines) + "\n")
-    write_json(run.path("architecture_counts"), counts)
-    return counts
 
 
 def _numbers(values, digits: int = 4) -> str:
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = step_parser(__doc__).parse_args(argv)
 
     def work(run: RunDir, config: dict[str, Any], _args) -> None:
-        counts = modify_architecture(run, config)
+        counts = modify_architecture(run.for_stage("architecture"), config)
         layers, params = counts["backbone_layers"], counts["model_parameters"]
         print(
             f"{counts['backbone']}: {layers['frozen']} of {layers['layers']} layers frozen; model has "

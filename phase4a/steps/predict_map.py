@@ -7,12 +7,17 @@ Usage:
   python phase4a_06_predict_map.py --stride 1           # a centre-pixel map: patch size^2 times the windows
   python phase4a_06_predict_map.py --polygons labels.gpkg   # agreement with labelled polygons
   python phase4a_06_predict_map.py --mock_scene         # the synthetic scene, for a run of mock data
+  python phase4a_06_predict_map.py --raster other.tif --aux_layers ndvi=other_modis.tif,dem=other_srtm.tif
+                                                         # a fused run on another scene, with its layers
 
 Every window of the run's patch size is predicted. --stride equal to the patch size (the default) makes
 a block map, each window's class filling its block; --stride 1 a centre-pixel map, each pixel taking the
 class of the window centred on it. Bands are matched by description as step 01 matches them, values are
 scaled as step 01 scaled the training data (data_summary.json), and windows that touch nodata are masked.
-The scene is read in blocks, so memory does not grow with its size.
+The scene is read in blocks, so memory does not grow with its size. A run trained with auxiliary layers
+(Phase 4B) gets the same layers on the scene's grid (phase4a/mapping/layers.py): the run's aux_layers
+files warped onto it (or --aux_layers, the same layers for another scene), Earth Engine's layers from the
+scene's own bands, s2_ndvi from its B4 and B8, a mock run's from the mock scene.
 Writes land_cover_map.tif (Cloud Optimised GeoTIFF: uint8 class index, nodata 255, colour table, class
 names in its tags), land_cover_confidence.tif (max softmax, float32), land_cover_map.png (legend, scale
 bar), land_cover_areas.csv (hectares and share per class) and, with polygons, map_agreement.json
@@ -23,7 +28,9 @@ file was pruned (--keep_models best) is mapped with its model rebuilt from the w
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +42,12 @@ from ..data import mock_scene as mock_scene_module
 from ..data.sources import input_band_names
 from ..errors import ConfigError, DataError
 from ..io import read_json
-from ..mapping.agreement import read_reference
+from ..mapping.agreement import Reference, read_reference
+from ..mapping.classify import Predict
 from ..mapping.land_cover import write_land_cover_map
+from ..mapping.layers import check_layers_can_be_made, open_layers
 from ..mapping.outputs import MAP_FILE, PREVIEW_FILE
-from ..mapping.scene import open_scene, recorded_scaling
+from ..mapping.scene import Scene, open_scene, recorded_scaling
 from ..mapping.windows import WindowGrid, check_positive, check_stride
 from ..stages import RETRAIN, RunDir
 from ..train import rebuild
@@ -60,6 +69,33 @@ class MapInputs:
     label_column: str
     id_column: str | None
     own_polygons: bool  # the polygons the run's patches were cut from: its training split is known
+    mock_layers: Path | None = None  # the mock scene's layer file, for a mock run with mock_aux_layers
+
+
+@dataclass
+class MapOptions:
+    """Step 06's options (its command line), as predict_map takes them."""
+
+    raster: Path | None = None
+    stride: int | None = None
+    polygons: Path | None = None
+    bands: list[str | int] | None = None
+    mock_scene: bool = False
+    batch_size: int = PREDICT_BATCH
+    block_size: int = BLOCK_SIZE
+    aux_layers: str | None = None  # the scene's auxiliary layer files; None: the run's aux_layers
+
+
+@dataclass
+class MapJob:
+    """A map ready to be written: the open scene (bands and layers), its windows, the model, the reference."""
+
+    scene: Scene
+    grid: WindowGrid
+    predict: Predict
+    reference: Reference | None
+    tags: dict[str, str]
+    raster: Path
 
 
 def same_file(a: str | Path | None, b: str | Path | None) -> bool:
@@ -69,13 +105,18 @@ def same_file(a: str | Path | None, b: str | Path | None) -> bool:
 def mock_inputs(run: RunDir, config: dict[str, Any], polygons: Path | None) -> MapInputs:
     """Write the seeded synthetic scene and its polygons into the run directory, and map those (or --polygons)."""
     scene = mock_scene_module.write_mock_scene(
-        run.root, config["class_names"], config["band_names"], config["seed"], patch=config["patch_size"]
+        run.root,
+        config["class_names"],
+        config["band_names"],
+        config["seed"],
+        patch=config["patch_size"],
+        layers=bool(config["mock_aux_layers"]),
     )
     if polygons is None:
         columns = (mock_scene_module.LABEL_COLUMN, mock_scene_module.ID_COLUMN)
     else:
         columns = (config["label_column"], config["id_column"] or None)
-    return MapInputs(scene.raster, None, None, polygons or scene.polygons, *columns, own_polygons=False)
+    return MapInputs(scene.raster, None, None, polygons or scene.polygons, *columns, False, scene.layers)
 
 
 def map_inputs(
@@ -121,14 +162,28 @@ def training_polygon_ids(run: RunDir, inputs: MapInputs) -> frozenset[str] | Non
     return None if data.groups_train is None else frozenset(str(group) for group in data.groups_train)
 
 
-def check_not_fused(config: dict[str, Any]) -> None:
-    """Step 06 reads a scene's Sentinel-2 bands only: a model trained with auxiliary layers needs them warped
-    onto the scene's grid too, which this step does not do yet (docs/phase4b.md, "Left")."""
-    if config_module.has_auxiliary_layers(config):
-        raise ConfigError(
-            f"this run's model takes auxiliary layers ({','.join(input_band_names(config))}) and step 06 maps "
-            "Sentinel-2 bands only; map a run without aux layers (docs/phase4b.md)"
-        )
+def map_reference(run: RunDir, config: dict[str, Any], inputs: MapInputs, scene: Scene) -> Reference | None:
+    if inputs.polygons is None:
+        return None
+    ids = training_polygon_ids(run, inputs)
+    return read_reference(inputs.polygons, scene.src, inputs.label_column, inputs.id_column, config["class_names"], ids)
+
+
+def model_file(run: RunDir) -> Path:
+    """The trained model's file; for a sweep run pruned with --keep_models best, the weights it is rebuilt from."""
+    return rebuild.trained_weights_file(run) if run.model_pruned() else run.require("transfer_model_keras")
+
+
+def load_model(run: RunDir, config: dict[str, Any], path: Path):
+    """The trained model, ready to predict, checked against the run's patches, bands and layers."""
+    if run.model_pruned():
+        model = rebuild.rebuild_trained_model(run, config)
+    else:
+        model = accel.load_prediction_model(path, RETRAIN, config)
+    bands = len(input_band_names(config_module.sections(config).data))
+    check_model_input(model, config["patch_size"], bands, path)
+    accel.prepare_prediction(model, config)
+    return model
 
 
 def check_model_input(model, patch: int, bands: int, path: Path) -> None:
@@ -152,6 +207,52 @@ def map_tags(config: dict[str, Any], raster: Path, stride: int) -> dict[str, str
     }
 
 
+def checked_stride(options: MapOptions, patch: int) -> int:
+    stride = patch if options.stride is None else options.stride
+    check_stride(stride, patch)
+    check_positive("--batch_size", options.batch_size)
+    check_positive("--block_size", options.block_size)
+    return stride
+
+
+@contextlib.contextmanager
+def prepared_map(run: RunDir, config: dict[str, Any], options: MapOptions) -> Iterator[MapJob]:
+    """Every input of the map, checked before the first output is written, open while it is written."""
+    check_layers_can_be_made(config, options.aux_layers)
+    stride = checked_stride(options, config["patch_size"])
+    path = model_file(run)
+    scaling = recorded_scaling(read_json(run.require("data_summary")))
+    inputs = map_inputs(run, config, options.raster, options.polygons, options.bands, options.mock_scene)
+    with contextlib.ExitStack() as stack:
+        scene = stack.enter_context(
+            open_scene(inputs.raster, config["band_names"], scaling, inputs.bands, inputs.band_names_in_file)
+        )
+        layers = stack.enter_context(open_layers(config, scene.src, options.aux_layers, inputs.mock_layers))
+        scene = replace(scene, layers=layers)
+        grid = WindowGrid(scene.height, scene.width, config["patch_size"], stride)
+        reference = map_reference(run, config, inputs, scene)
+        predict = accel.predictor(load_model(run, config, path), options.batch_size, config)
+        yield MapJob(scene, grid, predict, reference, map_tags(config, inputs.raster, stride), inputs.raster)
+
+
+def write_map(job: MapJob, config: dict[str, Any], out_dir: Path, options: MapOptions) -> dict[str, Any]:
+    """Write the map's files into ``out_dir``; the summary print_summary prints."""
+    patch = config["patch_size"]
+    result = write_land_cover_map(
+        job.scene,
+        job.grid,
+        job.predict,
+        config["class_names"],
+        out_dir,
+        options.block_size,
+        options.batch_size,
+        job.reference,
+        job.tags,
+        title=f"{job.raster.name}: {job.tags['MAP_KIND']} of {patch}x{patch} windows",
+    )
+    return {**result, "raster": job.raster, "stride": job.grid.stride, "map_kind": job.tags["MAP_KIND"]}
+
+
 def predict_map(
     run: RunDir,
     config: dict[str, Any],
@@ -162,47 +263,12 @@ def predict_map(
     mock_scene: bool = False,
     batch_size: int = PREDICT_BATCH,
     block_size: int = BLOCK_SIZE,
+    aux_layers: str | None = None,
 ) -> dict[str, Any]:
     """Map the scene into the run directory; every check comes before the first output is written."""
-    check_not_fused(config)
-    patch = config["patch_size"]
-    stride = patch if stride is None else stride
-    check_stride(stride, patch)
-    check_positive("--batch_size", batch_size)
-    check_positive("--block_size", block_size)
-    # A sweep run pruned with --keep_models best has no model file: its model is rebuilt from its weights.
-    rebuilt = run.model_pruned()
-    model_path = rebuild.trained_weights_file(run) if rebuilt else run.require("model_keras")
-    scaling = recorded_scaling(read_json(run.require("data_summary")))
-    inputs = map_inputs(run, config, raster, polygons, bands, mock_scene)
-    with open_scene(inputs.raster, config["band_names"], scaling, inputs.bands, inputs.band_names_in_file) as scene:
-        grid = WindowGrid(scene.height, scene.width, patch, stride)
-        reference = None
-        if inputs.polygons is not None:
-            ids = training_polygon_ids(run, inputs)
-            reference = read_reference(
-                inputs.polygons, scene.src, inputs.label_column, inputs.id_column, config["class_names"], ids
-            )
-        if rebuilt:
-            model = rebuild.rebuild_trained_model(run, config)
-        else:
-            model = accel.load_prediction_model(model_path, RETRAIN, config)
-        check_model_input(model, patch, len(config["band_names"]), model_path)
-        accel.prepare_prediction(model, config)
-        tags = map_tags(config, inputs.raster, stride)
-        result = write_land_cover_map(
-            scene,
-            grid,
-            accel.predictor(model, batch_size, config),
-            config["class_names"],
-            run.root,
-            block_size,
-            batch_size,
-            reference,
-            tags,
-            title=f"{inputs.raster.name}: {tags['MAP_KIND']} of {patch}x{patch} windows",
-        )
-    return {**result, "raster": inputs.raster, "stride": stride, "map_kind": tags["MAP_KIND"]}
+    options = MapOptions(raster, stride, polygons, bands, mock_scene, batch_size, block_size, aux_layers)
+    with prepared_map(run, config, options) as job:
+        return write_map(job, config, run.root, options)
 
 
 def print_summary(summary: dict[str, Any]) -> None:
@@ -240,11 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mock_scene", action="store_true", help="map the synthetic scene (runs of mock data)")
     parser.add_argument("--batch_size", type=int, default=PREDICT_BATCH, help=f"windows per call ({PREDICT_BATCH})")
     parser.add_argument("--block_size", type=int, default=BLOCK_SIZE, help=f"pixels per block side ({BLOCK_SIZE})")
+    parser.add_argument(
+        "--aux_layers",
+        help="a fused run's layer files for this scene, the run's layers in its order (default: the run's aux_layers)",
+    )
     args = parser.parse_args(argv)
 
     def work(run: RunDir, config: dict[str, Any], args: argparse.Namespace) -> None:
         summary = predict_map(
-            run,
+            run.for_stage(STAGE),
             config,
             raster=args.raster,
             stride=args.stride,
@@ -253,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             mock_scene=args.mock_scene,
             batch_size=args.batch_size,
             block_size=args.block_size,
+            aux_layers=args.aux_layers,
         )
         print_summary(summary)
 

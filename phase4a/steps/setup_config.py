@@ -5,7 +5,7 @@ Usage:
   python phase4a_01_setup_and_config.py --preset report --weights none --epochs 5
   python phase4a_01_setup_and_config.py --data_source week3 --data_dir path/to/week3
   python phase4a_01_setup_and_config.py --data_source npz --data_npz other_run/data.npz   # share a split
-  python phase4a_01_setup_and_config.py --list-presets           # or --list-keys
+  python phase4a_01_setup_and_config.py --list-presets           # or --list-keys (all)
 
 Any config key can be overridden with --key value (see --list-keys); unknown keys are rejected.
 Writes config.json, data.npz (reflectance scaled to [0, 1]), data_summary.json, sample_patches.png.
@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as config_module
-from ..cli import OneLineParser, exit_step, remember_run_dir, report_error, report_unexpected
+from ..cli import (
+    OneLineParser,
+    add_list_keys_option,
+    exit_step,
+    list_keys,
+    remember_run_dir,
+    report_error,
+    report_unexpected,
+)
 from ..data import dataset as dataset_module
 from ..data.sources import describe_scaling, load_source, original_source
 from ..errors import OutputError, Phase4AError
@@ -30,12 +38,14 @@ from ..lock import run_dir_lock
 from ..paths import backbone_store, default_run_dir
 from ..provenance import record_step
 from ..seeding import prepare_runtime
+from ..settings import sections
 from ..stages import ARTEFACTS, BACKUP_DIR, MANIFEST, STAGES, TENSORBOARD_DIR, RunDir
 
 
 def setup(config: dict[str, Any], run: RunDir) -> dict[str, Any]:
     """Load, validate and scale the data; write config, data, summary and sample figure."""
-    raw = load_source(config)
+    run_config = sections(config)
+    raw = load_source(run_config.data, run_config.train.seed)
     dataset_module.validate(raw)
     reused = config["data_source"] == "npz"  # an earlier step 01's data.npz: scaled already, never twice
     scale, offset = (1.0, 0.0) if reused else (config["reflectance_scale"], config["reflectance_offset"])
@@ -130,13 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, help="output directory (default: phase4a_outputs/mock or /real)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run of another config in --run-dir")
     parser.add_argument("--list-presets", action="store_true", help="print the presets and exit")
-    parser.add_argument("--list-keys", action="store_true", help="print every config key and its default and exit")
+    add_list_keys_option(parser)
     args, rest = parser.parse_known_args(argv)
     if args.list_presets:
         print(config_module.describe_presets())
         return 0
     if args.list_keys:
-        print(config_module.describe_keys())
+        print(list_keys(args.list_keys))
         return 0
 
     try:
@@ -148,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             replacing = check_overwrite(run, config, args.overwrite)
             prepare_runtime(config, STAGES["setup"].uses_tensorflow)
             ready = time.perf_counter()
-            summary = setup(config, run)
+            summary = setup(config, run.for_stage("setup"))
             if replacing:
                 clear_downstream(run)
             remember_run_dir(run.root)

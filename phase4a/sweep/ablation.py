@@ -62,7 +62,7 @@ from ..provenance import code_version
 from . import findings, keep, plan
 from .forests import FORESTS
 from .plan import REFERENCE, Arm
-from .runs import INTERRUPTED, Results, RunKey, Runner, SweepPlan, _check, collect, run_preset
+from .runs import INTERRUPTED, Results, RunKey, Runner, SweepPlan, _check, collect, data_caveats, run_preset
 
 __all__ = ["DEFAULT_PRESETS", "INTERRUPTED", "REFERENCE", "_check", "available_presets", "main", "run_preset"]
 
@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         results, failures = run_sweep(sweep_plan, findings_only=findings_only)
         context.command = "python -m phase4a.sweep.ablation " + shlex.join(given)
         context.failures = failures
+        context.data_caveats = data_caveats(sweep_plan)
         analysis = findings.analyse(results, sweep_plan.curve_arms)
         context.wall_seconds = time.perf_counter() - started
         findings.write_outputs(sweep_plan.sweep_dir, results, analysis, context)

@@ -56,6 +56,8 @@ class Context:
     code_version: str = ""
     wall_seconds: float = 0.0
     findings_only: bool = False  # written from runs made earlier (--findings-only), none run now
+    # Step 01's warnings about the data that qualify every accuracy (e.g. tiles that feed two splits).
+    data_caveats: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -501,8 +503,12 @@ def _curve_sentences(curve: pd.DataFrame) -> list[str]:
     return lines
 
 
+def caveat_lines(context: Context) -> list[str]:
+    return [f"- Data caveat (step 01): {caveat}." for caveat in context.data_caveats]
+
+
 def _limits(context: Context) -> list[str]:
-    lines = []
+    lines = caveat_lines(context)
     if context.data_source == "mock":
         lines.append(
             "- The data are synthetic (data_source mock): these numbers check the pipeline and its statistics, "
@@ -755,15 +761,26 @@ def write_outputs(sweep_dir: Path, results: Results, analysis: Analysis, context
     write_text(sweep_dir / FINDINGS_MD, findings_markdown(results, analysis, context))
 
 
+def findings_path(out: Path) -> Path:
+    out = Path(out)
+    return out if out.suffix == ".md" else out.with_suffix(".md")
+
+
+def copy_figures(sweep_dir: Path, out: Path, names: list[str]) -> None:
+    """The sweep's figures and CSV among ``names`` into ``<out stem>/`` beside the findings ``out``."""
+    folder = out.parent / out.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    # --findings-out SWEEP_DIR.md makes that folder the sweep's own, where they are already.
+    if folder.resolve() == Path(sweep_dir).resolve():
+        return
+    for name in names:
+        if (sweep_dir / name).is_file():
+            shutil.copyfile(sweep_dir / name, folder / name)
+
+
 def copy_findings(sweep_dir: Path, out: Path, results: Results, analysis: Analysis, context: Context) -> Path:
     """findings.md as ``out`` (e.g. docs/findings/mock.md), its figures and CSV in ``<out stem>/`` beside it."""
-    out = Path(out)
-    if out.suffix != ".md":
-        out = out.with_suffix(".md")
-    figures = out.parent / out.stem
-    figures.mkdir(parents=True, exist_ok=True)
-    for name in (*FIGURES, RESULTS_CSV):
-        if (sweep_dir / name).is_file():
-            shutil.copyfile(sweep_dir / name, figures / name)
+    out = findings_path(out)
+    copy_figures(sweep_dir, out, [*FIGURES, RESULTS_CSV])
     write_text(out, findings_markdown(results, analysis, context, figure_prefix=f"{out.stem}/"))
     return out

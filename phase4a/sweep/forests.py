@@ -1,5 +1,5 @@
 """The sweep's classical baselines: step 05's seeded random forests (phase4a/evaluate/classical.py),
-fitted by the sweep itself (seconds) on every seed's training split and learning-curve subsample, and
+fitted by the sweep itself on every seed's training split and learning-curve subsample, and
 evaluated on the same patches as the networks, so they take part in the paired tests and the curve."""
 
 from __future__ import annotations

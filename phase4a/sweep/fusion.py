@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -47,13 +46,14 @@ from ..errors import ConfigError, Phase4AError
 from ..io import read_json, save_figure, write_text
 from ..paths import default_run_dir
 from ..provenance import code_version
+from ..settings import SENTINEL2_BAND, sections
 from ..stages import ARTEFACTS
 from . import findings, keep, plan, stats
 from .ablation import run_sweep
 from .band_sets import arm_name
 from .forests import FORESTS
 from .plan import REFERENCE, Arm
-from .runs import INTERRUPTED, Results, SweepPlan, data_root
+from .runs import INTERRUPTED, Results, SweepPlan, data_caveats, data_root
 
 DEFAULT_PRESETS = ("simplecnn",)
 DEFAULT_SEEDS = "5"
@@ -80,7 +80,7 @@ HELP_FIX = {
 
 def resolve_band_sets(bands: list[str], names: list[str]) -> dict[str, tuple[str, ...]]:
     """Each requested set's bands, from the data's bands (Sentinel-2 bands first, then the layers)."""
-    s2 = [band for band in bands if config_module.SENTINEL2_BAND.fullmatch(band)]
+    s2 = [band for band in bands if SENTINEL2_BAND.fullmatch(band)]
     layers = [band for band in bands if band not in s2]
     if not s2:
         raise ConfigError(f"the data's bands ({', '.join(bands)}) hold no Sentinel-2 band; add them to --band_names")
@@ -139,7 +139,7 @@ def build_plan(args: argparse.Namespace, overrides: list[str]) -> tuple[SweepPla
     seeds = plan.parse_seeds(args.seeds)
     presets = plan.expand_presets(plan.parse_list(args.presets) or list(DEFAULT_PRESETS))
     reference_config = plan.resolved(Arm(REFERENCE, REFERENCE), overrides)
-    sets = resolve_band_sets(input_band_names(reference_config), parse_band_sets(args.band_sets))
+    sets = resolve_band_sets(input_band_names(sections(reference_config).data), parse_band_sets(args.band_sets))
     arms = [
         Arm(arm_name(preset, name), preset, ("--band_names", ",".join(bands)), band_set=name)
         for preset in presets
@@ -295,6 +295,7 @@ def summary_lines(per_model: dict[str, dict[str, Any]], context: findings.Contex
             "class (phase4a/data/mock_auxiliary.py TERRAIN), so by construction it does. These numbers check the "
             "pipeline, not the value of MODIS or SRTM."
         )
+    lines += findings.caveat_lines(context)
     if notes.get("limits"):
         lines.append(f"- The data: {notes['limits']}; classes {', '.join(notes.get('class_patches', {}))}.")
     if context.weights == "none" and any(model not in FORESTS and model != "simplecnn" for model in per_model):
@@ -394,12 +395,8 @@ def copy_findings(
     sweep_dir: Path, out: Path, results: Results, per_model: dict, sets: list[str], context, notes: dict[str, Any]
 ) -> Path:
     """The findings as ``out`` (e.g. docs/findings/phase4b_mock.md), figures and CSV in ``<out stem>/``."""
-    out = out if out.suffix == ".md" else out.with_suffix(".md")
-    folder = out.parent / out.stem
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in [findings.RESULTS_CSV, ACCURACY_PNG, *(_effects_png(model) for model in per_model)]:
-        if (sweep_dir / name).is_file():
-            shutil.copyfile(sweep_dir / name, folder / name)
+    out = findings.findings_path(out)
+    findings.copy_figures(sweep_dir, out, [findings.RESULTS_CSV, ACCURACY_PNG, *map(_effects_png, per_model)])
     write_text(out, fusion_markdown(results, per_model, sets, context, notes, prefix=f"{out.stem}/"))
     return out
 
@@ -416,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         results, failures = run_sweep(sweep_plan, findings_only=findings_only)
         context.command = "python -m phase4a.sweep.fusion " + shlex.join(given)
         context.failures = failures
+        context.data_caveats = data_caveats(sweep_plan)
         notes = data_notes(sweep_plan)
         sets = list(sweep_plan.band_sets)
         per_model = analyse(results, models, sets)

@@ -5,9 +5,10 @@ A sweep's findings read each run's metrics, predictions and histories; its full 
 
 - ``best`` (default): the model files go (transfer_model.keras, transfer_model.h5). Kept: everything
   else, including the files the trained model is rebuilt from: config.json, the backbone.weights.h5
-  link to the sweep's store, model_untrained.weights.npz, checkpoints/best.weights.npz and, where the
-  model step 04 saved holds other weights than the best checkpoint (another epoch), those weights in
-  checkpoints/final.weights.npz. ``python -m phase4a.train.rebuild RUN_DIR`` writes the model back;
+  link to the sweep's store, model_untrained.weights.npz, and the weights training changed in the model
+  step 04 saved, in checkpoints/final.weights.npz (compressed, about half their bytes; not written
+  where a best checkpoint kept with ``--keep_checkpoint true`` holds the same weights).
+  ``python -m phase4a.train.rebuild RUN_DIR`` writes the model back;
   step 06 rebuilds it by itself. The SimpleCNN baseline's model (``--train_baseline true``) is kept:
   it is small and its only copy.
 - ``none``: only what the findings read: every weights and model file goes, so no model can be
@@ -24,16 +25,17 @@ import shutil
 import sys
 from typing import Any
 
+from .. import accel
 from .. import config as config_module
 from ..errors import ConfigError, Phase4AError
-from ..io import load_keras_model, read_json, write_json
+from ..io import read_json, write_json
 from ..stages import ARTEFACTS, PRUNED_RECORD, RETRAIN, RunDir
 from ..train.rebuild import write_final_weights
 
 CHOICES = ("best", "none", "all")
 DEFAULT = "best"
-MODEL_FILES = ("model_keras", "model_h5")  # what a model is rebuilt without
-WEIGHTS_FILES = ("baseline_model", "untrained_model", "backbone_weights")  # with keep none, also these
+MODEL_FILES = ("transfer_model_keras", "transfer_model_h5")  # what a model is rebuilt without
+WEIGHTS_FILES = ("baseline_model", "model_untrained_weights", "backbone_weights")  # with keep none, also these
 REBUILD_COMMAND = "python -m phase4a.train.rebuild"
 
 
@@ -50,9 +52,10 @@ def prune(run: RunDir, keep: str) -> list[str]:
     if keep == "all":
         return []
     removed = []
-    if keep == "best" and run.path("model_keras").is_file():
+    if keep == "best" and run.path("transfer_model_keras").is_file():
         config = config_module.load(run.require("config"))
-        trained = load_keras_model(run.path("model_keras"), RETRAIN)
+        # The model step 04 of this process saved, while its file is unchanged: not read back from disk.
+        trained = accel.load_prediction_model(run.path("transfer_model_keras"), RETRAIN, config)
         # Written before the model goes: a kill in between leaves the model, and pruning runs again.
         write_final_weights(run, config, trained)
     names = MODEL_FILES + (WEIGHTS_FILES if keep == "none" else ())
@@ -61,7 +64,7 @@ def prune(run: RunDir, keep: str) -> list[str]:
         if path.is_file():
             path.unlink()
             removed.append(ARTEFACTS[name])
-    checkpoints = run.path("best_checkpoint").parent
+    checkpoints = run.path("best_weights").parent
     if keep == "none" and checkpoints.is_dir():
         shutil.rmtree(checkpoints)
         removed.append(f"{checkpoints.name}/")

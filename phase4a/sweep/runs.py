@@ -120,7 +120,7 @@ def expected_hash(preset: str, run_options: list[str]) -> str:
 
 def is_complete(directory: Path, config_hash: str | None, data_hash: str) -> bool:
     """A finished run: its metrics were computed for this config (any config: None) on these data."""
-    path = RunDir(directory).path("metrics")
+    path = RunDir(directory).path("evaluation_metrics")
     if not path.is_file():
         return False
     try:
@@ -144,6 +144,18 @@ def existing_data(plan: SweepPlan) -> dict[tuple[int, float], Path]:
                 raise Phase4AError(f"{path} not found; run the sweep without --findings-only first")
             data[(seed, fraction)] = path
     return data
+
+
+def data_caveats(plan: SweepPlan) -> list[str]:
+    """The leakage warnings step 01 recorded for the sweep's data, once each (every split's data)."""
+    caveats = []
+    for seed in dict.fromkeys(data_seed(plan, seed) for seed in plan.seeds):
+        summary_path = RunDir(data_root(plan, seed)).path("data_summary")
+        source = read_json(summary_path).get("source", {}) if summary_path.is_file() else {}
+        warning = source.get("leakage_warning")
+        if warning and warning not in caveats:
+            caveats.append(warning)
+    return caveats
 
 
 def make_data(root: Path, overrides: list[str], seed: int) -> Path:
@@ -357,9 +369,9 @@ def _prediction_table(directory: Path, split: str) -> pd.DataFrame | None:
     for name in dict.fromkeys(names):
         if (directory / name).is_file():
             return pd.read_csv(directory / name)
-    if not run.path("predictions").is_file():
+    if not run.path("validation_predictions").is_file():
         return None
-    table = pd.read_csv(run.path("predictions"))
+    table = pd.read_csv(run.path("validation_predictions"))
     if "split" in table.columns:
         wanted = ("test",) if split == "test" else ("validation", "val")
         table = table[table["split"].astype(str).str.lower().isin(wanted)]
@@ -424,12 +436,12 @@ def collect(runner: Runner) -> Results:
             continue
         directory = run_dir(plan.sweep_dir, key)
         run = RunDir(directory)
-        stored = read_json(run.path("metrics"))
+        stored = read_json(run.path("evaluation_metrics"))
         config = config_module.load(run.path("config"))
         class_names = list(config["class_names"])
         split, y_true, predicted = read_predictions(directory, stored, class_names)
-        history = _optional_json(run.path("history"))
-        architecture = _optional_json(run.path("architecture_counts"))
+        history = _optional_json(run.path("training_history"))
+        architecture = _optional_json(run.path("architecture_json"))
         data = runner.data_path(key)
         rows.append(
             {

@@ -14,8 +14,10 @@ from typing import Any
 import keras
 
 from ..data.dataset import Dataset
+from ..models.inputs import model_inputs
 from ..models.normalisation import adapt_normalisation
 from ..models.simple_cnn import build_simple_cnn
+from ..settings import sections
 from .callbacks import EpochRecorder
 from .fit import compile_model, fit
 
@@ -39,7 +41,10 @@ def train_baseline_model(data: Dataset, config: dict[str, Any], verbose: int | s
     own = baseline_config(config)
     standardised = own["input_normalisation"] == "standardise"
     model = build_simple_cnn(data.X_train.shape[1:], len(data.class_names), config["dropout"], standardise=standardised)
-    normalisation = adapt_normalisation(model, data.X_train, own)  # training split only
+    own_sections = sections(own)
+    normalisation = adapt_normalisation(  # training split only
+        model, data.X_train, own_sections.model, model_inputs(own_sections.data)
+    )
     compile_model(model, own)
     early_stopping = keras.callbacks.EarlyStopping(
         monitor=config["monitor"], patience=config["baseline_patience"], restore_best_weights=True

@@ -11,10 +11,13 @@ import keras
 import numpy as np
 
 from ..data.dataset import Dataset
+from ..errors import MissingInputError
 from ..models.transfer import load_run_untrained_model
-from ..stages import BACKUP_DIR, TENSORBOARD_DIR, RunDir
+from ..settings import sections
+from ..stages import BACKUP_DIR, STAGES, TENSORBOARD_DIR, RunDir
 from .collapse import CollapseMonitor
 from .resume import (
+    BACKUP_CHECKPOINT_FILE,
     BEST_WEIGHTS_FILE,
     TrainingBackup,
     apply_changing_weights,
@@ -156,10 +159,17 @@ class ResumeState(keras.callbacks.Callback):
 
 
 def load_best_checkpoint(run: RunDir, config: dict[str, Any]) -> keras.Model:
-    """The model of the best ``checkpoint_monitor`` epoch (checkpoints/best.weights.npz), whole: step 03's
-    model rebuilt, with the checkpoint's trained weights put in. Not compiled."""
-    model = load_run_untrained_model(run, config)
-    apply_changing_weights(run.require("best_checkpoint"), model)
+    """The model of the best ``checkpoint_monitor`` epoch (checkpoints/best.weights.npz, kept by a run
+    trained with config keep_checkpoint true), whole: step 03's model rebuilt, with the checkpoint's
+    trained weights put in. Not compiled."""
+    path = run.path("best_weights")
+    if not path.is_file() and not config["keep_checkpoint"]:
+        raise MissingInputError(
+            f"{path} was not kept: the run trained with keep_checkpoint false; train it again with "
+            f"--keep_checkpoint true ({STAGES['setup'].script}, then {STAGES['train'].script} --retrain)"
+        )
+    model = load_run_untrained_model(run, sections(config))
+    apply_changing_weights(run.require("best_weights"), model)
     return model
 
 
@@ -182,9 +192,20 @@ def tensorboard(run: RunDir) -> keras.callbacks.TensorBoard:
     return keras.callbacks.TensorBoard(run.root / TENSORBOARD_DIR, write_graph=False)
 
 
+def best_checkpoint(run: RunDir, config: dict[str, Any]) -> BestCheckpoint:
+    """The best checkpoint: checkpoints/best.weights.npz with config keep_checkpoint, else a file of the
+    resume backup, which step 04 removes when training ends. Without keep_checkpoint, a kept checkpoint
+    of an earlier training goes: it would not belong to the model this training makes."""
+    path = run.path("best_weights")
+    if not config["keep_checkpoint"]:
+        path.unlink(missing_ok=True)
+        path = run.root / BACKUP_DIR / BACKUP_CHECKPOINT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return BestCheckpoint(path, monitor=config["checkpoint_monitor"])
+
+
 def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = None) -> list[keras.callbacks.Callback]:
     """The report's callbacks; with ``data``, a CollapseMonitor on its validation split as well."""
-    run.path("best_checkpoint").parent.mkdir(parents=True, exist_ok=True)
     backup = run.root / BACKUP_DIR
     callbacks = [
         # First: it is the validation pass (see fit), and its per-epoch keys reach the log and its stop wins.
@@ -192,7 +213,7 @@ def make_callbacks(run: RunDir, config: dict[str, Any], data: Dataset | None = N
         # After the monitor, so an epoch's time includes its validation pass; before ReduceLROnPlateau,
         # so the logged rate is the one the epoch ran at.
         EpochRecorder(),
-        BestCheckpoint(run.path("best_checkpoint"), monitor=config["checkpoint_monitor"]),
+        best_checkpoint(run, config),
         ResumableEarlyStopping(
             monitor=config["monitor"],
             patience=config["early_stopping_patience"],

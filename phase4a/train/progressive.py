@@ -12,6 +12,7 @@ from ..data.dataset import Dataset
 from ..io import write_json
 from ..models.freezing import freeze_first_layers, progressive_plan, stage_ends
 from ..models.transfer import find_backbone, parameter_counts
+from ..settings import sections
 from ..stages import BACKUP_DIR, RunDir
 from .callbacks import EpochRecorder, ResumableEarlyStopping, ResumeState
 from .fit import compile_model, fit
@@ -55,7 +56,7 @@ def fit_progressive(
     restart skips the finished phases and continues the unfinished one at its next epoch.
     """
     backbone = find_backbone(model)
-    plan = progressive_plan(config["backbone"], backbone, config)
+    plan = progressive_plan(config["backbone"], backbone, sections(config).model)
     stages = stage_ends(config["backbone"], backbone)
     recorder = next(cb for cb in callbacks if isinstance(cb, EpochRecorder))
     early_stopping = next(cb for cb in callbacks if isinstance(cb, ResumableEarlyStopping))

@@ -27,6 +27,8 @@ from ..stages import RunDir
 
 BACKUP_FILE = "latest_epoch.npz"  # in each backup directory (BACKUP_DIR, or a progressive phase's)
 BEST_WEIGHTS_FILE = "early_stopping_best.npz"  # in BACKUP_DIR: EarlyStopping's best weights, for a resume
+# In BACKUP_DIR, unless config keep_checkpoint keeps it in the run: the best checkpoint (callbacks.BestCheckpoint).
+BACKUP_CHECKPOINT_FILE = "best_checkpoint.npz"
 # Progressive unfreezing, in BACKUP_DIR: the records of the finished phases and the weights the last one ended with.
 FINISHED_PHASES_FILE = "finished_phases.json"
 PHASE_END_WEIGHTS_FILE = "phase_end_weights.npz"

@@ -11,7 +11,7 @@ from phase4a.accel.conv_gradient import conv2d, use_fast_conv_gradients
 from phase4a.models.backbones import build_architecture
 from phase4a.models.transfer import build_model
 
-from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config, model_parts
 
 
 def gradients(convolve, x, kernel):
@@ -141,7 +141,7 @@ def test_odd_kernel_on_a_one_pixel_map_uses_its_centre_tap_with_the_same_gradien
 def test_report_model_gradients_agree_from_loss_to_band_adapter():
     keras.utils.set_random_seed(0)
     config = make_config()
-    model = build_model(config, build_architecture("resnet50", (32, 32, 3)), PATCH_SHAPE, N_CLASSES)
+    model = build_model(*model_parts(config), build_architecture("resnet50", (32, 32, 3)), PATCH_SHAPE, N_CLASSES)
     x = tf.random.uniform((2, *PATCH_SHAPE), seed=2)
     # Every ResNet50 convolution but the 7x7 stem, and the 1x1 band adapter in front of it.
     assert assert_same_gradients(model, x) == 53 - 1 + 1

@@ -12,7 +12,7 @@ from phase4a.models.backbones import build_architecture
 from phase4a.models.transfer import build_model
 from phase4a.train.fit import compile_model
 
-from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config, model_parts
 
 
 def outputs_and_gradients(model, x, training: bool):
@@ -67,7 +67,9 @@ def test_trainable_batchnorm_keeps_batch_statistics_while_training():
 
 def test_report_model_outputs_and_gradients_agree():
     keras.utils.set_random_seed(0)
-    model = build_model(make_config(), build_architecture("resnet50", (32, 32, 3)), PATCH_SHAPE, N_CLASSES)
+    model = build_model(
+        *model_parts(make_config()), build_architecture("resnet50", (32, 32, 3)), PATCH_SHAPE, N_CLASSES
+    )
     # The report freezes ResNet50's first 150 layers: 45 of its 53 BatchNorm layers. Inference mode,
     # since dropout would draw a new mask per call; frozen BatchNorm runs in inference mode anyway.
     x = tf.random.uniform((4, *PATCH_SHAPE), seed=2)

@@ -279,7 +279,7 @@ def constructed_result(good: bool) -> dict:
         "ratios": ratios,
         "sweep": {
             "presets": ["report", "higher_lr"],
-            "epochs": 1,
+            "epochs": 10,
             "wall_seconds": 33.0 if good else 90.0,
             "training_seconds": 30.0,
             "outside_training_seconds": 3.0 if good else 60.0,
@@ -287,6 +287,16 @@ def constructed_result(good: bool) -> dict:
             "peak_rss_mib": 1600,
             "runs": {"report": {"training_seconds": 15.0, "epochs_run": 1}},
             "disk": {**disk, "shared_bytes": 90e6},
+            "run_bytes_by_keep_mode": {"best": 21e6, "none": 0.6e6, "all": 94e6},
+            "projection": {
+                "arms": 13,
+                "seeds": 5,
+                "run_bytes": 21e6,
+                "store_bytes_per_seed": 95e6,
+                "sweep_files_bytes": 1e6,
+                "bytes": 1.9e9 if good else 5.4e9,
+            },
+            "where_the_time_goes": {"training epochs": 30.0, "05_evaluate": 2.0, "the sweep's own": 0.5},
         },
         "baseline": {
             "baseline_dir": "/tmp/before",
@@ -315,7 +325,7 @@ def target_rows(markdown: str) -> dict[str, list[str]]:
     rows = {}
     for line in markdown.splitlines():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if len(cells) == 5 and cells[0] in {"19", "22"}:
+        if len(cells) == 5 and cells[0] in {"19", "22", "31"}:
             rows[cells[1]] = cells
     return rows
 
@@ -323,8 +333,16 @@ def target_rows(markdown: str) -> dict[str, list[str]]:
 @pytest.mark.parametrize(
     ("good", "verdict", "shown"),
     [
-        (True, "**met**", ["2.48x", "5.0%", "150 MB", "1.57 GB", "1.10x", "0.97x", "1.10x"]),
-        (False, "**not met**", ["1.08x", "140.0%", "250 MB", "2.10 GB", "3.00x", "1.03x", "1.30x"]),
+        (
+            True,
+            "**met**",
+            ["2.48x", "5.0%", "150 MB", "1.57 GB", "1.10x", "150 MB", "1.90 GB", "1.10x", "0.97x", "1.10x"],
+        ),
+        (
+            False,
+            "**not met**",
+            ["1.08x", "140.0%", "250 MB", "2.10 GB", "3.00x", "250 MB", "5.40 GB", "3.00x", "1.03x", "1.30x"],
+        ),
     ],
 )
 def test_summary_gives_each_target_the_figure_reached_and_its_verdict_from_the_numbers(good, verdict, shown, tmp_path):
@@ -381,17 +399,17 @@ def test_copy_run_links_the_inputs_and_gives_the_copy_a_config_of_its_own(tmp_pa
     source = RunDir(tmp_path / "source")
     source.root.mkdir()
     source.path("config").write_text(json.dumps({"epochs": 2, "cache_features": "auto"}))
-    write(source.path("untrained_model"), 50)
+    write(source.path("model_untrained_weights"), 50)
     write(source.path("data"), 30)
-    write(source.path("history"), 10)  # step 04's: not an input, not copied
+    write(source.path("training_history"), 10)  # step 04's: not an input, not copied
 
     copy = RunDir(bench_training.copy_run(source.root, tmp_path / "copy", epochs=5, cache_features="false"))
 
     assert json.loads(copy.path("config").read_text()) == {"epochs": 5, "cache_features": "false"}
     assert json.loads(source.path("config").read_text()) == {"epochs": 2, "cache_features": "auto"}
-    assert copy.path("untrained_model").stat().st_ino == source.path("untrained_model").stat().st_ino
+    assert copy.path("model_untrained_weights").stat().st_ino == source.path("model_untrained_weights").stat().st_ino
     assert copy.path("data").read_bytes() == source.path("data").read_bytes()
-    assert not copy.path("history").exists()
+    assert not copy.path("training_history").exists()
 
 
 def test_baseline_ref_is_exported_without_touching_the_repository(tmp_path, monkeypatch):
@@ -444,3 +462,15 @@ def test_the_every_epoch_backup_run_gives_its_own_saving_share():
         "step04_backup_every_epoch": {"epoch_seconds": [3.0, 1.0, 1.0], "epoch_seconds_with_callbacks": [4, 1.5, 1.5]},
     }
     assert bench_training.training_ratios(runs)["step04_every_epoch_saving_share"] == 0.5
+
+
+def test_the_sweep_disk_targets_are_measured_at_10_epochs_only_and_the_keep_modes_are_listed():
+    result = constructed_result(good=True)
+    markdown = summarise.render(result, "benchmarks/results/x.json")
+    assert "| `best` | 21.0 |" in markdown and "| `none` | 0.6 |" in markdown and "| `all` | 94.0 |" in markdown
+    assert "= **1.90 GB**" in markdown and "| 05_evaluate | 2.00 |" in markdown
+    result["sweep"]["epochs"] = 1
+    rows = target_rows(summarise.render(result, "benchmarks/results/x.json"))
+    for key in ("projected_sweep_bytes", "sweep_overhead_10_epochs"):
+        target = next(t for t in targets.TARGETS if t.key == key)
+        assert rows[target.text][4] == "**not measured**"

@@ -17,12 +17,19 @@ from phase4a.data.mock_auxiliary import MOCK_LAYERS
 from phase4a.data.sources import input_band_names, load_source
 from phase4a.errors import ConfigError
 from phase4a.pipeline import step_mains
+from phase4a.settings import sections
 from phase4a.stages import STAGES
 from phase4a.steps import setup_config
 
 from .conftest import CRS, FILE_BANDS, ORIGIN, PIXEL, SIZE
 
 S2 = ["B2", "B3", "B4", "B8", "B11", "B12"]
+RASTER_PATHS = {"raster_path": "s2.tif", "polygons_path": "p.gpkg"}
+
+
+def load(config: dict) -> object:
+    run = sections(config)
+    return load_source(run.data, run.train.seed)
 
 
 def write_layer(path: Path, values: np.ndarray, pixel: float = PIXEL, nodata: float | None = None) -> Path:
@@ -71,8 +78,8 @@ def every_patch(data):
 
 def test_a_layer_is_cut_at_the_same_pixels_as_the_bands(tmp_path, raster, grid_polygons):
     config = raster_config(raster, grid_polygons, f"pos={position_layer(tmp_path)}:nearest")
-    data = load_source(config)
-    assert data.band_names == [*S2, "pos"] == input_band_names(config)
+    data = load(config)
+    assert data.band_names == [*S2, "pos"] == input_band_names(sections(config).data)
     X = every_patch(data)
     blue = X[..., 0].astype(np.float64) - (FILE_BANDS.index("B02") + 1) * 2000
     np.testing.assert_array_equal(X[..., -1] / auxiliary.STORED_SCALE, blue)
@@ -84,9 +91,9 @@ def test_ndvi_dem_and_s2_ndvi_layers_in_spec_order(tmp_path, raster, grid_polygo
     rows, cols = np.indices((10, 10))
     dem = write_layer(tmp_path / "srtm.tif", 300.0 + 4 * PIXEL * cols * np.tan(np.radians(10)), pixel=4 * PIXEL)
     config = raster_config(raster, grid_polygons, f"ndvi={ndvi},s2_ndvi,dem={dem}")
-    data = load_source(config)
+    data = load(config)
     layers = ["ndvi_modis", "s2_ndvi", *auxiliary.TERRAIN_LAYERS]
-    assert data.band_names == [*S2, *layers] == input_band_names(config)
+    assert data.band_names == [*S2, *layers] == input_band_names(sections(config).data)
     X = every_patch(data).astype(np.float64) / auxiliary.STORED_SCALE
     at = {name: X[..., data.band_names.index(name)] for name in data.band_names}
     np.testing.assert_allclose(at["ndvi_modis"], 0.65, atol=1e-6)
@@ -101,15 +108,15 @@ def test_a_patch_where_a_layer_has_no_data_is_skipped_and_counted(tmp_path, rast
     values = np.ones((SIZE, SIZE))
     values[:20, :20] = -9999  # the four polygons of the top-left quarter
     void = write_layer(tmp_path / "void.tif", values, nodata=-9999)
-    data = load_source(raster_config(raster, grid_polygons, f"void={void}"))
+    data = load(raster_config(raster, grid_polygons, f"void={void}"))
     assert data.notes["skipped"][raster_patches.AUX_NODATA_PATCH] == 4
     assert len(every_patch(data)) == 15 - 4 and np.isfinite(every_patch(data)).all()
 
 
 def test_the_mock_switch_appends_the_mock_layers():
     config = config_module.resolve("simplecnn", {"mock_aux_layers": "true"})
-    data = load_source(config)
-    assert data.band_names == [*S2, *MOCK_LAYERS] == input_band_names(config)
+    data = load(config)
+    assert data.band_names == [*S2, *MOCK_LAYERS] == input_band_names(sections(config).data)
     assert data.X_train.shape[-1] == 12 and "s2_ndvi" in data.band_names
     assert config_module.input_normalisation(config_module.resolve("report", {"mock_aux_layers": "true"})) == (
         "standardise"
@@ -131,12 +138,12 @@ def test_step01_prints_the_eolearn_line(tmp_path, capsys):
     assert "eo-learn Slovenia fixture:" in capsys.readouterr().out
 
 
-def test_step06_is_left_out_of_a_fused_run(tmp_path):
+def test_the_drivers_map_a_fused_run_too(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     config_module.save(run / "config.json", config_module.resolve("simplecnn", {"mock_aux_layers": "true"}))
     scripts = [script for script, _ in step_mains(run)]
-    assert STAGES["map"].script not in scripts and STAGES["evaluate"].script in scripts
+    assert STAGES["map"].script in scripts and STAGES["evaluate"].script in scripts
 
 
 @pytest.mark.parametrize(
@@ -155,6 +162,14 @@ def test_step06_is_left_out_of_a_fused_run(tmp_path):
             {"mock_aux_layers": "true", "train_baseline": "true", "baseline_normalisation": "none"},
             r"--baseline_normalisation none would feed the auxiliary layers",
         ),
+        (
+            {"data_source": "raster", **RASTER_PATHS, "aux_layers": "ndvi=ee"},
+            r"--aux_layers ndvi=ee is computed by Earth Engine, for --data_source earth_engine, not raster; give ndvi=",
+        ),
+        (
+            {"data_source": "earth_engine", **RASTER_PATHS, "aux_layers": "soil=ee"},
+            r"--aux_layers soil=ee: Earth Engine makes ndvi=ee and dem=ee only; give soil=PATH",
+        ),
     ],
 )
 def test_auxiliary_options_that_cannot_work_are_one_line_errors(overrides, message):
@@ -167,4 +182,4 @@ def test_s2_ndvi_without_red_or_nir_names_them(tmp_path, raster, grid_polygons):
     config = raster_config(raster, grid_polygons, "s2_ndvi")
     config["band_names"] = ["B2", "B3", "B11"]
     with pytest.raises(ConfigError, match=r"s2_ndvi needs B4 and B8 .* lack B4, B8"):
-        load_source(config)
+        load(config)

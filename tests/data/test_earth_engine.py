@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from phase4a.data import earth_engine
+from phase4a.data import auxiliary, earth_engine
 from phase4a.data.raster_patches import extract_patches
 from phase4a.errors import DataError
 
@@ -50,6 +50,8 @@ def fake_ee(initialize=None) -> SimpleNamespace:
         calls=calls,
         Initialize=initialize or initialized,
         ImageCollection=record("ImageCollection"),
+        Image=record("Image"),
+        Terrain=SimpleNamespace(slope=record("Terrain.slope"), aspect=record("Terrain.aspect")),
         Geometry=SimpleNamespace(Rectangle=record("Rectangle")),
     )
 
@@ -272,3 +274,105 @@ def test_tiles_of_another_request_are_not_reused(tiled):
 def test_an_unknown_cloud_mask_is_rejected(ee, polygons, tmp_path):
     with pytest.raises(DataError, match="cloud mask 'cloudscore' is unknown; choose one of scl, qa60"):
         earth_engine.export_composite(polygons, tmp_path / "composite.tif", project="p", cloud_mask="cloudscore")
+
+
+# --- Phase 4B: MODIS NDVI and SRTM terrain computed in Earth Engine, bands of the composite ----------------
+
+TERRAIN = list(auxiliary.TERRAIN_LAYERS)
+
+
+def names(calls: list) -> list[str]:
+    return [name for name, _ in calls]
+
+
+def test_modis_ndvi_is_quality_masked_resampled_bilinear_composited_over_the_s2_dates_and_scaled(ee):
+    earth_engine.modis_ndvi("region", "2019-01-01", "2019-03-31")
+    assert ee.calls[0] == ("ImageCollection", ("MODIS/061/MOD13Q1",))
+    assert ("filterBounds", ("region",)) in ee.calls and ("filterDate", ("2019-01-01", "2019-04-01")) in ee.calls
+    order = names(ee.calls)
+    # Each 16-day image is masked on SummaryQA <= 1 and set to bilinear before the median composite.
+    assert ee.calls[order.index("lte") - 1] == ("select", ("SummaryQA",)) and ("lte", (1,)) in ee.calls
+    assert order.index("updateMask") < order.index("resample") < order.index("median")
+    assert ("resample", ("bilinear",)) in ee.calls
+    assert order[-4:] == ["select", "median", "multiply", "rename"]
+    assert ee.calls[-4] == ("select", ("NDVI",)) and ee.calls[-2] == ("multiply", (0.0001,))
+    assert ee.calls[-1] == ("rename", (["ndvi_modis"],))
+
+
+def test_srtm_terrain_is_computed_on_srtms_grid_then_resampled_bilinear_and_named_like_local_files(ee):
+    earth_engine.srtm_terrain()
+    assert ee.calls[:2] == [("Image", ("USGS/SRTMGL1_003",)), ("select", ("elevation",))]
+    order = names(ee.calls)
+    assert "Terrain.slope" in order and "Terrain.aspect" in order
+    assert ("multiply", (np.pi / 180,)) in ee.calls and "sin" in order and "cos" in order  # aspect as sine, cosine
+    # Terrain on SRTM's own 30 m grid (its projection), then interpolated onto the export grid.
+    assert order[-4:] == ["rename", "projection", "reproject", "resample"]
+    assert ee.calls[-4] == ("rename", (TERRAIN,)) and ee.calls[-1] == ("resample", ("bilinear",))
+
+
+@pytest.fixture
+def geemap_layers(monkeypatch):
+    """A download of as many float32 bands as the image holds, unnamed; layer bands hold their index + 0.5."""
+    downloads = []
+
+    def ee_export_image(image, filename, **kwargs):
+        downloads.append(kwargs)
+        values = pixel_values()[:6].astype(np.float32)
+        layers = np.stack([np.full(values.shape[1:], index + 0.5, dtype=np.float32) for index in range(5)])
+        write_raster(Path(filename), np.concatenate([values, layers]), descriptions=None)
+
+    monkeypatch.setitem(sys.modules, "geemap", SimpleNamespace(ee_export_image=ee_export_image, downloads=downloads))
+    return downloads
+
+
+@pytest.mark.parametrize(("spec", "first_built"), [("ndvi=ee,dem=ee", "ImageCollection"), ("dem=ee,ndvi=ee", "Image")])
+def test_layers_are_float_bands_after_the_s2_bands_in_spec_order_and_patches_carry_them(
+    ee, geemap_layers, polygons, tmp_path, spec, first_built
+):
+    specs = auxiliary.parse_layer_specs(spec)
+    out = earth_engine.export_composite(polygons, tmp_path / "composite.tif", project="p", aux_layers=specs)
+    layers = [name for item in specs for name in item.layer_names]
+    order = names(ee.calls)
+    assert ("ImageCollection", ("MODIS/061/MOD13Q1",)) in ee.calls and ("Image", ("USGS/SRTMGL1_003",)) in ee.calls
+    # MODIS is composited over the S2 composite's own dates.
+    assert [args for name, args in ee.calls if name == "filterDate"] == [("2019-01-01", "2019-04-01")] * 2
+    assert order.index("toUint16") < order.index("toFloat") and order.count("addBands") >= 2
+    layer_calls = [(name, args) for name, args in ee.calls if name in ("ImageCollection", "Image")][1:]
+    assert layer_calls[0][0] == first_built  # the first layer of the spec is the first band added
+    with rasterio.open(out) as raster:
+        assert raster.descriptions == tuple(SIX + layers) and raster.nodata == earth_engine.NODATA
+    patches = extract_patches(out, polygons, "label", ["Forest"], id_column="id", aux_layers=specs)
+    assert patches.band_names == SIX + layers
+    for offset, name in enumerate(layers):
+        expected = auxiliary.stored_values(name, np.full((8, 8), offset + 0.5))
+        np.testing.assert_array_equal(patches.X[0, ..., 6 + offset], expected)
+
+
+def test_layers_make_a_download_of_float32_so_tiles_are_planned_for_four_bytes_a_value():
+    bounds = (0.0, 0.0, 30_000.0, 30_000.0)  # 3000 x 3000 pixels
+    assert earth_engine.plan_tiles(bounds, 10.0, 2) == []  # 36 MB of uint16
+    assert len(earth_engine.plan_tiles(bounds, 10.0, 2, earth_engine.FLOAT32_BYTES)) > 1  # 72 MB
+
+
+def test_a_composite_exported_without_the_layers_is_a_one_line_error_naming_the_fix(ee, geemap, polygons, tmp_path):
+    out = earth_engine.export_composite(polygons, tmp_path / "composite.tif", project="p")
+    specs = auxiliary.parse_layer_specs("ndvi=ee")
+    with pytest.raises(DataError, match=r"has no band ndvi_modis .*exported without these layers: delete it") as caught:
+        extract_patches(out, polygons, "label", ["Forest"], id_column="id", aux_layers=specs)
+    assert "\n" not in str(caught.value)
+
+
+def test_layers_without_credentials_give_the_same_one_line_error_and_nothing_is_built(
+    monkeypatch, geemap_layers, polygons, tmp_path
+):
+    def offline(**kwargs):
+        raise RuntimeError("Unable to find the server at oauth2.googleapis.com")
+
+    fake = fake_ee(initialize=offline)
+    monkeypatch.setattr(earth_engine, "ee", fake)
+    specs = auxiliary.parse_layer_specs("ndvi=ee,dem=ee")
+    out = tmp_path / "ee" / "composite.tif"
+    with pytest.raises(DataError, match=r"Earth Engine did not start .*earthengine authenticate") as caught:
+        earth_engine.export_composite(polygons, out, project="p", aux_layers=specs)
+    assert "\n" not in str(caught.value) and not out.parent.exists()
+    assert [name for name, _ in fake.calls if name in ("ImageCollection", "Image")] == [] and geemap_layers == []

@@ -112,12 +112,14 @@ def test_leakage_covers_test_against_train_and_validation():
     assert leakage_warning(train, val, None) is None
     message = leakage_warning(train, val, np.array([3, 5, 9]))
     assert message == (
-        "1 polygon(s) have patches in both test and train (3); test accuracy is optimistic: re-split by polygon; "
+        "1 polygon(s) have patches in both test and train (3); "
         "1 polygon(s) have patches in both test and validation (5); test accuracy is optimistic: re-split by polygon"
     )
     both = leakage_warning(np.array([1, 4]), val, np.array([1]))
-    assert both.startswith("1 polygon(s) have patches in both train and validation (4); validation accuracy")
+    assert both.startswith("1 polygon(s) have patches in both train and validation (4); 1 polygon(s)")
     assert "both test and train (1)" in both and "\n" not in both
+    # The fix is said once, after every split it makes optimistic.
+    assert both.endswith("; validation and test accuracy is optimistic: re-split by polygon")
 
 
 # --- the Dataset's optional test arrays ---
@@ -288,8 +290,8 @@ def test_test_polygons_shared_with_training_are_warned_about(tmp_path, capsys):
     directory = write_week3(tmp_path / "week3", **week3_arrays(test=True), **groups)
     assert run_step01(tmp_path / "run", "--data_source", "week3", "--data_dir", str(directory)) == 0
     out = capsys.readouterr().out
-    assert "warning: 5 polygon(s) have patches in both test and train (5, 6, 7, 8, 9); test accuracy" in out
-    assert "5 polygon(s) have patches in both test and validation (10, 11, 12, 13, 14)" in out
+    assert "warning: 5 polygon(s) have patches in both test and train (5, 6, 7, 8, 9); 5 polygon(s)" in out
+    assert "5 polygon(s) have patches in both test and validation (10, 11, 12, 13, 14); test accuracy" in out
     summary = json.loads((tmp_path / "run" / "data_summary.json").read_text())
     assert summary["polygons_in_test_and_train"] == summary["polygons_in_test_and_validation"] == 5
 

@@ -3,9 +3,11 @@
 import pytest
 
 from phase4a import metrics as keys
+from phase4a.config import DEFAULTS
 from phase4a.evaluate.diagnosis import diagnose
 
 REPORT_CONFIG = {
+    **DEFAULTS,
     "backbone": "resnet50",
     "weights": "imagenet",
     "frozen_layers": 150,

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from phase4a import metrics as keys
-from phase4a.config import PRESETS
+from phase4a.config import DEFAULTS, PRESETS
 from phase4a.evaluate.diagnosis import diagnose, hypothesis_status
 
 from ..conftest import make_config
@@ -27,6 +27,7 @@ TIED_COUNTS = dict(zip(TIED[::2], TIED[1::2]))
 PARCELS_FIRST = {name: TIED_COUNTS[name] for name in ["Parcels", "Forest", "Agriculture", "Urban", "Water"]}
 # The configuration-only diagnosis of the report's run (tests/evaluate/test_diagnosis.py).
 REPORT_RUN = {
+    **DEFAULTS,
     "backbone": "resnet50",
     "weights": "imagenet",
     "frozen_layers": 150,

@@ -178,7 +178,7 @@ def no_georeference(run, tmp_path):
 
 
 def no_trained_model(run, tmp_path):
-    run.path("model_keras").unlink()
+    run.path("transfer_model_keras").unlink()
     message = f"^transfer_model.keras not found in {run.root}; run phase4a_04_train_transfer.py first$"
     return {}, MissingInputError, message
 

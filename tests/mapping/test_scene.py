@@ -8,6 +8,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from phase4a.config import REPORT_BAND_NAMES
+from phase4a.data.mock_auxiliary import MOCK_LAYERS
 from phase4a.data.mock_scene import LABEL_COLUMN, NO_CLASS, write_mock_scene
 from phase4a.errors import ConfigError, DataError
 from phase4a.mapping.scene import Scaling, open_scene, recorded_scaling
@@ -105,3 +106,20 @@ def test_the_mock_scene_is_seeded_utm_uint16_with_known_regions_and_their_polygo
         assert label == CLASSES[first.truth[int(row), int(col)]]
     with pytest.raises(ConfigError, match="no signature for class Snow"):
         write_mock_scene(tmp_path / "c", ["Snow", "Water"], list(REPORT_BAND_NAMES), seed=3)
+
+
+def test_the_mock_scenes_layers_follow_its_classes_and_leave_its_bands_as_they_were(tmp_path):
+    plain = write_mock_scene(tmp_path / "a", CLASSES, list(REPORT_BAND_NAMES), seed=3)
+    fused = write_mock_scene(tmp_path / "b", CLASSES, list(REPORT_BAND_NAMES), seed=3, layers=True)
+    assert plain.layers is None and fused.raster.read_bytes() == plain.raster.read_bytes()
+    with rasterio.open(fused.layers) as src:
+        assert src.descriptions == MOCK_LAYERS and src.dtypes[0] == "float32"
+        layers = dict(zip(MOCK_LAYERS, src.read()))
+    nodata = fused.truth == NO_CLASS
+    assert all(np.isnan(values[nodata]).all() and np.isfinite(values[~nodata]).all() for values in layers.values())
+    slope, ndvi = layers["slope"], layers["ndvi_modis"]
+    water, forest = fused.truth == CLASSES.index("Water"), fused.truth == CLASSES.index("Forest")
+    assert np.allclose(slope[water], 0) and np.median(slope[forest]) > 12  # water flat, forest on slopes
+    assert ndvi[water].mean() < 0 < 0.5 < ndvi[forest].mean()  # MODIS NDVI tied to each tile's red and NIR
+    tile = ndvi[:8, :8]
+    assert np.isfinite(tile).all() and (tile == tile[0, 0]).all()  # one 250 m MODIS value over an 80 m tile

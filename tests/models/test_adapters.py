@@ -16,7 +16,7 @@ from ..conftest import make_config
 
 def test_true_colour_selection_picks_b4_b3_b2(patches):
     inputs = keras.Input((8, 8, 6))
-    model = keras.Model(inputs, true_colour_selection(inputs, make_config()))
+    model = keras.Model(inputs, true_colour_selection(inputs, tuple(REPORT_BAND_NAMES)))
     x = patches[0]
     assert np.allclose(np.asarray(model(x)), x[..., [2, 1, 0]])  # bands B2 B3 B4 B8 B11 B12
 

@@ -9,8 +9,9 @@ from phase4a.models.adapters import BAND_ADAPTERS
 from phase4a.models.backbones import BACKBONES
 from phase4a.models.simple_cnn import build_simple_cnn
 from phase4a.models.transfer import backbone_input_side, build_model, find_backbone
+from phase4a.settings import sections
 
-from ..conftest import N_CLASSES, PATCH_SHAPE, make_config, untrained_model_of
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config, model_parts, untrained_model_of
 
 ADAPTERS = [*BAND_ADAPTERS, "first_conv"]
 
@@ -19,7 +20,7 @@ ADAPTERS = [*BAND_ADAPTERS, "first_conv"]
 def test_every_backbone_with_every_adapter(backbone, backbone_cache, patches):
     for adapter in ADAPTERS:
         config = make_config(backbone=backbone, band_adapter=adapter, input_normalisation="imagenet")
-        model = build_model(config, backbone_cache(backbone), PATCH_SHAPE, N_CLASSES)
+        model = build_model(*model_parts(config), backbone_cache(backbone), PATCH_SHAPE, N_CLASSES)
         assert model.input_shape == (None, *PATCH_SHAPE)
         assert model.output_shape == (None, N_CLASSES)
         inner = find_backbone(model)
@@ -29,7 +30,7 @@ def test_every_backbone_with_every_adapter(backbone, backbone_cache, patches):
 
 
 def test_report_model_is_the_reports(backbone_cache):
-    model = build_model(make_config(), backbone_cache("resnet50"), PATCH_SHAPE, N_CLASSES)
+    model = build_model(*model_parts(make_config()), backbone_cache("resnet50"), PATCH_SHAPE, N_CLASSES)
     names = [layer.name for layer in model.layers]
     assert names == ["patches", "upsample", "band_reduction", "resnet50", "global_pool", "head_dense",
                      "head_dropout", "predictions"]  # fmt: skip
@@ -38,12 +39,12 @@ def test_report_model_is_the_reports(backbone_cache):
 
 @pytest.mark.parametrize(("overrides", "side"), [({"input_size": 64}, 64), ({"upsample_factor": 8}, 64)])
 def test_input_size_or_upsample_factor(overrides, side):
-    assert backbone_input_side(make_config(**overrides), 8) == side
-    assert backbone_input_side(make_config(upsample_factor=1), 32) == 32  # larger patches used directly
+    assert backbone_input_side(sections(make_config(**overrides)).model, 8) == side
+    assert backbone_input_side(sections(make_config(upsample_factor=1)).model, 32) == 32  # larger patches used directly
 
 
 def test_larger_patches_need_no_upsampling(backbone_cache):
-    model = build_model(make_config(upsample_factor=1), backbone_cache("vgg16"), (32, 32, 6), N_CLASSES)
+    model = build_model(*model_parts(make_config(upsample_factor=1)), backbone_cache("vgg16"), (32, 32, 6), N_CLASSES)
     assert "upsample" not in [layer.name for layer in model.layers]
 
 
@@ -51,7 +52,7 @@ def test_simple_cnn_has_about_54k_parameters():
     """53,605 weights, as the report's "about 54K"; standardised (the default) it adds its Normalization
     layer's 13 statistics (6 means, 6 variances, a count), none of them trained."""
     assert build_simple_cnn(PATCH_SHAPE, N_CLASSES).count_params() == 53_605
-    standardised = build_model(make_config("simplecnn"), None, PATCH_SHAPE, N_CLASSES)
+    standardised = build_model(*model_parts(make_config("simplecnn")), None, PATCH_SHAPE, N_CLASSES)
     assert standardised.count_params() == 53_618
 
     def trained(model):

@@ -10,8 +10,9 @@ from phase4a.accel.feature_cache import plan_cache
 from phase4a.errors import ConfigError
 from phase4a.models.freezing import freeze_first_layers, frozen_count, initial_frozen_count, progressive_plan
 from phase4a.models.transfer import build_model, find_backbone, parameter_counts
+from phase4a.settings import sections
 
-from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config, model_parts
 
 HEAD = 2048 * 128 + 128 + 128 * 5 + 5
 
@@ -28,21 +29,23 @@ HEAD = 2048 * 128 + 128 + 128 * 5 + 5
     ],
 )
 def test_frozen_count_per_mode(overrides, frozen, backbone_cache):
-    assert frozen_count("resnet50", backbone_cache("resnet50"), make_config(**overrides)) == frozen
+    assert frozen_count("resnet50", backbone_cache("resnet50"), sections(make_config(**overrides)).model) == frozen
 
 
 def test_bad_freezing_is_a_config_error(backbone_cache):
     with pytest.raises(ConfigError, match="frozen_layers"):
-        frozen_count("vgg16", backbone_cache("vgg16"), make_config())  # 150 > 19 layers
+        frozen_count("vgg16", backbone_cache("vgg16"), sections(make_config()).model)  # 150 > 19 layers
     with pytest.raises(ConfigError, match="freeze_until"):
-        frozen_count("resnet50", backbone_cache("resnet50"), make_config(freeze="until", freeze_until="conv9"))
+        frozen_count(
+            "resnet50", backbone_cache("resnet50"), sections(make_config(freeze="until", freeze_until="conv9")).model
+        )
 
 
 def test_feature_extraction_trains_only_the_head_on_cacheable_features(backbone_cache):
     config = make_config("feature_extraction")
-    model = build_model(config, backbone_cache("resnet50"), PATCH_SHAPE, N_CLASSES)
+    model = build_model(*model_parts(config), backbone_cache("resnet50"), PATCH_SHAPE, N_CLASSES)
     backbone = find_backbone(model)  # first_conv: a widened copy, so the shared backbone is untouched
-    freeze_first_layers(backbone, initial_frozen_count("resnet50", backbone, config))
+    freeze_first_layers(backbone, initial_frozen_count("resnet50", backbone, sections(config).model))
     assert parameter_counts(model)["trainable"] == HEAD
     # Nothing trainable in front of the head: step 04 computes the backbone's features once.
     plan = plan_cache(model)
@@ -50,7 +53,7 @@ def test_feature_extraction_trains_only_the_head_on_cacheable_features(backbone_
 
 
 def test_progressive_plan_unfreezes_stage_by_stage(backbone_cache):
-    plan = progressive_plan("resnet50", backbone_cache("resnet50"), make_config("progressive"))
+    plan = progressive_plan("resnet50", backbone_cache("resnet50"), sections(make_config("progressive")).model)
     assert plan == [175, 143, 81, 39]  # all, then conv5, conv4, conv3 trainable
 
 
@@ -60,9 +63,11 @@ def one_step(config: dict, patches, save_dir=None):
     from phase4a.models.backbones import build_architecture
 
     keras.utils.set_random_seed(0)
-    model = build_model(config, build_architecture("mobilenetv2", (32, 32, 3)), PATCH_SHAPE, N_CLASSES)
+    model = build_model(*model_parts(config), build_architecture("mobilenetv2", (32, 32, 3)), PATCH_SHAPE, N_CLASSES)
     backbone = find_backbone(model)
-    freeze_first_layers(backbone, initial_frozen_count("mobilenetv2", backbone, config), config["bn_inference"])
+    freeze_first_layers(
+        backbone, initial_frozen_count("mobilenetv2", backbone, sections(config).model), config["bn_inference"]
+    )
     if save_dir is not None:
         model.save(save_dir / "m.keras")
         model = keras.models.load_model(save_dir / "m.keras")

@@ -14,7 +14,7 @@ from phase4a.models.backbones import BACKBONES
 from phase4a.models.normalisation import STANDARDISE_LAYER, adapt_normalisation
 from phase4a.models.transfer import build_model, find_backbone
 
-from ..conftest import make_config
+from ..conftest import make_config, model_parts
 
 BANDS = 6 + len(MOCK_LAYERS)
 SHAPE = (8, 8, BANDS)
@@ -32,15 +32,15 @@ def fused_patches(n: int = 40) -> np.ndarray:
 
 @pytest.mark.parametrize("bands", [8, BANDS, 20])
 def test_the_simplecnn_takes_any_number_of_bands(bands):
-    model = build_model(make_config("simplecnn"), None, (8, 8, bands), 5)
+    model = build_model(*model_parts(make_config("simplecnn")), None, (8, 8, bands), 5)
     assert model.input_shape[1:] == (8, 8, bands) and model.output_shape == (None, 5)
 
 
 def test_every_band_and_layer_is_standardised_on_the_training_split():
     config = make_config("simplecnn", mock_aux_layers="true")
-    model = build_model(config, None, SHAPE, 5)
+    model = build_model(*model_parts(config), None, SHAPE, 5)
     X = fused_patches()
-    record = adapt_normalisation(model, X, config)
+    record = adapt_normalisation(model, X, *model_parts(config))
     assert len(record["band_mean"]) == BANDS
     standardised = keras.Model(model.inputs[0], model.get_layer(STANDARDISE_LAYER).output)(X)
     values = np.asarray(standardised).reshape(-1, BANDS)
@@ -51,7 +51,7 @@ def test_every_band_and_layer_is_standardised_on_the_training_split():
 @pytest.mark.parametrize("adapter", ["conv1x1", "rgb", "first_conv"])
 def test_the_transfer_model_takes_the_layers_through_each_adapter(adapter, backbone_cache):
     config = make_config(mock_aux_layers="true", band_adapter=adapter, backbone="mobilenetv2")
-    model = build_model(config, backbone_cache("mobilenetv2"), SHAPE, 5)
+    model = build_model(*model_parts(config), backbone_cache("mobilenetv2"), SHAPE, 5)
     assert model.get_layer(STANDARDISE_LAYER) is not None  # auto: standardised, since there are layers
     assert np.asarray(model(fused_patches(2))).shape == (2, 5)
     if adapter == "first_conv":
@@ -67,5 +67,5 @@ def test_an_adapter_lacking_a_true_colour_band_names_it():
 def test_patches_with_more_bands_than_the_config_names_are_a_one_line_error(backbone_cache):
     config = make_config(band_adapter="first_conv", backbone="mobilenetv2")  # six bands, no layers
     with pytest.raises(DataError, match=r"the patches have 12 bands but the config names 6") as error:
-        build_model(config, backbone_cache("mobilenetv2"), SHAPE, 5)
+        build_model(*model_parts(config), backbone_cache("mobilenetv2"), SHAPE, 5)
     assert "\n" not in str(error.value)

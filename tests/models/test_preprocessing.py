@@ -13,7 +13,7 @@ from phase4a.models.normalisation import adapt_normalisation
 from phase4a.models.preprocessing import rgb_preprocess
 from phase4a.models.transfer import build_model
 
-from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config, model_parts
 
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))
@@ -36,9 +36,11 @@ def test_efficientnet_gets_pixel_range_with_imagenet_preprocessing(backbone_cach
     """EfficientNet divides by 255 inside; fed [0, 1] reflectance (the report) it sees almost nothing."""
     net = backbone_cache("efficientnetb0")
     imagenet = make_config(backbone="efficientnetb0", input_normalisation="imagenet")
-    fixed = build_model(imagenet, net, PATCH_SHAPE, N_CLASSES)
-    adapt_normalisation(fixed, patches[0], imagenet)  # step 03 sets the statistics from the training split
-    report = build_model(make_config(backbone="efficientnetb0"), net, PATCH_SHAPE, N_CLASSES)
+    fixed = build_model(*model_parts(imagenet), net, PATCH_SHAPE, N_CLASSES)
+    adapt_normalisation(
+        fixed, patches[0], *model_parts(imagenet)
+    )  # step 03 sets the statistics from the training split
+    report = build_model(*model_parts(make_config(backbone="efficientnetb0")), net, PATCH_SHAPE, N_CLASSES)
     scale = np.abs(np.asarray(_upstream(fixed, net)(patches[0]))).max()
     assert np.abs(np.asarray(_upstream(report, net)(patches[0]))).max() < scale / 100
     assert "rescaling" in [layer.name for layer in net.layers[:3]]  # the rescaling it does itself

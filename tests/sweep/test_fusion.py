@@ -49,7 +49,7 @@ def fake_run(preset, run_dir, run_options):
     table = pd.DataFrame({"true": [names[i] for i in data.y_test], "predicted": [names[i] for i in predicted]})
     table.to_csv(run_dir / "test_predictions.csv", index=False)
     write_json(
-        run.path("metrics"),
+        run.path("evaluation_metrics"),
         {
             "split": "test",
             "config_hash": config_module.config_hash(config),

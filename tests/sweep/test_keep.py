@@ -41,11 +41,11 @@ def test_best_drops_the_model_files_and_keeps_what_rebuilds_them(trained_cnn_run
     before = {path.name for path in run.iterdir()}
     removed = keep.prune(RunDir(run), "best")
     assert removed == ["transfer_model.keras"]
-    assert {path.name for path in run.iterdir()} == before - {"transfer_model.keras"} | {PRUNED_RECORD}
+    assert {path.name for path in run.iterdir()} == before - {"transfer_model.keras"} | {PRUNED_RECORD, "checkpoints"}
     record = json.loads((run / PRUNED_RECORD).read_text())
     assert record["keep_models"] == "best" and record["rebuild"].endswith(f"phase4a.train.rebuild {run.resolve()}")
-    # One epoch: the best checkpoint holds the saved model's weights, so nothing more is written.
-    assert not (run / FINAL_WEIGHTS).exists()
+    # The best checkpoint went with step 04's backup: the saved model's trained weights are kept instead.
+    assert (run / FINAL_WEIGHTS).is_file()
     assert keep.prune(RunDir(run), "best") == [] and json.loads((run / PRUNED_RECORD).read_text()) == record
 
 
@@ -70,6 +70,39 @@ def test_the_rebuild_command_writes_back_the_model_step_04_saved(trained_cnn_run
     assert "rebuilt the trained model from final.weights.npz" in capsys.readouterr().out
     np.testing.assert_allclose(_predictions(run / "transfer_model.keras", run), expected, atol=1e-6)
     assert config_module.load(run / "config.json") == config
+
+
+def test_the_kept_weights_rebuild_the_saved_model_bit_for_bit_in_fewer_bytes(trained_cnn_run, copy_run):
+    import keras
+
+    run = copy_run(trained_cnn_run)
+    saved = keras.models.load_model(run / "transfer_model.keras", compile=False)
+    keep.prune(RunDir(run), "best")
+    rebuilt = rebuild.rebuild_trained_model(RunDir(run), config_module.load(run / "config.json"))
+    for expected, got in zip(saved.get_weights(), rebuilt.get_weights()):
+        np.testing.assert_array_equal(got, expected)
+    changed = sum(
+        a.nbytes for a, b in zip(saved.get_weights(), untrained_model_of(run).get_weights()) if (a != b).any()
+    )
+    assert (run / FINAL_WEIGHTS).stat().st_size < changed
+
+
+def test_a_kept_checkpoint_of_the_saved_weights_is_not_written_twice(trained_cnn_run, copy_run):
+    """With --keep_checkpoint true, where the checkpoint's epoch is the one step 04 saved, the checkpoint
+    alone rebuilds the model: no final weights beside it."""
+    import keras
+
+    run = copy_run(trained_cnn_run)
+    saved = keras.models.load_model(run / "transfer_model.keras", compile=False)
+    write_changing_weights(run / "checkpoints" / "best.weights.npz", saved, saved.get_weights(), epoch=0)
+    keep.prune(RunDir(run), "best")
+    assert not (run / FINAL_WEIGHTS).exists()
+    rebuilt = rebuild.rebuild_trained_model(RunDir(run), config_module.load(run / "config.json"))
+    np.testing.assert_allclose(
+        rebuilt.predict(np.load(run / "data.npz")["X_val"], verbose=0),
+        saved.predict(np.load(run / "data.npz")["X_val"], verbose=0),
+        atol=1e-6,
+    )
 
 
 def test_none_keeps_only_what_the_findings_read(trained_cnn_run, copy_run, capsys):
@@ -103,7 +136,7 @@ def test_the_sweep_prunes_each_run_it_finishes(tmp_path, trained_cnn_run, keep_m
     assert runs.Runner(plan, copy_finished_run).run() == {}
     run = tmp_path / "report" / "seed_42"
     assert (run / "transfer_model.keras").exists() == (keep_models == "all")
-    assert (run / "checkpoints").exists() == (keep_models != "none")
+    assert (run / FINAL_WEIGHTS).exists() == (keep_models is None)
 
 
 def test_a_bad_keep_value_is_one_line_naming_the_choices(tmp_path, capsys):

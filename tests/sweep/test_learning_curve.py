@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
+from phase4a import config as config_module
 from phase4a.data import dataset as dataset_module
 from phase4a.data.sources import load_step01_npz
 from phase4a.errors import ConfigError
 from phase4a.io import sha256_file
+from phase4a.settings import sections
 from phase4a.sweep import learning_curve, runs
 
 FRACTIONS = [0.1, 0.25, 0.5, 1.0]
@@ -107,7 +109,7 @@ def test_derived_data_npz_holds_the_subsample_and_is_reused_byte_for_byte(tmp_pa
     np.testing.assert_array_equal(derived.X_val, data.X_val)  # validation untouched
     # What step 01 reads with --data_source npz: accepted as a step-01 data.npz.
     config = {"data_npz": str(paths[0.25]), "class_names": data.class_names, "band_names": data.band_names}
-    loaded = load_step01_npz({**config, "patch_size": 8})
+    loaded = load_step01_npz(sections({**config_module.DEFAULTS, **config, "patch_size": 8}).data)
     assert loaded.notes["origin"]["subsample"]["fraction"] == 0.25
 
     hashes = {f: sha256_file(p) for f, p in paths.items()}

@@ -41,7 +41,7 @@ def fake_run(preset, run_dir, run_options):
     table = pd.DataFrame({"true": [names[i] for i in data.y_test], "predicted": [names[i] for i in predicted]})
     table.to_csv(run_dir / "test_predictions.csv", index=False)
     write_json(
-        run.path("metrics"),
+        run.path("evaluation_metrics"),
         {
             "metrics": {"accuracy": float(np.mean(right))},
             "split": "test",
@@ -229,3 +229,27 @@ def test_findings_only_reads_the_finished_runs_and_runs_nothing(tmp_path, sweep)
     (tmp_path / "f_higher_lr" / "seed_46" / "evaluation_metrics.json").unlink()
     _, failures = ablation.run_sweep(plan, run_one=must_not_run, findings_only=True)
     assert [key.seed for key in failures] == [46]
+
+
+def test_findings_carry_step_01s_leakage_warning(tmp_path, sweep):
+    """A split whose groups feed two splits (EuroSAT by quadrant) qualifies every accuracy the findings give."""
+    plan, results, analysis = sweep("--presets", "report", "--seeds", "42,")
+    context = ablation.build_plan(*ablation.parse_args(["--sweep-dir", str(tmp_path), *SWEEP_OPTIONS]))[1]
+    assert runs.data_caveats(plan) == []
+    summary_path = tmp_path / "data" / "data_summary.json"
+    summary = read_json(summary_path)
+    warning = "2 tile(s) have patches in both test and train (0, 1); test accuracy is optimistic"
+    summary["source"]["leakage_warning"] = warning
+    write_json(summary_path, summary)
+    context.data_caveats = runs.data_caveats(plan)
+    text = findings.findings_markdown(results, analysis, context)
+    assert f"- Data caveat (step 01): {warning}." in text
+
+
+def test_findings_out_beside_the_sweep_dir_keeps_its_figures(tmp_path, sweep):
+    """--findings-out SWEEP_DIR.md makes the figures' folder the sweep's own: written once, no error."""
+    plan, results, analysis = sweep("--presets", "report", "--seeds", "42,")
+    context = ablation.build_plan(*ablation.parse_args(["--sweep-dir", str(tmp_path), *SWEEP_OPTIONS]))[1]
+    out = findings.copy_findings(tmp_path, tmp_path.with_suffix(".md"), results, analysis, context)
+    assert out == tmp_path.with_suffix(".md") and f"]({tmp_path.name}/{findings.ACCURACY_PNG})" in out.read_text()
+    assert (tmp_path / findings.ACCURACY_PNG).is_file()

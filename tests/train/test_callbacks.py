@@ -53,10 +53,34 @@ def test_the_best_checkpoint_loads_as_the_model_of_its_epoch(tmp_path):
 
     from ..conftest import TINY_CNN_OVERRIDES, run_steps
 
-    run = run_steps(tmp_path / "run", [*TINY_CNN_OVERRIDES, "--epochs", "4"], 4, tmp_path)
+    run = run_steps(tmp_path / "run", [*TINY_CNN_OVERRIDES, "--epochs", "4", "--keep_checkpoint", "true"], 4, tmp_path)
     config = config_module.load(run / "config.json")
     model = load_best_checkpoint(RunDir(run), config)
     data = dataset_module.load(run / "data.npz")
     accuracy = float(np.mean(np.argmax(model.predict(data.X_val, verbose=0), axis=1) == data.y_val))
     logged = [epoch["val_accuracy"] for epoch in history_records(run / "training_log.csv")]
     assert accuracy == pytest.approx(max(logged), abs=1e-6)
+
+
+def test_without_keep_checkpoint_the_checkpoint_goes_with_the_backup(trained_cnn_run):
+    """By default the best checkpoint lives in the resume backup while training and goes when it ends
+    (transfer_model.keras holds the model step 05 evaluates); asking for it names the option."""
+    from phase4a.errors import MissingInputError
+    from phase4a.stages import BACKUP_DIR
+    from phase4a.train.callbacks import load_best_checkpoint
+
+    run = RunDir(trained_cnn_run)
+    assert run.path("transfer_model_keras").is_file()
+    assert not run.path("best_weights").exists() and not (trained_cnn_run / BACKUP_DIR).exists()
+    with pytest.raises(MissingInputError, match=r"was not kept: .* --keep_checkpoint true"):
+        load_best_checkpoint(run, config_module.load(run.path("config")))
+
+
+def test_a_checkpoint_of_an_earlier_training_is_not_left_beside_a_new_model(tmp_path):
+    config = config_module.resolve("report")
+    run = RunDir(tmp_path)
+    stale = run.path("best_weights")
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier training's checkpoint")
+    make_callbacks(run, config)
+    assert not stale.exists()

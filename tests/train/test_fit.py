@@ -19,7 +19,7 @@ from phase4a.data.dataset import Dataset
 from phase4a.paths import PROJECT_ROOT
 from phase4a.stages import RunDir
 from phase4a.train.augmentation import make_augment
-from phase4a.train.callbacks import make_callbacks
+from phase4a.train.callbacks import BestCheckpoint, make_callbacks
 from phase4a.train.collapse import CollapseMonitor
 from phase4a.train.fit import (
     build_training_variables,
@@ -147,12 +147,13 @@ def test_cached_training_trains_the_head_of_the_full_model_and_saves_the_full_mo
     assert not np.array_equal(head_before, model.get_layer("head_dense").get_weights()[0])
     # The checkpoint holds the full model's trained weights (the head's, by their place in the full
     # model), from the best epoch.
-    with np.load(run.path("best_checkpoint")) as stored:
+    checkpoint = next(cb for cb in callbacks if isinstance(cb, BestCheckpoint)).path
+    with np.load(checkpoint) as stored:
         positions = stored["positions"].tolist()
     assert positions == changing_weights(model) and len(positions) < len(model.weights)
     accuracy = [epoch["val_accuracy"] for epoch in history_records(run.path("training_log"))]
     best_epoch = accuracy.index(max(accuracy))
-    assert apply_changing_weights(run.path("best_checkpoint"), model) == best_epoch
+    assert apply_changing_weights(checkpoint, model) == best_epoch
     extractor, head = feature_cache.split_model(model, plan)
     via_cache = head.predict(extractor.predict(data.X_val, verbose=0), verbose=0)
     np.testing.assert_allclose(model.predict(data.X_val, verbose=0), via_cache, rtol=1e-5, atol=1e-6)

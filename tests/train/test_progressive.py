@@ -9,11 +9,12 @@ from phase4a.data.dataset import Dataset
 from phase4a.models.backbones import build_architecture
 from phase4a.models.freezing import freeze_first_layers, initial_frozen_count
 from phase4a.models.transfer import build_model, find_backbone
+from phase4a.settings import sections
 from phase4a.stages import BACKUP_DIR, RunDir
 from phase4a.train import progressive
 from phase4a.train.callbacks import make_callbacks
 
-from ..conftest import N_CLASSES, PATCH_SHAPE, make_config
+from ..conftest import N_CLASSES, PATCH_SHAPE, make_config, model_parts
 
 
 class TrainableAtEpochStart(keras.callbacks.Callback):
@@ -35,9 +36,11 @@ def test_phases_unfreeze_at_the_right_epochs(patches, monkeypatch, tmp_path):
     monkeypatch.setattr(progressive, "compile_model", eager_compile)
     config = make_config("progressive", backbone="mobilenetv2", progressive_stages=2, phase_epochs=2, batch_size=8)
     keras.utils.set_random_seed(0)
-    model = build_model(config, build_architecture("mobilenetv2", (32, 32, 3)), PATCH_SHAPE, N_CLASSES)
+    model = build_model(*model_parts(config), build_architecture("mobilenetv2", (32, 32, 3)), PATCH_SHAPE, N_CLASSES)
     backbone = find_backbone(model)
-    freeze_first_layers(backbone, initial_frozen_count("mobilenetv2", backbone, config), config["bn_inference"])
+    freeze_first_layers(
+        backbone, initial_frozen_count("mobilenetv2", backbone, sections(config).model), config["bn_inference"]
+    )
     X, y = patches
     data = Dataset(X, y, X[:5], np.arange(5), ["a", "b", "c", "d", "e"], list(config["band_names"]))
     watcher, run = TrainableAtEpochStart(), RunDir(tmp_path)

@@ -25,6 +25,7 @@ from phase4a.train import progressive
 from phase4a.train import resume as resume_module
 from phase4a.train.callbacks import BestCheckpoint, make_callbacks
 from phase4a.train.resume import (
+    BACKUP_CHECKPOINT_FILE,
     BACKUP_FILE,
     FINISHED_PHASES_FILE,
     PHASE_END_WEIGHTS_FILE,
@@ -104,6 +105,11 @@ def _tiny_fit(run: RunDir, scripted: _Scripted, epochs: int, backup_every_s: flo
     return model, callbacks
 
 
+def checkpoint_file(run: RunDir) -> Path:
+    """Where the best checkpoint is written while training (config keep_checkpoint false, the default)."""
+    return run.root / BACKUP_DIR / BACKUP_CHECKPOINT_FILE
+
+
 def test_callbacks_keep_their_state_across_a_resume(tmp_path):
     """EarlyStopping's best epoch and weights, patience, ModelCheckpoint's best and the LR schedule
     survive a kill: the best epoch (2) came before the kill (after epoch 3) and stays the best."""
@@ -116,7 +122,7 @@ def test_callbacks_keep_their_state_across_a_resume(tmp_path):
     _tiny_fit(run, first, epochs=6)
     assert first.seen == [0, 1, 2]
     assert backed_up_epochs(tmp_path / BACKUP_DIR) == 3
-    checkpoint_mtime = run.path("best_checkpoint").stat().st_mtime_ns
+    checkpoint_mtime = checkpoint_file(run).stat().st_mtime_ns
 
     second = _Scripted(val_loss, val_accuracy)
     model, callbacks = _tiny_fit(run, second, epochs=6)
@@ -128,7 +134,7 @@ def test_callbacks_keep_their_state_across_a_resume(tmp_path):
         np.testing.assert_array_equal(restored, best)
     checkpoint = next(cb for cb in callbacks if isinstance(cb, BestCheckpoint))
     assert checkpoint.best == 0.6
-    assert run.path("best_checkpoint").stat().st_mtime_ns == checkpoint_mtime, "a worse epoch replaced the best"
+    assert checkpoint_file(run).stat().st_mtime_ns == checkpoint_mtime, "a worse epoch replaced the best"
     # ReduceLROnPlateau (patience 2, best 0.5 at epoch 2): epoch 3 before the kill and epoch 4 after it
     # -> halved; epochs 5, 6 -> halved again. Counting from zero after the resume would not reduce at all.
     rows = [line.split(",") for line in run.path("training_log").read_text().splitlines()]
@@ -166,14 +172,14 @@ def test_backups_are_bounded_by_time_and_the_checkpoint_belongs_with_them(tmp_pa
     _tiny_fit(run, first, epochs=6, backup_every_s=2.5)
     assert first.seen == [0, 1, 2, 3]
     assert backed_up_epochs(tmp_path / BACKUP_DIR) == 3, "one backup, after the epoch that passed 2.5 s"
-    with np.load(run.path("best_checkpoint")) as stored:
+    with np.load(checkpoint_file(run)) as stored:
         assert int(stored["epoch"]) == 1, "the checkpoint of the backup's time, not epoch 3's newer best"
     second = Ticking(val_loss, val_accuracy)
     _, callbacks = _tiny_fit(run, second, epochs=6, backup_every_s=2.5)
     assert second.seen == [3, 4, 5], "resumed after the backed-up epochs: epoch 4 is run again"
     checkpoint = next(cb for cb in callbacks if isinstance(cb, BestCheckpoint))
     assert checkpoint.best == 0.6
-    with np.load(run.path("best_checkpoint")) as stored:
+    with np.load(checkpoint_file(run)) as stored:
         assert int(stored["epoch"]) == 3, "written when the fit ended"
 
 
